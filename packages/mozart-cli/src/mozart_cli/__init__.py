@@ -1,0 +1,3 @@
+"""mozart, the Mozart command line."""
+
+__version__ = "0.1.0"

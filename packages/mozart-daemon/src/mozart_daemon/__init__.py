@@ -1,0 +1,3 @@
+"""mozartd, the Mozart daemon."""
+
+__version__ = "0.1.0"

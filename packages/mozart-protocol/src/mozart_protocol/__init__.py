@@ -1,0 +1,3 @@
+"""Mozart's wire contract."""
+
+__version__ = "0.1.0"
