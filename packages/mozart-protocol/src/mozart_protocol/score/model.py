@@ -164,10 +164,25 @@ class Score(_Strict, kw_only=True):
 # Keys of the wider Mozart format that are accepted with a warning (SCORE.md).
 NOT_IMPLEMENTED_TOP_LEVEL: frozenset[str] = frozenset(
     {
-        "notifications", "learning", "cross_sheet", "isolation", "on_success", "concert",
-        "cost_limits", "state_backend", "state_path", "workspace_lifecycle", "logging",
-        "circuit_breaker", "stale_detection", "grounding", "checkpoints", "ai_review",
-        "feedback", "conductor", "bridge",
+        "notifications",
+        "learning",
+        "cross_sheet",
+        "isolation",
+        "on_success",
+        "concert",
+        "cost_limits",
+        "state_backend",
+        "state_path",
+        "workspace_lifecycle",
+        "logging",
+        "circuit_breaker",
+        "stale_detection",
+        "grounding",
+        "checkpoints",
+        "ai_review",
+        "feedback",
+        "conductor",
+        "bridge",
     }
 )
 NOT_IMPLEMENTED_SHEET: frozenset[str] = frozenset({"skip_when"})

@@ -1,0 +1,216 @@
+"""Static checks of a score that already fits the model (the semantic half of validation).
+
+Each check returns :class:`Problem` values naming a score path; the loader locates them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import jinja2
+import jinja2.meta
+
+from mozart_protocol.score.conditions import ConditionError, parse_condition
+from mozart_protocol.score.findings import Problem, index_path
+from mozart_protocol.score.loaded import LoadedScore, resolve_workspace
+from mozart_protocol.score.model import (
+    ClaudeCliBackend,
+    CommandSucceedsRule,
+    ContentRegexRule,
+    Score,
+)
+from mozart_protocol.score.placeholders import (
+    PlaceholderError,
+    format_placeholders,
+    placeholder_names,
+)
+from mozart_protocol.score.plan import Plan, build_plan, check_sheet_config
+from mozart_protocol.score.render import (
+    CONTEXT_NAMES,
+    INTEGER_CONTEXT_NAMES,
+    make_environment,
+    sheet_context,
+)
+
+_ENVIRONMENT = make_environment()
+
+
+def check_loaded(
+    loaded: LoadedScore, *, workspace_override: str | os.PathLike[str] | None = None
+) -> list[Problem]:
+    score = loaded.score
+    problems = check_sheet_config(score.sheet)
+    plan = build_plan(score) if not problems else None
+    problems += check_prompt(loaded)
+    problems += check_validations(score, plan)
+    problems += check_rate_limit(score)
+    problems += check_backend(loaded, plan)
+    problems += check_workspace(loaded, workspace_override)
+    return problems
+
+
+def check_prompt(loaded: LoadedScore) -> list[Problem]:
+    prompt = loaded.score.prompt
+    if prompt.template is not None and prompt.template_file is not None:
+        return [
+            Problem("E201", "prompt.template_file", "set `template` or `template_file`, not both")
+        ]
+    if prompt.template is None and prompt.template_file is None:
+        return [Problem("E201", "prompt", "set one of `template` or `template_file`")]
+    problems: list[Problem] = []
+    for name in prompt.variables:
+        if name in CONTEXT_NAMES:
+            message = f"variable `{name}` is hidden by the built-in context value of that name"
+            problems.append(Problem("W205", f"prompt.variables.{name}", message, at_key=True))
+    if prompt.template_file is not None:
+        where = "prompt.template_file"
+        template_path = loaded.resolve(prompt.template_file)
+        try:
+            source = template_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            problems.append(Problem("E202", where, f"cannot read `{template_path}`: {reason}"))
+            return problems
+        label = f"`{template_path}`"
+    else:
+        where, source, label = "prompt.template", prompt.template or "", "the template"
+    problems += check_template(source, where, label, set(prompt.variables))
+    return problems
+
+
+def check_template(source: str, where: str, label: str, variables: set[str]) -> list[Problem]:
+    """Jinja2 syntax errors (with the template line) and names nothing defines."""
+    try:
+        tree = _ENVIRONMENT.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        return [
+            Problem(
+                "E203", where, f"Jinja2 syntax error in {label}, line {exc.lineno}: {exc.message}"
+            )
+        ]
+    known = {*CONTEXT_NAMES, *variables, *_ENVIRONMENT.globals}
+    problems = []
+    for name in sorted(jinja2.meta.find_undeclared_variables(tree) - known):
+        hint = _closest(name, sorted({*CONTEXT_NAMES, *variables}))
+        extra = f"; did you mean `{hint}`?" if hint else ""
+        message = f"{label} uses `{name}`, which is not in the context or `variables`{extra}"
+        problems.append(Problem("W204", where, message))
+    return problems
+
+
+def _closest(word: str, candidates: list[str]) -> str | None:
+    from mozart_protocol.score.schema_check import suggest
+
+    return suggest(word, candidates)
+
+
+def _integer_names(score: Score) -> set[str]:
+    ints = {
+        name
+        for name, value in score.prompt.variables.items()
+        if isinstance(value, int) and not isinstance(value, bool)
+    }
+    return {*INTEGER_CONTEXT_NAMES, *ints}
+
+
+def check_validations(score: Score, plan: Plan | None) -> list[Problem]:
+    problems: list[Problem] = []
+    integer_names = _integer_names(score)
+    known = {*CONTEXT_NAMES, *score.prompt.variables}
+    sample = None
+    if plan is not None and plan.sheets:
+        sample = sheet_context(
+            score, plan, plan.sheets[0], workspace="/workspace", job_id=score.name, attempt=1
+        )
+    for index, rule in enumerate(score.validations):
+        base = index_path("validations", index)
+        if rule.condition is not None:
+            problems += _check_condition(rule.condition, f"{base}.condition", integer_names)
+        if isinstance(rule, ContentRegexRule):
+            problems += _check_regex(rule.pattern, f"{base}.pattern", 0)
+        templated = {"path": getattr(rule, "path", None)}
+        if isinstance(rule, CommandSucceedsRule):
+            templated = {"command": rule.command, "working_directory": rule.working_directory}
+        for field_name, text in templated.items():
+            if text is not None:
+                problems += _check_placeholders(text, f"{base}.{field_name}", known, sample)
+    return problems
+
+
+def _check_condition(expression: str, path: str, integer_names: set[str]) -> list[Problem]:
+    try:
+        comparisons = parse_condition(expression)
+    except ConditionError as exc:
+        return [Problem("E303", path, str(exc))]
+    problems = []
+    for comparison in comparisons:
+        if comparison.name not in integer_names:
+            hint = _closest(comparison.name, sorted(integer_names))
+            extra = f"; did you mean `{hint}`?" if hint else ""
+            message = f"`{comparison.name}` is not an integer value of the context{extra}"
+            problems.append(Problem("E303", path, message))
+    return problems
+
+
+def _check_regex(pattern: str, path: str, flags: int) -> list[Problem]:
+    try:
+        re.compile(pattern, flags)
+    except re.error as exc:
+        return [Problem("E301", path, f"invalid regular expression {pattern!r}: {exc}")]
+    return []
+
+
+def _check_placeholders(
+    text: str, path: str, known: set[str], sample: dict[str, object] | None
+) -> list[Problem]:
+    try:
+        names = placeholder_names(text)
+    except PlaceholderError as exc:
+        return [Problem("E304", path, str(exc))]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        hint = _closest(unknown[0], sorted(known))
+        extra = f"; did you mean `{{{hint}}}`?" if hint else ""
+        return [Problem("E304", path, f"unknown placeholder `{{{unknown[0]}}}`{extra}")]
+    if sample is not None:
+        try:
+            format_placeholders(text, sample)
+        except PlaceholderError as exc:
+            return [Problem("E304", path, str(exc))]
+    return []
+
+
+def check_rate_limit(score: Score) -> list[Problem]:
+    problems: list[Problem] = []
+    for index, pattern in enumerate(score.rate_limit.detection_patterns):
+        path = index_path("rate_limit.detection_patterns", index)
+        problems += _check_regex(pattern, path, re.IGNORECASE)
+    return problems
+
+
+def check_backend(loaded: LoadedScore, plan: Plan | None) -> list[Problem]:
+    backend = loaded.score.backend
+    problems: list[Problem] = []
+    if plan is not None:
+        for sheet_num in backend.timeout_overrides:
+            if not 1 <= sheet_num <= plan.total_sheets:
+                message = f"sheet {sheet_num} is not in 1..{plan.total_sheets}"
+                path = f"backend.timeout_overrides.{sheet_num}"
+                problems.append(Problem("E104", path, message, at_key=True))
+    if isinstance(backend, ClaudeCliBackend) and backend.system_prompt_file is not None:
+        prompt_path = loaded.resolve(backend.system_prompt_file)
+        if not prompt_path.is_file():
+            message = f"`{prompt_path}` does not exist or is not a file"
+            problems.append(Problem("E502", "backend.system_prompt_file", message))
+    return problems
+
+
+def check_workspace(loaded: LoadedScore, override: str | os.PathLike[str] | None) -> list[Problem]:
+    workspace = resolve_workspace(loaded, override)
+    parent = workspace.parent
+    if not Path(parent).is_dir():
+        message = f"the parent directory `{parent}` of the workspace `{workspace}` does not exist"
+        return [Problem("E501", "workspace", message)]
+    return []

@@ -1,0 +1,56 @@
+"""A loaded score: the typed model plus where it came from (paths resolve against it)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mozart_protocol.score.findings import Finding
+from mozart_protocol.score.model import Score
+
+
+@dataclass(frozen=True)
+class LoadedScore:
+    score: Score
+    path: Path  # absolute path of the score file
+    base_dir: Path  # its directory: every relative path of the score resolves against it
+    warnings: list[Finding] = field(default_factory=list)
+
+    def resolve(self, value: str) -> Path:
+        """``value`` (``~`` expanded) made absolute against the score's directory."""
+        return resolve_path(self.base_dir, value)
+
+
+def resolve_path(base_dir: Path, value: str | os.PathLike[str]) -> Path:
+    """Absolute, normalised path; relative ones are taken from ``base_dir``.
+
+    Symlinks are not resolved: the user's spelling of the workspace is what logs show.
+    """
+    path = Path(os.path.expanduser(os.fspath(value)))
+    if not path.is_absolute():
+        path = base_dir / path
+    return Path(os.path.normpath(path))
+
+
+def resolve_workspace(loaded: LoadedScore, override: str | os.PathLike[str] | None = None) -> Path:
+    """The job's workspace as an absolute path.
+
+    ``override`` (``mozart run --workspace``) wins over the score's ``workspace``; both
+    resolve against the score's directory when relative, never the daemon's cwd, so the
+    CLI should send an absolute override.
+    """
+    chosen = override if override is not None else loaded.score.workspace
+    return resolve_path(loaded.base_dir, chosen)
+
+
+def template_source(loaded: LoadedScore) -> tuple[str, str]:
+    """The prompt template text and a name for messages (the file path or ``prompt.template``).
+
+    Raises OSError when ``template_file`` cannot be read.
+    """
+    prompt = loaded.score.prompt
+    if prompt.template_file is not None:
+        path = loaded.resolve(prompt.template_file)
+        return path.read_text(encoding="utf-8"), str(path)
+    return prompt.template or "", "prompt.template"

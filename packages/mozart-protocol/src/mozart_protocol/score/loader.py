@@ -1,0 +1,147 @@
+"""Loading a score file: read, parse YAML, check against the model, run the static checks.
+
+``validate_score_file`` never raises for what is in the file: it returns every finding.
+``load_score`` returns a :class:`LoadedScore` or raises :class:`ScoreError` with them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from mozart_protocol.score.checks import check_loaded
+from mozart_protocol.score.findings import Finding, Problem, ScoreError
+from mozart_protocol.score.loaded import LoadedScore
+from mozart_protocol.score.model import Score, decode_score
+from mozart_protocol.score.schema_check import check_schema
+from mozart_protocol.score.yamlsource import YamlDocument, YamlSyntaxError, parse_yaml
+
+
+class ScoreNotReadableError(ScoreError):
+    """The score file could not be read at all (missing, a directory, no permission, not UTF-8)."""
+
+
+@dataclass
+class ValidationReport:
+    findings: list[Finding]
+    score: Score | None
+    readable: bool
+    loaded: LoadedScore | None = None
+    path: Path | None = field(default=None)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """True when the score can run (warnings allowed)."""
+        return self.readable and self.score is not None and not self.errors
+
+
+def _locate(problems: list[Problem], document: YamlDocument | None, file: str) -> list[Finding]:
+    findings = []
+    for problem in problems:
+        line: int | None = None
+        column: int | None = None
+        if problem.position is not None:
+            line, column = problem.position
+        elif document is not None:
+            where = document.locate(problem.path, at_key=problem.at_key)
+            if where is not None:
+                line, column = where
+        findings.append(
+            Finding(
+                code=problem.code,
+                severity=problem.severity,
+                message=problem.message,
+                file=file,
+                line=line,
+                column=column,
+                path=problem.path,
+            )
+        )
+    findings.sort(key=lambda f: (f.line or 0, f.column or 0))
+    return findings
+
+
+def validate_score_file(
+    path: str | os.PathLike[str], *, workspace_override: str | os.PathLike[str] | None = None
+) -> ValidationReport:
+    """Every finding about the score at ``path`` (what ``mozart validate`` prints)."""
+    score_path = Path(os.path.abspath(os.fspath(path)))
+    file = str(score_path)
+    try:
+        text = score_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        finding = Finding(
+            code="E001", severity="error", message=f"cannot read score: {reason}", file=file
+        )
+        return ValidationReport([finding], None, readable=False, path=score_path)
+
+    try:
+        document = parse_yaml(text)
+    except YamlSyntaxError as exc:
+        line, column = exc.position if exc.position else (None, None)
+        finding = Finding(
+            code="E002",
+            severity="error",
+            message=f"YAML syntax error: {exc}",
+            file=file,
+            line=line,
+            column=column,
+        )
+        return ValidationReport([finding], None, readable=True, path=score_path)
+
+    problems = list(document.problems)
+    if not isinstance(document.data, dict):
+        got = "an empty document" if document.data is None else "not a mapping"
+        problems.append(Problem("E003", "", f"a score must be a YAML mapping, got {got}"))
+        return ValidationReport(_locate(problems, document, file), None, True, path=score_path)
+
+    cleaned, schema_problems = check_schema(document.data)
+    problems.extend(schema_problems)
+    score: Score | None = None
+    if not any(p.severity == "error" for p in schema_problems):
+        try:
+            score = decode_score(cleaned)
+        except msgspec.ValidationError as exc:  # the checker missed a rule: still say where
+            problems.append(Problem("E103", _msgspec_path(str(exc)), str(exc)))
+
+    loaded: LoadedScore | None = None
+    if score is not None:
+        loaded = LoadedScore(score=score, path=score_path, base_dir=score_path.parent)
+        problems.extend(check_loaded(loaded, workspace_override=workspace_override))
+        warnings = [f for f in _locate(problems, document, file) if f.severity == "warning"]
+        loaded = LoadedScore(score, score_path, score_path.parent, warnings)
+    findings = _locate(problems, document, file)
+    return ValidationReport(findings, score, True, loaded=loaded, path=score_path)
+
+
+def _msgspec_path(message: str) -> str:
+    marker = "- at `$"
+    at = message.rfind(marker)
+    if at < 0:
+        return ""
+    raw = message[at + len(marker) :].rstrip("`")
+    return raw.lstrip(".")
+
+
+def load_score(
+    path: str | os.PathLike[str], *, workspace_override: str | os.PathLike[str] | None = None
+) -> LoadedScore:
+    """Load and statically validate a score; raises ScoreError when it has errors."""
+    report = validate_score_file(path, workspace_override=workspace_override)
+    if not report.readable:
+        raise ScoreNotReadableError(report.findings)
+    if report.loaded is None or report.errors:
+        raise ScoreError(report.findings)
+    return report.loaded
