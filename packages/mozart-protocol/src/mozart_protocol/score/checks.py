@@ -33,21 +33,34 @@ from mozart_protocol.score.render import (
     make_environment,
     sheet_context,
 )
+from mozart_protocol.score.schema_check import suggest
 
 _ENVIRONMENT = make_environment()
 
 
 def check_loaded(
-    loaded: LoadedScore, *, workspace_override: str | os.PathLike[str] | None = None
+    loaded: LoadedScore,
+    *,
+    workspace_override: str | os.PathLike[str] | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> list[Problem]:
+    """Every semantic problem; ``skip`` names sections (``prompt``, ``validations[2]``) that
+    had schema errors and were replaced by placeholders, so they are not checked again."""
     score = loaded.score
-    problems = check_sheet_config(score.sheet)
-    plan = build_plan(score) if not problems else None
-    problems += check_prompt(loaded)
-    problems += check_validations(score, plan)
-    problems += check_rate_limit(score)
-    problems += check_backend(loaded, plan)
-    problems += check_workspace(loaded, workspace_override)
+    problems: list[Problem] = []
+    plan = None
+    if "sheet" not in skip:
+        problems += check_sheet_config(score.sheet)
+        plan = build_plan(score) if not problems else None
+    if "prompt" not in skip:
+        problems += check_prompt(loaded)
+    problems += check_validations(score, plan, skip)
+    if "rate_limit" not in skip:
+        problems += check_rate_limit(score)
+    if "backend" not in skip:
+        problems += check_backend(loaded, plan)
+    if "workspace" not in skip:
+        problems += check_workspace(loaded, workspace_override)
     return problems
 
 
@@ -85,25 +98,18 @@ def check_template(source: str, where: str, label: str, variables: set[str]) -> 
     try:
         tree = _ENVIRONMENT.parse(source)
     except jinja2.TemplateSyntaxError as exc:
-        return [
-            Problem(
-                "E203", where, f"Jinja2 syntax error in {label}, line {exc.lineno}: {exc.message}"
-            )
-        ]
+        message = f"Jinja2 syntax error in {label}, line {exc.lineno}: {exc.message}"
+        # An inline template's line maps into the score file; a template file's does not.
+        line = exc.lineno if where == "prompt.template" else None
+        return [Problem("E203", where, message, value_line=line)]
     known = {*CONTEXT_NAMES, *variables, *_ENVIRONMENT.globals}
     problems = []
     for name in sorted(jinja2.meta.find_undeclared_variables(tree) - known):
-        hint = _closest(name, sorted({*CONTEXT_NAMES, *variables}))
+        hint = suggest(name, sorted({*CONTEXT_NAMES, *variables}))
         extra = f"; did you mean `{hint}`?" if hint else ""
         message = f"{label} uses `{name}`, which is not in the context or `variables`{extra}"
         problems.append(Problem("W204", where, message))
     return problems
-
-
-def _closest(word: str, candidates: list[str]) -> str | None:
-    from mozart_protocol.score.schema_check import suggest
-
-    return suggest(word, candidates)
 
 
 def _integer_names(score: Score) -> set[str]:
@@ -115,7 +121,9 @@ def _integer_names(score: Score) -> set[str]:
     return {*INTEGER_CONTEXT_NAMES, *ints}
 
 
-def check_validations(score: Score, plan: Plan | None) -> list[Problem]:
+def check_validations(
+    score: Score, plan: Plan | None, skip: frozenset[str] = frozenset()
+) -> list[Problem]:
     problems: list[Problem] = []
     integer_names = _integer_names(score)
     known = {*CONTEXT_NAMES, *score.prompt.variables}
@@ -126,6 +134,8 @@ def check_validations(score: Score, plan: Plan | None) -> list[Problem]:
         )
     for index, rule in enumerate(score.validations):
         base = index_path("validations", index)
+        if base in skip:
+            continue
         if rule.condition is not None:
             problems += _check_condition(rule.condition, f"{base}.condition", integer_names)
         if isinstance(rule, ContentRegexRule):
@@ -147,7 +157,7 @@ def _check_condition(expression: str, path: str, integer_names: set[str]) -> lis
     problems = []
     for comparison in comparisons:
         if comparison.name not in integer_names:
-            hint = _closest(comparison.name, sorted(integer_names))
+            hint = suggest(comparison.name, sorted(integer_names))
             extra = f"; did you mean `{hint}`?" if hint else ""
             message = f"`{comparison.name}` is not an integer value of the context{extra}"
             problems.append(Problem("E303", path, message))
@@ -171,7 +181,7 @@ def _check_placeholders(
         return [Problem("E304", path, str(exc))]
     unknown = [name for name in names if name not in known]
     if unknown:
-        hint = _closest(unknown[0], sorted(known))
+        hint = suggest(unknown[0], sorted(known))
         extra = f"; did you mean `{{{hint}}}`?" if hint else ""
         return [Problem("E304", path, f"unknown placeholder `{{{unknown[0]}}}`{extra}")]
     if sample is not None:

@@ -58,6 +58,8 @@ class Problem(NamedTuple):
     at_key: bool = False
     # An explicit position (1-based line, column) when the path alone cannot say where.
     position: tuple[int, int] | None = None
+    # For text inside a multi-line value (a template): the 1-based line within that value.
+    value_line: int | None = None
 
     @property
     def severity(self) -> Severity:

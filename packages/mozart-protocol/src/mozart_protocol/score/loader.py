@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,10 @@ def _locate(problems: list[Problem], document: YamlDocument | None, file: str) -
         column: int | None = None
         if problem.position is not None:
             line, column = problem.position
+        elif document is not None and problem.value_line is not None:
+            where = document.locate_in_value(problem.path, problem.value_line)
+            if where is not None:
+                line, column = where
         elif document is not None:
             where = document.locate(problem.path, at_key=problem.at_key)
             if where is not None:
@@ -122,8 +127,59 @@ def validate_score_file(
         problems.extend(check_loaded(loaded, workspace_override=workspace_override))
         warnings = [f for f in _locate(problems, document, file) if f.severity == "warning"]
         loaded = LoadedScore(score, score_path, score_path.parent, warnings)
+    elif isinstance(cleaned, dict):
+        # Still report template, regex, condition ... problems of the sections that are fine.
+        problems.extend(_check_salvaged(cleaned, schema_problems, score_path, workspace_override))
     findings = _locate(problems, document, file)
     return ValidationReport(findings, score, True, loaded=loaded, path=score_path)
+
+
+# Stand-ins for sections with schema errors: valid, and producing no findings of their own.
+_STAND_INS: dict[str, object] = {
+    "name": "score",
+    "sheet": {"size": 1, "total_items": 1},
+    "prompt": {"template": ""},
+    "backend": {"type": "command", "command": "true"},
+    "workspace": "./workspace",
+}
+_STAND_IN_RULE = {"type": "file_exists", "path": ""}
+
+
+def _check_salvaged(
+    cleaned: dict[str, object],
+    schema_problems: list[Problem],
+    score_path: Path,
+    workspace_override: str | os.PathLike[str] | None,
+) -> list[Problem]:
+    data = dict(cleaned)
+    skip: set[str] = set()
+    for problem in schema_problems:
+        if problem.severity != "error":
+            continue
+        section = re.split(r"[.\[]", problem.path, maxsplit=1)[0]
+        rule = re.match(r"validations\[(\d+)\]", problem.path)
+        rules = data.get("validations")
+        if rule is not None and isinstance(rules, list):
+            rules = list(rules)
+            rules[int(rule.group(1))] = _STAND_IN_RULE
+            data["validations"] = rules
+            skip.add(rule.group(0))
+        elif section in _STAND_INS:
+            data[section] = _STAND_INS[section]
+            skip.add(section)
+        else:
+            data.pop(section, None)
+            skip.add(section)
+    for section in ("name", "sheet", "prompt"):  # required: stand in for a missing one
+        if section not in data:
+            data[section] = _STAND_INS[section]
+            skip.add(section)
+    try:
+        score = decode_score(data)
+    except msgspec.ValidationError:
+        return []
+    loaded = LoadedScore(score=score, path=score_path, base_dir=score_path.parent)
+    return check_loaded(loaded, workspace_override=workspace_override, skip=frozenset(skip))
 
 
 def _msgspec_path(message: str) -> str:

@@ -29,6 +29,8 @@ class YamlDocument:
     # score path -> (position of its key, position of its value); "" is the document.
     positions: dict[str, tuple[Position, Position]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # score path -> scalar style ("|", ">", "'", '"' or "" for plain) of string values.
+    styles: dict[str, str] = field(default_factory=dict)
 
     def locate(self, path: str, *, at_key: bool = False) -> Position | None:
         """Where ``path`` is written; a missing path falls back to its nearest parent."""
@@ -40,6 +42,18 @@ class YamlDocument:
             if not probe:
                 return None
             probe = _parent(probe)
+
+    def locate_in_value(self, path: str, value_line: int) -> Position | None:
+        """Where line ``value_line`` (1-based) of the string at ``path`` is in the file."""
+        found = self.positions.get(path)
+        if found is None:
+            return self.locate(path)
+        start = found[1]
+        if self.styles.get(path) in ("|", ">"):  # block scalars start on the next line
+            return Position(start.line + value_line, 1)
+        if value_line == 1:
+            return start
+        return Position(start.line + value_line - 1, 1)
 
 
 def _parent(path: str) -> str:
@@ -86,7 +100,9 @@ def _walk(node: yaml.Node, path: str, document: YamlDocument) -> None:
     positions = document.positions
     while stack:
         current, here = stack.pop()
-        if isinstance(current, yaml.MappingNode):
+        if isinstance(current, yaml.ScalarNode):
+            document.styles[here] = current.style or ""
+        elif isinstance(current, yaml.MappingNode):
             seen: set[str] = set()
             for key_node, value_node in current.value:
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
