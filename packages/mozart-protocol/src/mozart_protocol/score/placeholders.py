@@ -8,36 +8,40 @@ from __future__ import annotations
 
 import shlex
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 _FORMATTER = string.Formatter()
+
+# (literal text before, field name or None, format spec, conversion)
+_Piece = tuple[str, str | None, str, str | None]
 
 
 class PlaceholderError(ValueError):
     """A placeholder string is malformed or names something the context does not have."""
 
 
-def _fields(template: str) -> Iterator[tuple[str, str, str | None]]:
-    """Yield (name, format_spec, conversion) for each replacement field."""
+def _parse(template: str) -> list[_Piece]:
     try:
         parsed = list(_FORMATTER.parse(template))
     except ValueError as exc:
         raise PlaceholderError(f"malformed placeholder in {template!r}: {exc}") from None
-    for _literal, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if not name.isidentifier():
-            raise PlaceholderError(
-                f"placeholder {{{name}}} in {template!r} must be a plain name such as {{sheet_num}}"
-            )
-        if spec and ("{" in spec):
-            raise PlaceholderError(f"nested placeholders are not supported in {template!r}")
-        yield name, spec or "", conversion
+    pieces: list[_Piece] = []
+    for literal, name, spec, conversion in parsed:
+        if name is not None:
+            if not name.isidentifier():
+                raise PlaceholderError(
+                    f"placeholder {{{name}}} in {template!r} must be a plain name "
+                    "such as {sheet_num}"
+                )
+            if spec and "{" in spec:
+                raise PlaceholderError(f"nested placeholders are not supported in {template!r}")
+        pieces.append((literal, name, spec or "", conversion))
+    return pieces
 
 
 def placeholder_names(template: str) -> list[str]:
     """The names a template refers to, in order (raises PlaceholderError when malformed)."""
-    return [name for name, _spec, _conv in _fields(template)]
+    return [name for _literal, name, _spec, _conv in _parse(template) if name is not None]
 
 
 def format_placeholders(
@@ -50,20 +54,16 @@ def format_placeholders(
     ``{{`` and ``}}`` stand for literal braces, as in :meth:`str.format`.
     """
     parts: list[str] = []
-    for literal, name, spec, conversion in _FORMATTER.parse(template):
+    for literal, name, spec, conversion in _parse(template):
         parts.append(literal)
         if name is None:
             continue
-        if not name.isidentifier():
-            raise PlaceholderError(
-                f"placeholder {{{name}}} in {template!r} must be a plain name such as {{sheet_num}}"
-            )
         if name not in context:
             known = ", ".join(sorted(context))
             raise PlaceholderError(f"unknown placeholder {{{name}}} (known: {known})")
-        value = _FORMATTER.convert_field(context[name], conversion)
         try:
-            text = format(value, spec or "")
+            value = _FORMATTER.convert_field(context[name], conversion)
+            text = format(value, spec)
         except (ValueError, TypeError) as exc:
             raise PlaceholderError(f"cannot format {{{name}:{spec}}}: {exc}") from None
         parts.append(shlex.quote(text) if shell_quote else text)
