@@ -1,0 +1,1 @@
+"""One module per command body, imported only by the command that runs it."""
