@@ -220,6 +220,31 @@ CASES: list[tuple[str, str, int | None, str]] = [
         ),
     ),
     (
+        "E305",
+        "validations[0].path",
+        5,
+        score(
+            HEAD, SHEET, PROMPT, "validations: [{type: file_exists, path: '{workspace}/../x'}]\n"
+        ),
+    ),
+    (
+        "E305",
+        "validations[0].path",
+        5,
+        score(HEAD, SHEET, PROMPT, "validations: [{type: file_exists, path: /etc/passwd}]\n"),
+    ),
+    (
+        "E305",
+        "validations[0].working_directory",
+        5,
+        score(
+            HEAD,
+            SHEET,
+            PROMPT,
+            "validations: [{type: command_succeeds, command: x, working_directory: ..}]\n",
+        ),
+    ),
+    (
         "E401",
         "sheet.dependencies.2[0]",
         4,

@@ -20,10 +20,12 @@ Plan and run one sheet attempt::
     prompt = render_prompt(loaded, context, rules)     # + "Success requirements"
     path = format_placeholders(rule.path, context)     # `{workspace}/out-{sheet_num:02d}.md`
     command = format_placeholders(rule.command, context, shell_quote=True)
+    target = rule_path(rule.path, context, workspace)  # placeholders + workspace containment
 
 Errors: ``ScoreError`` (``ScoreNotReadableError`` for an unreadable file) from loading;
-``PlanError``, ``RenderError``, ``PlaceholderError``, ``ConditionError`` (all ValueError)
-at run time for a score that was not validated first.
+``PlanError``, ``RenderError``, ``PlaceholderError``, ``ConditionError`` and
+``PathEscapeError`` (all ValueError) at run time, for a score that was not validated first
+or a symlink that leads out of the workspace.
 """
 
 from mozart_protocol.score.conditions import (
@@ -32,6 +34,7 @@ from mozart_protocol.score.conditions import (
     evaluate_condition,
     parse_condition,
 )
+from mozart_protocol.score.containment import PathEscapeError, resolve_in_workspace, rule_path
 from mozart_protocol.score.findings import FINDING_CODES, Finding, ScoreError, Severity
 from mozart_protocol.score.loaded import LoadedScore, resolve_path, resolve_workspace
 from mozart_protocol.score.loader import (
@@ -92,6 +95,7 @@ __all__ = [
     "LoadedScore",
     "OllamaBackend",
     "ParallelConfig",
+    "PathEscapeError",
     "PlaceholderError",
     "Plan",
     "PlanError",
@@ -115,8 +119,10 @@ __all__ = [
     "parse_condition",
     "placeholder_names",
     "render_prompt",
+    "resolve_in_workspace",
     "resolve_path",
     "resolve_workspace",
+    "rule_path",
     "sheet_context",
     "success_requirements",
     "validate_score_file",

@@ -13,6 +13,7 @@ import jinja2
 import jinja2.meta
 
 from mozart_protocol.score.conditions import ConditionError, parse_condition
+from mozart_protocol.score.containment import PathEscapeError, rule_path
 from mozart_protocol.score.findings import Problem, index_path
 from mozart_protocol.score.loaded import LoadedScore, resolve_workspace
 from mozart_protocol.score.model import (
@@ -54,7 +55,8 @@ def check_loaded(
         plan = build_plan(score) if not problems else None
     if "prompt" not in skip:
         problems += check_prompt(loaded)
-    problems += check_validations(score, plan, skip)
+    workspace = resolve_workspace(loaded, workspace_override)
+    problems += check_validations(score, plan, skip, workspace)
     if "rate_limit" not in skip:
         problems += check_rate_limit(score)
     if "backend" not in skip:
@@ -122,7 +124,10 @@ def _integer_names(score: Score) -> set[str]:
 
 
 def check_validations(
-    score: Score, plan: Plan | None, skip: frozenset[str] = frozenset()
+    score: Score,
+    plan: Plan | None,
+    skip: frozenset[str] = frozenset(),
+    workspace: Path = Path("/workspace"),
 ) -> list[Problem]:
     problems: list[Problem] = []
     integer_names = _integer_names(score)
@@ -130,7 +135,7 @@ def check_validations(
     sample = None
     if plan is not None and plan.sheets:
         sample = sheet_context(
-            score, plan, plan.sheets[0], workspace="/workspace", job_id=score.name, attempt=1
+            score, plan, plan.sheets[0], workspace=workspace, job_id=score.name, attempt=1
         )
     for index, rule in enumerate(score.validations):
         base = index_path("validations", index)
@@ -144,9 +149,24 @@ def check_validations(
         if isinstance(rule, CommandSucceedsRule):
             templated = {"command": rule.command, "working_directory": rule.working_directory}
         for field_name, text in templated.items():
-            if text is not None:
-                problems += _check_placeholders(text, f"{base}.{field_name}", known, sample)
+            if text is None:
+                continue
+            found = _check_placeholders(text, f"{base}.{field_name}", known, sample)
+            if not found and sample is not None and field_name != "command":
+                found = _check_containment(text, f"{base}.{field_name}", sample, workspace)
+            problems += found
     return problems
+
+
+def _check_containment(
+    text: str, path: str, sample: dict[str, object], workspace: Path
+) -> list[Problem]:
+    # Lexical only: symlinks are checked when the rule runs, against the real workspace.
+    try:
+        rule_path(text, sample, workspace, follow_symlinks=False)
+    except PathEscapeError as exc:
+        return [Problem("E305", path, str(exc))]
+    return []
 
 
 def _check_condition(expression: str, path: str, integer_names: set[str]) -> list[Problem]:

@@ -38,6 +38,7 @@ FINDING_CODES: dict[str, str] = {
     "E302": "rule-field-missing",
     "E303": "bad-condition",
     "E304": "bad-placeholder",
+    "E305": "path-outside-workspace",
     "E401": "dependency-unknown-sheet",
     "E402": "dependency-self",
     "E403": "dependency-cycle",
