@@ -224,3 +224,22 @@ def test_valid_report(write_score: WriteScore) -> None:
     assert report.ok and report.readable
     assert report.findings == [] and report.errors == [] and report.warnings == []
     assert report.score is not None and report.loaded is not None
+
+
+def test_pure_python_loader_gives_the_same_findings(
+    write_score: WriteScore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mozart_protocol.score import yamlsource
+
+    path = write_score(
+        MINIMAL.replace("size: 1", "size: 0")
+        + """
+    validation: []
+    prompt: {template: "{% if %}"}
+    """
+    )
+    fast = validate_score_file(path).findings
+    monkeypatch.setattr(yamlsource, "SafeLoader", yaml.SafeLoader)
+    slow = validate_score_file(path).findings
+    assert fast == slow
+    assert len(fast) >= 3
