@@ -26,10 +26,14 @@ from mozart_protocol.score.model import (
     ValidationRule,
 )
 
-_RULE_CLASSES: tuple[type, ...] = tuple(
-    t.cls
-    for t in mi.type_info(ValidationRule).types  # type: ignore[attr-defined]
-)
+
+def _member_classes(union: object) -> tuple[type, ...]:
+    info = mi.type_info(union)
+    assert isinstance(info, mi.UnionType)
+    return tuple(t.cls for t in info.types if isinstance(t, mi.StructType))
+
+
+_RULE_CLASSES = _member_classes(ValidationRule)
 _NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
     Score: NOT_IMPLEMENTED_TOP_LEVEL,
     SheetConfig: NOT_IMPLEMENTED_SHEET,
@@ -242,7 +246,7 @@ class SchemaChecker:
             return self._wrong(value, info, path)
         fields = {f.encode_name: f for f in info.fields}
         skipped = _NOT_IMPLEMENTED.get(info.cls, frozenset())
-        known = sorted({*fields, *skipped})
+        known = sorted({*fields, *skipped, *([info.tag_field] if info.tag_field else [])})
         cleaned: dict[str, object] = {}
         if info.tag_field is not None:
             cleaned[info.tag_field] = value.get(info.tag_field)
@@ -262,6 +266,8 @@ class SchemaChecker:
             else:
                 hint = suggest(key, known)
                 where = f"in `{path}`" if path else "at the top level"
+                if info.tag is not None:  # say which kind of backend or rule lacks it
+                    where += f" (type `{info.tag}`)"
                 extra = (
                     f"; did you mean `{hint}`?" if hint else f" (known keys: {', '.join(known)})"
                 )
