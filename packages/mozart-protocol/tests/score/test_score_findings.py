@@ -363,6 +363,14 @@ def test_messages_name_the_problem(write_score: WriteScore) -> None:
     assert "(known keys: " in messages["frobnicate"]
 
 
+def test_unknown_key_in_a_backend_names_its_type(write_score: WriteScore) -> None:
+    text = score("name: t\nbackend: {type: command, command: x, cli_model: y}\n", SHEET, PROMPT)
+    [finding] = validate_score_file(write_score(text)).findings
+    assert (finding.code, finding.path) == ("E101", "backend.cli_model")
+    assert finding.message.startswith("unknown key `cli_model` in `backend` (type `command`)")
+    assert "prompt_via" in finding.message and "type" in finding.message
+
+
 def test_all_schema_errors_are_reported_at_once(write_score: WriteScore) -> None:
     text = score(
         "name: t\n",
