@@ -1,0 +1,187 @@
+"""GlobalSheetScheduler: one queue of ready sheets across every active job.
+
+A job is registered with its dependency DAG and the sheets already done; a sheet becomes
+ready when all its dependencies are done. ``next_sheet`` picks the next sheet to run:
+
+- only from jobs that are not paused and are under their own parallel cap
+  (``parallel.max_concurrent``, or 1 when the score does not run sheets in parallel);
+- never past ``max_concurrent_sheets`` in total;
+- never on a backend under a rate limit, nor beyond its API-call budget;
+- highest score ``priority`` first; among equal priorities, the job with the fewest
+  running sheets (fair share), then the one served longest ago; inside a job, the lowest
+  ready sheet number (dependency order).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Job:
+    job_id: str
+    priority: int
+    backend: str
+    max_parallel: int
+    deps: dict[int, tuple[int, ...]]
+    dependents: dict[int, list[int]]
+    done: set[int]
+    ready: list[int] = field(default_factory=list)  # a heap of sheet numbers
+    waiting: set[int] = field(default_factory=set)  # not ready: dependencies not done
+    running: set[int] = field(default_factory=set)
+    failed: set[int] = field(default_factory=set)
+    paused: bool = False
+    last_served: int = 0
+
+
+class GlobalSheetScheduler:
+    def __init__(
+        self,
+        *,
+        max_concurrent_sheets: int,
+        is_rate_limited: Callable[[str], bool] = lambda _b: False,
+        try_acquire: Callable[[str], bool] = lambda _b: True,
+    ) -> None:
+        self.max_concurrent_sheets = max_concurrent_sheets
+        self._is_rate_limited = is_rate_limited
+        self._try_acquire = try_acquire
+        self._jobs: dict[str, _Job] = {}
+        self._serial = itertools.count(1)
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def register(
+        self,
+        job_id: str,
+        *,
+        dependencies: Mapping[int, Iterable[int]],
+        done: Iterable[int] = (),
+        priority: int = 5,
+        backend: str = "default",
+        max_parallel: int = 1,
+    ) -> None:
+        """Add a job. ``dependencies`` maps every sheet number to the sheets it waits for."""
+        deps = {n: tuple(d) for n, d in dependencies.items()}
+        dependents: dict[int, list[int]] = {n: [] for n in deps}
+        for n, ds in deps.items():
+            for d in ds:
+                dependents.setdefault(d, []).append(n)
+        job = _Job(
+            job_id=job_id,
+            priority=priority,
+            backend=backend,
+            max_parallel=max(1, max_parallel),
+            deps=deps,
+            dependents=dependents,
+            done=set(done) & set(deps),
+        )
+        for n in deps:
+            if n in job.done:
+                continue
+            if all(d in job.done for d in deps[n]):
+                heapq.heappush(job.ready, n)
+            else:
+                job.waiting.add(n)
+        self._jobs[job_id] = job
+
+    def unregister(self, job_id: str) -> None:
+        self._jobs.pop(job_id, None)
+
+    def set_paused(self, job_id: str, paused: bool) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.paused = paused
+
+    def set_priority(self, job_id: str, priority: int) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.priority = priority
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._jobs
+
+    # -- dispatch -----------------------------------------------------------------------
+
+    @property
+    def running_count(self) -> int:
+        return sum(len(j.running) for j in self._jobs.values())
+
+    def running_of(self, job_id: str) -> set[int]:
+        job = self._jobs.get(job_id)
+        return set(job.running) if job else set()
+
+    def next_sheet(self) -> tuple[str, int] | None:
+        """The next sheet to start, already marked running; None when nothing may start."""
+        if self.running_count >= self.max_concurrent_sheets:
+            return None
+        candidates = [
+            j
+            for j in self._jobs.values()
+            if j.ready and not j.paused and len(j.running) < j.max_parallel
+        ]
+        candidates.sort(key=lambda j: (-j.priority, len(j.running), j.last_served))
+        blocked: set[str] = set()
+        for job in candidates:
+            if job.backend in blocked:
+                continue
+            if self._is_rate_limited(job.backend) or not self._try_acquire(job.backend):
+                blocked.add(job.backend)
+                continue
+            sheet = heapq.heappop(job.ready)
+            job.running.add(sheet)
+            job.last_served = next(self._serial)
+            return job.job_id, sheet
+        return None
+
+    def mark_complete(self, job_id: str, sheet_num: int, *, success: bool = True) -> None:
+        """A dispatched sheet ended; on success its dependents may become ready."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return
+        job.running.discard(sheet_num)
+        if not success:
+            job.failed.add(sheet_num)
+            return
+        job.done.add(sheet_num)
+        for n in job.dependents.get(sheet_num, ()):
+            if n in job.waiting and all(d in job.done for d in job.deps[n]):
+                job.waiting.discard(n)
+                heapq.heappush(job.ready, n)
+
+    def requeue(self, job_id: str, sheet_num: int) -> None:
+        """A dispatched sheet was interrupted (pause, shutdown) and must run again later."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return
+        job.running.discard(sheet_num)
+        if sheet_num not in job.done and sheet_num not in job.ready:
+            heapq.heappush(job.ready, sheet_num)
+
+    def is_finished(self, job_id: str) -> bool:
+        """No sheet of the job is running or can still become ready."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return True
+        return not job.running and not job.ready and not self._reachable_waiting(job)
+
+    def _reachable_waiting(self, job: _Job) -> bool:
+        # A waiting sheet can still run unless one of its (transitive) dependencies failed.
+        blocked = set(job.failed)
+        changed = True
+        while changed:
+            changed = False
+            for n in job.waiting:
+                if n not in blocked and any(d in blocked for d in job.deps[n]):
+                    blocked.add(n)
+                    changed = True
+        return any(n not in blocked for n in job.waiting)
+
+    def blocked_sheets(self, job_id: str) -> set[int]:
+        """Sheets that can never run because a dependency failed."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return set()
+        return set(job.waiting)

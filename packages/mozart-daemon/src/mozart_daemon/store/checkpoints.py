@@ -1,0 +1,199 @@
+"""SheetStore: the persisted checkpoint of every job's sheets and their attempts.
+
+Each method is one committed write (see ``database``): a sheet recorded as completed here
+stays completed across any crash, and a restart never runs it again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+
+import msgspec
+
+from mozart_daemon.store.database import Database, now_iso, parse_time
+
+
+class SheetRecord(msgspec.Struct, kw_only=True):
+    sheet_num: int
+    status: str
+    attempts: int
+    exit_code: int | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    stage: int
+    instance: int
+
+
+class AttemptRecord(msgspec.Struct, kw_only=True):
+    sheet_num: int
+    attempt: int
+    kind: str
+    started_at: datetime
+    finished_at: datetime | None
+    exit_code: int | None
+    outcome: str | None
+    error: str | None
+    duration_seconds: float | None
+    validations: list[object]
+
+
+def _sheet(row: sqlite3.Row) -> SheetRecord:
+    return SheetRecord(
+        sheet_num=row["sheet_num"],
+        status=row["status"],
+        attempts=row["attempts"],
+        exit_code=row["exit_code"],
+        error=row["error"],
+        started_at=parse_time(row["started_at"]),
+        finished_at=parse_time(row["finished_at"]),
+        duration_seconds=row["duration_seconds"],
+        stage=row["stage"],
+        instance=row["instance"],
+    )
+
+
+class SheetStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def sheets(self, job_id: str) -> list[SheetRecord]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM sheets WHERE job_id = ? ORDER BY sheet_num", (job_id,)
+        )
+        return [_sheet(r) for r in rows]
+
+    async def sheet(self, job_id: str, sheet_num: int) -> SheetRecord | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM sheets WHERE job_id = ? AND sheet_num = ?", (job_id, sheet_num)
+        )
+        return _sheet(row) if row is not None else None
+
+    async def completed(self, job_id: str) -> set[int]:
+        rows = await self._db.fetchall(
+            "SELECT sheet_num FROM sheets WHERE job_id = ? AND status IN ('completed', 'skipped')",
+            (job_id,),
+        )
+        return {r[0] for r in rows}
+
+    async def sheet_started(self, job_id: str, sheet_num: int) -> None:
+        await self._db.execute(
+            "UPDATE sheets SET status = 'running', error = NULL, exit_code = NULL,"
+            " started_at = ?, finished_at = NULL, duration_seconds = NULL"
+            " WHERE job_id = ? AND sheet_num = ?",
+            (now_iso(), job_id, sheet_num),
+        )
+
+    async def sheet_finished(
+        self,
+        job_id: str,
+        sheet_num: int,
+        *,
+        status: str,
+        exit_code: int | None = None,
+        error: str | None = None,
+        duration_seconds: float | None = None,
+    ) -> None:
+        await self._db.execute(
+            "UPDATE sheets SET status = ?, exit_code = ?, error = ?, finished_at = ?,"
+            " duration_seconds = ? WHERE job_id = ? AND sheet_num = ?",
+            (status, exit_code, error, now_iso(), duration_seconds, job_id, sheet_num),
+        )
+
+    async def set_sheet_status(
+        self, job_id: str, sheet_num: int, status: str, *, error: str | None = None
+    ) -> None:
+        await self._db.execute(
+            "UPDATE sheets SET status = ?, error = ? WHERE job_id = ? AND sheet_num = ?",
+            (status, error, job_id, sheet_num),
+        )
+
+    async def reset_unfinished(self, job_id: str) -> None:
+        """Before a resume: every sheet that did not complete is pending again."""
+        await self._db.execute(
+            "UPDATE sheets SET status = 'pending' WHERE job_id = ?"
+            " AND status NOT IN ('completed', 'skipped')",
+            (job_id,),
+        )
+
+    async def attempt_started(
+        self, job_id: str, sheet_num: int, attempt: int, *, kind: str = "normal"
+    ) -> None:
+        await self._db.transaction(
+            [
+                (
+                    "INSERT OR REPLACE INTO attempts (job_id, sheet_num, attempt, kind,"
+                    " started_at) VALUES (?, ?, ?, ?, ?)",
+                    (job_id, sheet_num, attempt, kind, now_iso()),
+                ),
+                (
+                    "UPDATE sheets SET attempts = attempts + 1 WHERE job_id = ? AND sheet_num = ?",
+                    (job_id, sheet_num),
+                ),
+            ]
+        )
+
+    async def attempt_finished(
+        self,
+        job_id: str,
+        sheet_num: int,
+        attempt: int,
+        *,
+        outcome: str,
+        exit_code: int | None = None,
+        error: str | None = None,
+        duration_seconds: float | None = None,
+        stdout_tail: str | None = None,
+        stderr_tail: str | None = None,
+        validations: list[object] | None = None,
+    ) -> None:
+        await self._db.transaction(
+            [
+                (
+                    "UPDATE attempts SET finished_at = ?, outcome = ?, exit_code = ?, error = ?,"
+                    " duration_seconds = ?, stdout_tail = ?, stderr_tail = ?, validations = ?"
+                    " WHERE job_id = ? AND sheet_num = ? AND attempt = ?",
+                    (
+                        now_iso(),
+                        outcome,
+                        exit_code,
+                        error,
+                        duration_seconds,
+                        stdout_tail,
+                        stderr_tail,
+                        json.dumps(validations or [], default=str),
+                        job_id,
+                        sheet_num,
+                        attempt,
+                    ),
+                ),
+                (
+                    "UPDATE sheets SET exit_code = ?, error = ? WHERE job_id = ? AND sheet_num = ?",
+                    (exit_code, error, job_id, sheet_num),
+                ),
+            ]
+        )
+
+    async def attempts(self, job_id: str, sheet_num: int) -> list[AttemptRecord]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM attempts WHERE job_id = ? AND sheet_num = ? ORDER BY attempt",
+            (job_id, sheet_num),
+        )
+        return [
+            AttemptRecord(
+                sheet_num=r["sheet_num"],
+                attempt=r["attempt"],
+                kind=r["kind"],
+                started_at=parse_time(r["started_at"]) or datetime.min,
+                finished_at=parse_time(r["finished_at"]),
+                exit_code=r["exit_code"],
+                outcome=r["outcome"],
+                error=r["error"],
+                duration_seconds=r["duration_seconds"],
+                validations=json.loads(r["validations"]),
+            )
+            for r in rows
+        ]

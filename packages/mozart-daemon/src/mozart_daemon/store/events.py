@@ -1,0 +1,66 @@
+"""EventLog: every job and sheet event, in order, for ``job.follow`` and post-mortems."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from mozart_daemon.store.database import Database, now_iso, parse_time
+
+
+class EventRecord(msgspec.Struct, kw_only=True):
+    id: int
+    job_id: str
+    type: str
+    sheet_num: int | None
+    attempt: int | None
+    message: str | None
+    time: datetime
+
+
+class EventLog:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def append(
+        self,
+        job_id: str,
+        type: str,
+        *,
+        sheet_num: int | None = None,
+        attempt: int | None = None,
+        message: str | None = None,
+    ) -> EventRecord:
+        stamp = now_iso()
+        rowid = await self._db.insert(
+            "INSERT INTO events (job_id, type, sheet_num, attempt, message, time)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (job_id, type, sheet_num, attempt, message, stamp),
+        )
+        return EventRecord(
+            id=rowid,
+            job_id=job_id,
+            type=type,
+            sheet_num=sheet_num,
+            attempt=attempt,
+            message=message,
+            time=parse_time(stamp) or datetime.min,
+        )
+
+    async def since(self, job_id: str, after_id: int = 0) -> list[EventRecord]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM events WHERE job_id = ? AND id > ? ORDER BY id", (job_id, after_id)
+        )
+        return [
+            EventRecord(
+                id=r["id"],
+                job_id=r["job_id"],
+                type=r["type"],
+                sheet_num=r["sheet_num"],
+                attempt=r["attempt"],
+                message=r["message"],
+                time=parse_time(r["time"]) or datetime.min,
+            )
+            for r in rows
+        ]

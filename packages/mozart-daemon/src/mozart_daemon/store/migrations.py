@@ -1,0 +1,92 @@
+"""Numbered schema migrations of the state database.
+
+``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1`` (``PRAGMA user_version``).
+Never edit a released migration: append a new one. ``tests/test_store_migrations.py`` opens
+a database created at every earlier version and checks that its data survives.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: registry, checkpoints (sheets, attempts) and the event log.
+    """
+    CREATE TABLE jobs (
+        job_id       TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        description  TEXT,
+        config_path  TEXT NOT NULL,
+        workspace    TEXT NOT NULL,
+        priority     INTEGER NOT NULL,
+        total_sheets INTEGER NOT NULL,
+        backend      TEXT NOT NULL,
+        error        TEXT,
+        created_at   TEXT NOT NULL,
+        started_at   TEXT,
+        finished_at  TEXT,
+        updated_at   TEXT NOT NULL
+    );
+    CREATE INDEX jobs_by_created ON jobs (created_at DESC, job_id DESC);
+    CREATE INDEX jobs_by_status ON jobs (status);
+    CREATE TABLE sheets (
+        job_id           TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+        sheet_num        INTEGER NOT NULL,
+        status           TEXT NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        exit_code        INTEGER,
+        error            TEXT,
+        started_at       TEXT,
+        finished_at      TEXT,
+        duration_seconds REAL,
+        stage            INTEGER NOT NULL,
+        instance         INTEGER NOT NULL,
+        PRIMARY KEY (job_id, sheet_num)
+    );
+    CREATE TABLE attempts (
+        job_id           TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+        sheet_num        INTEGER NOT NULL,
+        attempt          INTEGER NOT NULL,
+        kind             TEXT NOT NULL,
+        started_at       TEXT NOT NULL,
+        finished_at      TEXT,
+        exit_code        INTEGER,
+        outcome          TEXT,
+        error            TEXT,
+        duration_seconds REAL,
+        stdout_tail      TEXT,
+        stderr_tail      TEXT,
+        PRIMARY KEY (job_id, sheet_num, attempt)
+    );
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id    TEXT NOT NULL,
+        type      TEXT NOT NULL,
+        sheet_num INTEGER,
+        attempt   INTEGER,
+        message   TEXT,
+        time      TEXT NOT NULL
+    );
+    CREATE INDEX events_by_job ON events (job_id, id);
+    """,
+    # 2: the learning store (one per daemon, shared by all jobs) and validation results
+    # kept with each attempt.
+    """
+    CREATE TABLE learning_outcomes (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id           TEXT NOT NULL,
+        sheet_num        INTEGER NOT NULL,
+        attempt          INTEGER NOT NULL,
+        backend          TEXT NOT NULL,
+        outcome          TEXT NOT NULL,
+        duration_seconds REAL,
+        attempts         INTEGER NOT NULL,
+        validations      TEXT NOT NULL DEFAULT '[]',
+        error_class      TEXT,
+        recorded_at      TEXT NOT NULL
+    );
+    CREATE INDEX learning_by_backend ON learning_outcomes (backend, recorded_at);
+    ALTER TABLE attempts ADD COLUMN validations TEXT NOT NULL DEFAULT '[]';
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

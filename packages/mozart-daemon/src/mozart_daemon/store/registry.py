@@ -1,0 +1,226 @@
+"""JobRegistry: one row per job id in the state database, across daemon restarts.
+
+The job id is the score's name, so a fresh submit of an ended job replaces its row (and,
+through ON DELETE CASCADE, its checkpoint). ``list_jobs`` pages with a keyset cursor over
+(created_at, job_id), newest first, so pages stay stable while jobs are added.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+
+import msgspec
+
+from mozart_daemon.store.database import Database, now_iso, parse_time
+
+ACTIVE_STATES = ("queued", "running", "paused")
+TERMINAL_STATES = ("completed", "failed", "cancelled")
+ORPHAN_MESSAGE = "Daemon restarted while job was active"
+
+
+class JobRecord(msgspec.Struct, kw_only=True):
+    job_id: str
+    name: str
+    status: str
+    description: str | None
+    config_path: str
+    workspace: str
+    priority: int
+    total_sheets: int
+    backend: str
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+def _record(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        job_id=row["job_id"],
+        name=row["name"],
+        status=row["status"],
+        description=row["description"],
+        config_path=row["config_path"],
+        workspace=row["workspace"],
+        priority=row["priority"],
+        total_sheets=row["total_sheets"],
+        backend=row["backend"],
+        error=row["error"],
+        created_at=parse_time(row["created_at"]) or datetime.min,
+        started_at=parse_time(row["started_at"]),
+        finished_at=parse_time(row["finished_at"]),
+        updated_at=parse_time(row["updated_at"]) or datetime.min,
+    )
+
+
+def encode_cursor(created_at: str, job_id: str) -> str:
+    raw = json.dumps([created_at, job_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """Raises ValueError for a cursor this registry did not hand out."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, job_id = json.loads(raw)
+    except Exception as exc:
+        raise ValueError("not a cursor returned by job.list") from exc
+    if not isinstance(created_at, str) or not isinstance(job_id, str):
+        raise ValueError("not a cursor returned by job.list")
+    return created_at, job_id
+
+
+_UPDATABLE = frozenset({"status", "error", "started_at", "finished_at", "priority", "workspace"})
+
+
+class JobRegistry:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self,
+        *,
+        job_id: str,
+        name: str,
+        description: str | None,
+        config_path: str,
+        workspace: str,
+        priority: int,
+        total_sheets: int,
+        backend: str,
+        sheets: Iterable[tuple[int, int, int]],
+    ) -> JobRecord:
+        """Insert (or replace, for a fresh start) a queued job and its pending sheets.
+
+        ``sheets`` yields (sheet_num, stage, instance). One transaction: a job never exists
+        without its checkpoint rows.
+        """
+        now = now_iso()
+        statements: list[tuple[str, Iterable[object]]] = [
+            ("DELETE FROM jobs WHERE job_id = ?", (job_id,)),
+            ("DELETE FROM events WHERE job_id = ?", (job_id,)),
+            (
+                "INSERT INTO jobs (job_id, name, status, description, config_path, workspace,"
+                " priority, total_sheets, backend, error, created_at, updated_at)"
+                " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                (
+                    job_id,
+                    name,
+                    description,
+                    config_path,
+                    workspace,
+                    priority,
+                    total_sheets,
+                    backend,
+                    now,
+                    now,
+                ),
+            ),
+        ]
+        statements += [
+            (
+                "INSERT INTO sheets (job_id, sheet_num, status, stage, instance)"
+                " VALUES (?, ?, 'pending', ?, ?)",
+                (job_id, num, stage, instance),
+            )
+            for num, stage, instance in sheets
+        ]
+        await self._db.transaction(statements)
+        record = await self.get(job_id)
+        assert record is not None
+        return record
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        row = await self._db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        return _record(row) if row is not None else None
+
+    async def update(self, job_id: str, **fields: object) -> None:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update job fields {sorted(unknown)}")
+        values = [v.isoformat() if isinstance(v, datetime) else v for v in fields.values()]
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        await self._db.execute(
+            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE job_id = ?",  # noqa: S608
+            (*values, now_iso(), job_id),
+        )
+
+    async def set_status(
+        self, job_id: str, status: str, *, error: str | None = None, started: bool = False
+    ) -> None:
+        now = now_iso()
+        fields: dict[str, object] = {"status": status, "error": error}
+        if started:
+            fields["started_at"] = now
+            fields["finished_at"] = None
+        if status in TERMINAL_STATES:
+            fields["finished_at"] = now
+        await self.update(job_id, **fields)
+
+    async def list_jobs(
+        self,
+        *,
+        status: str | None = None,
+        include_all: bool = False,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> tuple[list[JobRecord], str | None]:
+        """A page of jobs, newest first, and the cursor of the next page (None at the end).
+
+        Without ``status`` and ``include_all``, only active jobs are listed.
+        """
+        where: list[str] = []
+        params: list[object] = []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        elif not include_all:
+            where.append(f"status IN ({', '.join('?' for _ in ACTIVE_STATES)})")
+            params.extend(ACTIVE_STATES)
+        if after is not None:
+            created_at, job_id = decode_cursor(after)
+            where.append("(created_at < ? OR (created_at = ? AND job_id < ?))")
+            params.extend([created_at, created_at, job_id])
+        sql = "SELECT * FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, job_id DESC LIMIT ?"
+        params.append(limit + 1)
+        rows = await self._db.fetchall(sql, params)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["job_id"]) if more else None
+        return [_record(r) for r in rows], cursor
+
+    async def count_by_status(self) -> dict[str, int]:
+        rows = await self._db.fetchall("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+        return {r[0]: r[1] for r in rows}
+
+    async def mark_orphans_failed(self) -> list[str]:
+        """Jobs left queued or running by a previous daemon become failed (resumable)."""
+        rows = await self._db.fetchall(
+            "SELECT job_id FROM jobs WHERE status IN ('queued', 'running')"
+        )
+        ids = [r[0] for r in rows]
+        if ids:
+            now = now_iso()
+            await self._db.transaction(
+                [
+                    (
+                        "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?,"
+                        " updated_at = ? WHERE status IN ('queued', 'running')",
+                        (ORPHAN_MESSAGE, now, now),
+                    ),
+                ]
+            )
+        # No sheet runs before the daemon starts: one left running was interrupted.
+        await self._db.execute(
+            "UPDATE sheets SET status = 'pending', error = ? WHERE status = 'running'",
+            ("Interrupted by a daemon restart",),
+        )
+        return ids

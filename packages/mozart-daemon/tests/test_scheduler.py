@@ -1,0 +1,110 @@
+from mozart_daemon.scheduler import GlobalSheetScheduler
+
+
+def seq(n: int) -> dict[int, list[int]]:
+    return {i: ([i - 1] if i > 1 else []) for i in range(1, n + 1)}
+
+
+def drain(s: GlobalSheetScheduler) -> list[tuple[str, int]]:
+    out = []
+    while (nxt := s.next_sheet()) is not None:
+        out.append(nxt)
+    return out
+
+
+def test_sequential_job_runs_in_dependency_order() -> None:
+    s = GlobalSheetScheduler(max_concurrent_sheets=10)
+    s.register("a", dependencies=seq(3))
+    assert drain(s) == [("a", 1)]
+    s.mark_complete("a", 1)
+    assert drain(s) == [("a", 2)]
+    s.mark_complete("a", 2)
+    assert drain(s) == [("a", 3)]
+    s.mark_complete("a", 3)
+    assert s.is_finished("a")
+
+
+def test_done_sheets_are_never_dispatched() -> None:
+    s = GlobalSheetScheduler(max_concurrent_sheets=10)
+    s.register("a", dependencies=seq(3), done={1, 2})
+    assert drain(s) == [("a", 3)]
+
+
+def test_parallel_cap_and_global_cap() -> None:
+    free = {i: [] for i in range(1, 7)}
+    s = GlobalSheetScheduler(max_concurrent_sheets=4)
+    s.register("a", dependencies=free, max_parallel=3)
+    s.register("b", dependencies=free, max_parallel=3)
+    got = drain(s)
+    assert len(got) == 4
+    assert sum(1 for j, _ in got if j == "a") == 2  # fair share: alternates
+    assert sum(1 for j, _ in got if j == "b") == 2
+
+
+def test_priority_wins_and_fair_share_among_equals() -> None:
+    free = {i: [] for i in range(1, 4)}
+    s = GlobalSheetScheduler(max_concurrent_sheets=1)
+    s.register("low", dependencies=free, priority=1, max_parallel=3)
+    s.register("high", dependencies=free, priority=9, max_parallel=3)
+    assert s.next_sheet() == ("high", 1)
+    s.mark_complete("high", 1)
+    assert s.next_sheet() == ("high", 2)
+
+
+def test_round_robin_between_equal_jobs() -> None:
+    s = GlobalSheetScheduler(max_concurrent_sheets=1)
+    s.register("a", dependencies={1: [], 2: []}, max_parallel=2)
+    s.register("b", dependencies={1: [], 2: []}, max_parallel=2)
+    order = []
+    for _ in range(4):
+        nxt = s.next_sheet()
+        assert nxt is not None
+        order.append(nxt[0])
+        s.mark_complete(*nxt)
+    assert order in (["a", "b", "a", "b"], ["b", "a", "b", "a"])
+
+
+def test_rate_limited_backend_is_skipped() -> None:
+    limited = {"claude"}
+    s = GlobalSheetScheduler(max_concurrent_sheets=5, is_rate_limited=lambda b: b in limited)
+    s.register("a", dependencies={1: []}, backend="claude", priority=9)
+    s.register("b", dependencies={1: []}, backend="command")
+    assert drain(s) == [("b", 1)]
+    limited.clear()
+    assert drain(s) == [("a", 1)]
+
+
+def test_token_budget_blocks_backend() -> None:
+    tokens = {"x": 1}
+
+    def take(backend: str) -> bool:
+        if tokens[backend] > 0:
+            tokens[backend] -= 1
+            return True
+        return False
+
+    s = GlobalSheetScheduler(max_concurrent_sheets=5, try_acquire=take)
+    s.register("a", dependencies={1: [], 2: []}, backend="x", max_parallel=2)
+    assert drain(s) == [("a", 1)]
+
+
+def test_paused_job_gets_nothing_and_requeue() -> None:
+    s = GlobalSheetScheduler(max_concurrent_sheets=5)
+    s.register("a", dependencies=seq(2))
+    s.set_paused("a", True)
+    assert s.next_sheet() is None
+    s.set_paused("a", False)
+    assert s.next_sheet() == ("a", 1)
+    s.requeue("a", 1)
+    assert s.next_sheet() == ("a", 1)
+
+
+def test_failure_blocks_dependents_and_finishes_job() -> None:
+    s = GlobalSheetScheduler(max_concurrent_sheets=5)
+    s.register("a", dependencies={1: [], 2: [1], 3: []}, max_parallel=3)
+    assert sorted(drain(s)) == [("a", 1), ("a", 3)]
+    s.mark_complete("a", 1, success=False)
+    assert not s.is_finished("a")
+    s.mark_complete("a", 3)
+    assert s.is_finished("a")
+    assert s.blocked_sheets("a") == {2}

@@ -1,0 +1,184 @@
+import sqlite3
+from pathlib import Path
+
+import pytest
+from mozart_daemon.learning import AttemptOutcome, LearningHub
+from mozart_daemon.store import ORPHAN_MESSAGE, StateError, Store
+from mozart_daemon.store.migrations import MIGRATIONS, SCHEMA_VERSION
+
+
+async def make_job(store: Store, job_id: str, sheets: int = 3) -> None:
+    await store.jobs.create(
+        job_id=job_id,
+        name=job_id,
+        description=None,
+        config_path=f"/scores/{job_id}.yaml",
+        workspace="/ws",
+        priority=5,
+        total_sheets=sheets,
+        backend="command",
+        sheets=[(n, n, 1) for n in range(1, sheets + 1)],
+    )
+
+
+async def test_wal_and_schema(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "sub" / "state.db")
+    try:
+        assert await store.db.scalar("PRAGMA journal_mode") == "wal"
+        assert await store.db.scalar("PRAGMA user_version") == SCHEMA_VERSION
+    finally:
+        await store.close()
+
+
+async def test_checkpoint_roundtrip_and_fresh_replace(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        await make_job(store, "j")
+        await store.sheets.sheet_started("j", 1)
+        await store.sheets.attempt_started("j", 1, 1)
+        await store.sheets.attempt_finished("j", 1, 1, outcome="success", exit_code=0)
+        await store.sheets.sheet_finished("j", 1, status="completed", exit_code=0)
+        assert await store.sheets.completed("j") == {1}
+        sheet = await store.sheets.sheet("j", 1)
+        assert sheet is not None and sheet.attempts == 1 and sheet.status == "completed"
+        await make_job(store, "j")  # a fresh start replaces the checkpoint
+        assert await store.sheets.completed("j") == set()
+    finally:
+        await store.close()
+
+
+async def test_completed_sheet_survives_reopen_without_close(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = await Store.open(path)
+    await make_job(store, "j")
+    await store.sheets.sheet_finished("j", 2, status="completed")
+    # Read through a separate connection while the writer is still open (as after kill -9).
+    conn = sqlite3.connect(path)
+    status = conn.execute("SELECT status FROM sheets WHERE sheet_num = 2").fetchone()[0]
+    conn.close()
+    await store.close()
+    assert status == "completed"
+
+
+async def test_orphans_become_failed_and_running_sheets_pending(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        states = [("q", "queued"), ("r", "running"), ("p", "paused"), ("c", "completed")]
+        for job_id, status in states:
+            await make_job(store, job_id)
+            await store.jobs.set_status(job_id, status)
+        await store.sheets.sheet_started("r", 1)
+        orphans = await store.jobs.mark_orphans_failed()
+        assert sorted(orphans) == ["q", "r"]
+        r = await store.jobs.get("r")
+        assert r is not None and r.status == "failed" and r.error == ORPHAN_MESSAGE
+        assert (await store.jobs.get("p")).status == "paused"  # type: ignore[union-attr]
+        sheet = await store.sheets.sheet("r", 1)
+        assert sheet is not None and sheet.status == "pending"
+    finally:
+        await store.close()
+
+
+async def test_keyset_pagination(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        for i in range(7):
+            await make_job(store, f"job{i}", sheets=1)
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page, cursor = await store.jobs.list_jobs(include_all=True, limit=3, after=cursor)
+            seen += [j.job_id for j in page]
+            if cursor is None:
+                break
+        assert seen == [f"job{i}" for i in reversed(range(7))]
+        active, _ = await store.jobs.list_jobs()
+        assert len(active) == 7  # all queued
+        await store.jobs.set_status("job0", "completed")
+        done, _ = await store.jobs.list_jobs(status="completed")
+        assert [j.job_id for j in done] == ["job0"]
+        with pytest.raises(ValueError):
+            await store.jobs.list_jobs(after="garbage!!")
+    finally:
+        await store.close()
+
+
+async def test_events_in_order(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        a = await store.events.append("j", "job.started")
+        await store.events.append("j", "sheet.started", sheet_num=1, attempt=1)
+        await store.events.append("other", "job.started")
+        events = await store.events.since("j")
+        assert [e.type for e in events] == ["job.started", "sheet.started"]
+        assert [e.type for e in await store.events.since("j", a.id)] == ["sheet.started"]
+    finally:
+        await store.close()
+
+
+async def test_learning_hub_records_every_outcome(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        hub = LearningHub(store.db)
+        for i in range(10):
+            await hub.record(
+                AttemptOutcome(
+                    job_id="j",
+                    sheet_num=1,
+                    attempt=i + 1,
+                    backend="command",
+                    outcome="failed" if i < 6 else "success",
+                    validations=[{"ok": False}],
+                    error_class="validation",
+                )
+            )
+        rows = await hub.outcomes("j")
+        assert len(rows) == 10 and rows[0].validations == [{"ok": False}]
+        assert hub.recent_failure_rate() == pytest.approx(0.6)
+    finally:
+        await store.close()
+
+
+async def test_opens_a_database_from_every_previous_version(tmp_path: Path) -> None:
+    for version in range(1, SCHEMA_VERSION):
+        path = tmp_path / f"v{version}.db"
+        conn = sqlite3.connect(path)
+        for script in MIGRATIONS[:version]:
+            conn.executescript(script)
+        conn.execute(f"PRAGMA user_version = {version}")
+        conn.execute(
+            "INSERT INTO jobs (job_id, name, status, config_path, workspace, priority,"
+            " total_sheets, backend, created_at, updated_at) VALUES"
+            " ('old', 'old', 'completed', '/s.yaml', '/ws', 5, 1, 'command',"
+            " '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')"
+        )
+        conn.execute(
+            "INSERT INTO sheets (job_id, sheet_num, status, stage, instance)"
+            " VALUES ('old', 1, 'completed', 1, 1)"
+        )
+        conn.commit()
+        conn.close()
+        store = await Store.open(path)
+        try:
+            assert await store.db.scalar("PRAGMA user_version") == SCHEMA_VERSION
+            job = await store.jobs.get("old")
+            assert job is not None and job.status == "completed"
+            assert await store.sheets.completed("old") == {1}
+            await LearningHub(store.db).record(
+                AttemptOutcome(job_id="old", sheet_num=1, attempt=1, backend="b", outcome="success")
+            )
+        finally:
+            await store.close()
+
+
+async def test_newer_or_broken_database_is_a_clear_error(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.db"
+    conn = sqlite3.connect(newer)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(StateError, match="upgrade mozartd"):
+        await Store.open(newer)
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateError, match="move it aside"):
+        await Store.open(broken)
