@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 from mozart_protocol.score import FINDING_CODES, model, validate_score_file

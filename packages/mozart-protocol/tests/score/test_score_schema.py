@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
+import msgspec
 import msgspec.inspect as mi
 import pytest
 import yaml
@@ -80,9 +81,9 @@ def test_properties_required_and_defaults_agree(cls: type) -> None:
         assert schema["properties"]["type"]["const"] == info.tag
     for spec in info.fields:
         prop = schema["properties"][spec.name]
-        if spec.default is not mi.NODEFAULT and spec.default is not None:
+        if spec.default is not msgspec.NODEFAULT and spec.default is not None:
             assert prop["default"] == spec.default, spec.name
-        elif spec.default_factory is not mi.NODEFAULT:
+        elif spec.default_factory is not msgspec.NODEFAULT:
             value = spec.default_factory()
             if not hasattr(value, "__struct_fields__"):
                 assert prop["default"] == value, spec.name
@@ -101,7 +102,7 @@ def constraints(prop: dict[str, Any]) -> object:
     keys = ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "pattern")
     summary = {k: prop[k] for k in (*keys, "maxLength") if k in prop}
     if "enum" in prop:
-        summary["enum"] = sorted(prop["enum"])
+        summary["enum"] = sorted(map(str, prop["enum"]))
     if "items" in prop:
         summary["items"] = constraints(prop["items"])
     if isinstance(prop.get("additionalProperties"), dict):
@@ -121,7 +122,7 @@ def model_constraints(info: mi.Type) -> object:
     if isinstance(info, (mi.AnyType, mi.CustomType)):
         return {}
     if isinstance(info, mi.LiteralType):
-        return {"enum": sorted(info.values)}
+        return {"enum": sorted(map(str, info.values))}
     if isinstance(info, mi.NoneType):
         return {"type": "null"}
     if isinstance(info, mi.BoolType):
