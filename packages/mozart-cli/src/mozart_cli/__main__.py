@@ -1,0 +1,5 @@
+"""``python -m mozart_cli``."""
+
+from mozart_cli.main import main
+
+main()
