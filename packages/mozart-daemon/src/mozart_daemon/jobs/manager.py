@@ -1,0 +1,448 @@
+"""JobManager: admits jobs, runs their sheets through the global scheduler, and owns their
+lifecycle (pause, resume, cancel, timeout, shutdown).
+
+A job is ``queued`` until one of ``max_concurrent_jobs`` slots is free, then ``running``:
+its sheets go to the GlobalSheetScheduler, and one dispatch loop starts whichever ready
+sheet of any job comes next, applying the backpressure dispatch delay. A ``paused`` job
+frees its slot and gets no new sheets (running ones finish). Every state change is written
+to the registry before it is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict, deque
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from mozart_protocol.score import (
+    LoadedScore,
+    ScoreError,
+    ScoreNotReadableError,
+    build_plan,
+    load_score,
+    resolve_workspace,
+)
+
+from mozart_daemon import errors
+from mozart_daemon.backpressure import BackpressureController, Pressure
+from mozart_daemon.config import DaemonConfig
+from mozart_daemon.jobs.runtime import JobEvents, JobRun, SheetOutcome, SheetRunner
+from mozart_daemon.logging import bind_job, get_logger
+from mozart_daemon.rate_coordinator import RateLimitCoordinator
+from mozart_daemon.scheduler import GlobalSheetScheduler
+from mozart_daemon.store import ORPHAN_MESSAGE, Store
+from mozart_daemon.store.registry import ACTIVE_STATES, JobRecord
+
+log = get_logger(__name__)
+
+SHUTDOWN_MESSAGE = "Daemon shut down while job was active"
+ENDED_STATES = ("completed", "failed", "cancelled")
+
+
+class JobManager:
+    def __init__(
+        self,
+        *,
+        config: DaemonConfig,
+        store: Store,
+        scheduler: GlobalSheetScheduler,
+        coordinator: RateLimitCoordinator,
+        backpressure: BackpressureController,
+        events: JobEvents,
+        runner: SheetRunner,
+    ) -> None:
+        self.config = config
+        self._store = store
+        self._scheduler = scheduler
+        self._coordinator = coordinator
+        self._backpressure = backpressure
+        self.events = events
+        self._runner = runner
+        self._jobs: dict[str, JobRun] = {}
+        self._queue: deque[str] = deque()
+        self._history: OrderedDict[str, JobRun] = OrderedDict()
+        self._admission = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._stop_dispatch = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.shutting_down = False
+        coordinator.add_listener(self.wake)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def recover_orphans(self) -> int:
+        orphans = await self._store.jobs.mark_orphans_failed()
+        for job_id in orphans:
+            await self.events.emit(job_id, "job.failed", message=ORPHAN_MESSAGE)
+        log.info("manager.orphans_recovered", count=len(orphans))
+        return len(orphans)
+
+    def start(self) -> None:
+        self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="sheet-dispatcher")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def apply_config(self, config: DaemonConfig) -> None:
+        """Take new limits (SIGHUP): the scheduler and admission use them at once."""
+        self.config = config
+        self._scheduler.max_concurrent_sheets = config.max_concurrent_sheets
+        self._spawn(self._admit())
+        self.wake()
+
+    @property
+    def running_jobs(self) -> int:
+        return sum(1 for j in self._jobs.values() if j.state == "running")
+
+    @property
+    def queued_jobs(self) -> int:
+        return sum(1 for j in self._jobs.values() if j.state == "queued")
+
+    def active(self, job_id: str) -> JobRun | None:
+        return self._jobs.get(job_id)
+
+    # -- requests -----------------------------------------------------------------------
+
+    async def submit(
+        self,
+        *,
+        config_path: str,
+        fresh: bool = False,
+        start_sheet: int | None = None,
+        priority: int | None = None,
+        workspace: str | None = None,
+    ) -> str:
+        """Load, check and admit a score; returns the job's state (its id is the score name)."""
+        if self.shutting_down:
+            raise errors.shutting_down()
+        if not self._backpressure.should_accept_job():
+            level = self._backpressure.current_level().wire
+            log.warning("job.refused", reason="pressure", level=level)
+            raise errors.under_pressure()
+        loaded = await self._load(config_path, workspace)
+        job_id = loaded.score.name
+        existing = await self._store.jobs.get(job_id)
+        if existing is not None:
+            ended = existing.status in ENDED_STATES
+            if not ended or not fresh or job_id in self._jobs:
+                raise errors.job_already_exists(job_id, existing.status, ended=ended)
+        plan = build_plan(loaded.score)
+        if start_sheet is not None and not 1 <= start_sheet <= plan.total_sheets:
+            raise errors.DaemonError(
+                errors.INVALID_PARAMS,
+                f"start_sheet must be between 1 and {plan.total_sheets} for this score",
+                {"field": "start_sheet"},
+            )
+        ws = resolve_workspace(loaded, workspace)
+        job_priority = priority if priority is not None else loaded.score.priority
+        job = JobRun(
+            job_id=job_id, loaded=loaded, plan=plan, workspace=ws, priority=job_priority,
+            done=set(range(1, start_sheet)) if start_sheet else set(),
+        )  # fmt: skip
+        self._jobs[job_id] = job  # reserve the id before any await
+        try:
+            await self._store.jobs.create(
+                job_id=job_id, name=loaded.score.name, description=loaded.score.description,
+                config_path=str(loaded.path), workspace=str(ws), priority=job_priority,
+                total_sheets=plan.total_sheets, backend=job.backend,
+                sheets=[(s.sheet_num, s.stage, s.instance) for s in plan.sheets],
+            )  # fmt: skip
+            for num in sorted(job.done):
+                await self._store.sheets.set_sheet_status(job_id, num, "skipped")
+        except BaseException:
+            self._jobs.pop(job_id, None)
+            raise
+        with bind_job(job_id):
+            log.info("job.submitted", config_path=str(loaded.path), fresh=fresh)
+        await self._enqueue(job)
+        return job.state
+
+    async def pause(self, job_id: str) -> str:
+        record = await self._require(job_id)
+        job = self._jobs.get(job_id)
+        if job is None or record.status not in ("queued", "running"):
+            raise errors.invalid_state(job_id, record.status, "pause")
+        await self._pause(job, reason=None)
+        return job.state
+
+    async def resume(self, job_id: str) -> str:
+        record = await self._require(job_id)
+        job = self._jobs.get(job_id)
+        if job is not None and record.status == "paused":
+            job.user_paused = False
+            await self.events.emit(job_id, "job.resumed")
+            await self._enqueue(job)
+            return job.state
+        if record.status not in ("paused", "failed", "cancelled") or job is not None:
+            raise errors.invalid_state(job_id, record.status, "resume")
+        if self.shutting_down:
+            raise errors.shutting_down()
+        loaded = await self._load(record.config_path, record.workspace)
+        plan = build_plan(loaded.score)
+        if plan.total_sheets != record.total_sheets:
+            raise errors.DaemonError(
+                errors.SCORE_INVALID,
+                f"The score at {record.config_path} now has {plan.total_sheets} sheets, not "
+                f"{record.total_sheets}: its checkpoint no longer fits. Submit it with --fresh.",
+                {"findings": []},
+            )
+        await self._store.sheets.reset_unfinished(job_id)
+        done = await self._store.sheets.completed(job_id)
+        job = JobRun(
+            job_id=job_id, loaded=loaded, plan=plan, workspace=Path(record.workspace),
+            priority=record.priority, done=done, started_once=True,
+        )  # fmt: skip
+        self._jobs[job_id] = job
+        self._history.pop(job_id, None)
+        with bind_job(job_id):
+            log.info("job.resume_requested", completed_sheets=len(done))
+        await self.events.emit(job_id, "job.resumed", message=f"{len(done)} sheets already done")
+        await self._enqueue(job)
+        return job.state
+
+    async def cancel(self, job_id: str) -> str:
+        record = await self._require(job_id)
+        job = self._jobs.get(job_id)
+        if job is None or record.status not in ACTIVE_STATES:
+            raise errors.invalid_state(job_id, record.status, "cancel")
+        await self._stop_job(job, "cancelled", "Cancelled by request")
+        return "cancelled"
+
+    # -- pressure and shutdown ----------------------------------------------------------
+
+    async def on_pressure(self, level: Pressure) -> None:
+        """At CRITICAL, pause the lowest-priority running job (it stays resumable)."""
+        if level < Pressure.CRITICAL or self.shutting_down:
+            return
+        running = [j for j in self._jobs.values() if j.state == "running"]
+        if not running:
+            return
+        victim = min(running, key=lambda j: j.priority)
+        with bind_job(victim.job_id):
+            log.warning("backpressure.job_paused", priority=victim.priority, level=level.wire)
+        await self._pause(victim, reason="Paused by the daemon: resource pressure critical")
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Dispatch no more sheets; let running ones finish for ``grace_seconds``, then stop
+        them."""
+        self.shutting_down = True
+        self._stop_dispatch.set()
+        self.wake()
+        if self._dispatcher is not None:
+            await self._dispatcher
+        tasks = [t for j in self._jobs.values() for t in j.tasks.values()]
+        if tasks:
+            log.info("manager.draining", running_sheets=len(tasks), grace_seconds=grace_seconds)
+            _done, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("manager.sheets_stopped", count=len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
+        for job in list(self._jobs.values()):
+            if job.state in ("queued", "running") and not job.finalized:
+                await self._finalize(job, "failed", SHUTDOWN_MESSAGE)
+            self._cancel_timers(job)
+        for bg in list(self._background):
+            bg.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    # -- internals ----------------------------------------------------------------------
+
+    async def _load(self, config_path: str, workspace: str | None) -> LoadedScore:
+        try:
+            return await asyncio.to_thread(load_score, config_path)
+        except ScoreNotReadableError as exc:
+            detail = exc.findings[0].message if exc.findings else str(exc)
+            raise errors.DaemonError(
+                errors.SCORE_NOT_READABLE,
+                f"Cannot read the score {config_path}: {detail}",
+                {"config_path": config_path},
+            ) from exc
+        except ScoreError as exc:
+            findings = [
+                {"code": f.code, "severity": f.severity, "message": f.message, "file": f.file,
+                 "line": f.line, "column": f.column, "path": f.path}
+                for f in exc.findings
+            ]  # fmt: skip
+            raise errors.DaemonError(
+                errors.SCORE_INVALID,
+                f"The score {config_path} is invalid: {exc}",
+                {"findings": findings},
+            ) from exc
+
+    async def _require(self, job_id: str) -> JobRecord:
+        record = await self._store.jobs.get(job_id)
+        if record is None:
+            raise errors.job_not_found(job_id)
+        return record
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _enqueue(self, job: JobRun) -> None:
+        job.state = "queued"
+        await self._store.jobs.set_status(job.job_id, "queued")
+        self._queue.append(job.job_id)
+        await self._admit()
+
+    async def _admit(self) -> None:
+        async with self._admission:
+            while self._queue and self.running_jobs < self.config.max_concurrent_jobs:
+                job = self._jobs.get(self._queue.popleft())
+                if job is None or job.state != "queued" or job.finalized:
+                    continue
+                job.state = "running"
+                first = not job.started_once
+                job.started_once = True
+                await self._store.jobs.set_status(job.job_id, "running", started=first)
+                if job.job_id in self._scheduler:
+                    self._scheduler.set_paused(job.job_id, False)
+                else:
+                    self._scheduler.register(
+                        job.job_id, dependencies=job.dependencies(), done=job.done,
+                        priority=job.priority, backend=job.backend, max_parallel=job.max_parallel,
+                    )  # fmt: skip
+                if job.timeout_handle is None:
+                    limit = self.config.job_timeout_seconds
+                    job.timeout_handle = asyncio.get_running_loop().call_later(
+                        limit, self._timeout_fired, job, limit
+                    )
+                await self.events.emit(job.job_id, "job.started")
+                if self._scheduler.is_finished(job.job_id):
+                    self._spawn(self._check_finished(job))
+            self.wake()
+
+    async def _pause(self, job: JobRun, *, reason: str | None) -> None:
+        job.user_paused = True
+        self._scheduler.set_paused(job.job_id, True)
+        with contextlib.suppress(ValueError):
+            self._queue.remove(job.job_id)
+        job.state = "paused"
+        await self._store.jobs.set_status(job.job_id, "paused", error=reason)
+        await self.events.emit(job.job_id, "job.paused", message=reason)
+        await self._admit()
+
+    def _timeout_fired(self, job: JobRun, limit: float) -> None:
+        self._spawn(self._on_timeout(job, limit))
+
+    async def _on_timeout(self, job: JobRun, limit: float) -> None:
+        job.timeout_handle = None
+        if job.finalized or job.stopping:
+            return
+        message = f"Job timed out: it ran longer than job_timeout_seconds ({limit:g} s)"
+        await self._stop_job(job, "failed", message)
+
+    async def _dispatch_loop(self) -> None:
+        while not self._stop_dispatch.is_set():
+            self._wake.clear()
+            nxt = self._scheduler.next_sheet()
+            if nxt is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                continue
+            job_id, sheet_num = nxt
+            job = self._jobs.get(job_id)
+            if job is None or job.stopping:
+                self._scheduler.requeue(job_id, sheet_num)
+                continue
+            job.tasks[sheet_num] = asyncio.create_task(
+                self._run_sheet(job, sheet_num), name=f"sheet:{job_id}:{sheet_num}"
+            )
+            delay = self._backpressure.dispatch_delay()
+            if delay > 0:
+                log.info("scheduler.dispatch_delayed", seconds=delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_dispatch.wait(), timeout=delay)
+
+    async def _run_sheet(self, job: JobRun, sheet_num: int) -> None:
+        with bind_job(job.job_id):
+            outcome: SheetOutcome | None = None
+            try:
+                outcome = await self._runner.run(job, job.sheet(sheet_num))
+            except asyncio.CancelledError:
+                outcome = None
+            except Exception as exc:
+                log.exception("sheet.crashed", sheet_num=sheet_num)
+                outcome = SheetOutcome(status="failed", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                job.tasks.pop(sheet_num, None)
+            if outcome is None:
+                # Stopped (cancel, timeout, shutdown): not done, so it runs again on resume.
+                await self._store.sheets.set_sheet_status(
+                    job.job_id, sheet_num, "pending", error="Interrupted before it finished"
+                )
+                self._scheduler.requeue(job.job_id, sheet_num)
+                return
+            success = outcome.status == "completed"
+            self._scheduler.mark_complete(job.job_id, sheet_num, success=success)
+            self.wake()
+            if not success:
+                job.failed[sheet_num] = outcome.error or "failed"
+                if job.fail_fast and not job.stopping:
+                    message = f"Sheet {sheet_num} failed: {job.failed[sheet_num]}"
+                    self._spawn(self._stop_job(job, "failed", message))
+                    return
+            if job.stopping:
+                return
+            await self._check_finished(job)
+            pause = job.score.pause_between_sheets_seconds
+            if pause > 0 and not job.finalized and not job.user_paused:
+                self._scheduler.set_paused(job.job_id, True)
+                job.hold_handle = asyncio.get_running_loop().call_later(pause, self._release, job)
+
+    def _release(self, job: JobRun) -> None:
+        job.hold_handle = None
+        if not job.user_paused and job.state == "running":
+            self._scheduler.set_paused(job.job_id, False)
+            self.wake()
+
+    async def _check_finished(self, job: JobRun) -> None:
+        if job.finalized or job.stopping or not self._scheduler.is_finished(job.job_id):
+            return
+        if job.failed:
+            num = min(job.failed)
+            await self._finalize(job, "failed", f"Sheet {num} failed: {job.failed[num]}")
+        else:
+            await self._finalize(job, "completed", None)
+
+    async def _stop_job(self, job: JobRun, state: str, message: str) -> None:
+        if job.stopping or job.finalized:
+            return
+        job.stopping = True
+        self._scheduler.set_paused(job.job_id, True)
+        tasks = list(job.tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._finalize(job, state, message)
+
+    async def _finalize(self, job: JobRun, state: str, error: str | None) -> None:
+        if job.finalized:
+            return
+        job.finalized = True
+        job.state = state
+        self._cancel_timers(job)
+        self._scheduler.unregister(job.job_id)
+        with contextlib.suppress(ValueError):
+            self._queue.remove(job.job_id)
+        await self._store.jobs.set_status(job.job_id, state, error=error)
+        await self.events.emit(job.job_id, f"job.{state}", message=error)
+        self._jobs.pop(job.job_id, None)
+        self._history[job.job_id] = job
+        while len(self._history) > self.config.max_job_history:
+            self._history.popitem(last=False)
+        if not self.shutting_down:
+            await self._admit()
+
+    def _cancel_timers(self, job: JobRun) -> None:
+        for handle in (job.timeout_handle, job.hold_handle):
+            if handle is not None:
+                handle.cancel()
+        job.timeout_handle = job.hold_handle = None

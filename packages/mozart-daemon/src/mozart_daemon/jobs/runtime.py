@@ -1,0 +1,150 @@
+"""What the daemon holds in memory about an active job, and the event fan-out.
+
+``JobRun`` is one run of a job (a submit or a resume): its loaded score, plan, workspace
+and the tasks of its running sheets. ``JobEvents`` persists every event in the store's
+event log, logs it, and hands it to live subscribers (``job.follow``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+import msgspec
+from mozart_protocol.score import (
+    AnthropicApiBackend,
+    Backend,
+    ClaudeCliBackend,
+    LoadedScore,
+    OllamaBackend,
+    Plan,
+    PlannedSheet,
+    Score,
+)
+
+from mozart_daemon.logging import get_logger
+from mozart_daemon.store import EventRecord, Store
+
+log = get_logger(__name__)
+
+TERMINAL_EVENTS = frozenset({"job.completed", "job.failed", "job.cancelled"})
+
+
+def backend_key(backend: Backend) -> str:
+    """The rate-limit domain of a backend: jobs with the same key share limits and budget.
+
+    HTTP backends are keyed by their endpoint; the ``claude`` CLI by its executable;
+    ``command`` backends share one domain.
+    """
+    if isinstance(backend, AnthropicApiBackend | OllamaBackend):
+        return f"{backend.__struct_config__.tag}@{backend.base_url}"
+    if isinstance(backend, ClaudeCliBackend):
+        return f"claude_cli@{backend.executable}"
+    return "command"
+
+
+class SheetOutcome(msgspec.Struct, kw_only=True):
+    status: Literal["completed", "failed"]
+    attempts: int = 0
+    exit_code: int | None = None
+    error: str | None = None
+
+
+@dataclass(eq=False)
+class JobRun:
+    job_id: str
+    loaded: LoadedScore
+    plan: Plan
+    workspace: Path
+    priority: int
+    done: set[int]
+    state: str = "queued"
+    user_paused: bool = False
+    stopping: bool = False
+    finalized: bool = False
+    started_once: bool = False
+    tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+    timeout_handle: asyncio.TimerHandle | None = None
+    hold_handle: asyncio.TimerHandle | None = None
+
+    @property
+    def score(self) -> Score:
+        return self.loaded.score
+
+    @property
+    def backend(self) -> str:
+        return backend_key(self.score.backend)
+
+    @property
+    def max_parallel(self) -> int:
+        parallel = self.score.parallel
+        return parallel.max_concurrent if parallel.enabled else 1
+
+    @property
+    def fail_fast(self) -> bool:
+        parallel = self.score.parallel
+        return parallel.fail_fast or not parallel.enabled
+
+    def sheet(self, sheet_num: int) -> PlannedSheet:
+        return self.plan.sheets[sheet_num - 1]
+
+    def dependencies(self) -> dict[int, tuple[int, ...]]:
+        return {s.sheet_num: s.dependencies for s in self.plan.sheets}
+
+
+class SheetRunner(Protocol):
+    """Runs one sheet of a job to its end (all attempts), persisting every transition.
+
+    Cancelling the call stops the sheet's processes and leaves the checkpoint consistent.
+    """
+
+    async def run(self, job: JobRun, sheet: PlannedSheet) -> SheetOutcome: ...
+
+
+class JobEvents:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._subscribers: dict[str, set[asyncio.Queue[EventRecord]]] = {}
+
+    async def emit(
+        self,
+        job_id: str,
+        type: str,
+        *,
+        sheet_num: int | None = None,
+        attempt: int | None = None,
+        message: str | None = None,
+    ) -> EventRecord:
+        record = await self._store.events.append(
+            job_id, type, sheet_num=sheet_num, attempt=attempt, message=message
+        )
+        fields: dict[str, object] = {"job_id": job_id}
+        if sheet_num is not None:
+            fields["sheet_num"] = sheet_num
+        if attempt is not None:
+            fields["attempt"] = attempt
+        if message:
+            fields["detail"] = message
+        level = "warning" if type.endswith(("failed", "rate_limited", "cancelled")) else "info"
+        getattr(log, level)(type, **fields)
+        for queue in self._subscribers.get(job_id, ()):
+            queue.put_nowait(record)
+        return record
+
+    @contextmanager
+    def subscribe(self, job_id: str) -> Iterator[asyncio.Queue[EventRecord]]:
+        queue: asyncio.Queue[EventRecord] = asyncio.Queue()
+        self._subscribers.setdefault(job_id, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            subs = self._subscribers.get(job_id)
+            if subs is not None:
+                subs.discard(queue)
+                if not subs:
+                    del self._subscribers[job_id]

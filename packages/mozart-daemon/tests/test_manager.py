@@ -1,0 +1,274 @@
+"""JobManager with a fake sheet runner: admission, scheduling, lifecycle, recovery."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from mozart_daemon import errors
+from mozart_daemon.backpressure import BackpressureController, Pressure
+from mozart_daemon.config import config_from_mapping
+from mozart_daemon.jobs import JobEvents, JobManager, JobRun, SheetOutcome
+from mozart_daemon.monitor import ResourceSnapshot
+from mozart_daemon.rate_coordinator import RateLimitCoordinator
+from mozart_daemon.scheduler import GlobalSheetScheduler
+from mozart_daemon.store import ORPHAN_MESSAGE, Store
+from mozart_protocol.score import PlannedSheet
+
+
+class FakeRunner:
+    """Sheets block until released (or run at once when auto); failures on request."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.auto = True
+        self.fail: set[tuple[str, int]] = set()
+        self.started: list[tuple[str, int]] = []
+        self.gates: dict[tuple[str, int], asyncio.Event] = {}
+        self.changed = asyncio.Event()
+
+    def gate(self, job_id: str, num: int) -> asyncio.Event:
+        return self.gates.setdefault((job_id, num), asyncio.Event())
+
+    async def run(self, job: JobRun, sheet: PlannedSheet) -> SheetOutcome:
+        key = (job.job_id, sheet.sheet_num)
+        self.started.append(key)
+        self.changed.set()
+        await self.store.sheets.sheet_started(*key)
+        if not self.auto:
+            await self.gate(*key).wait()
+        ok = key not in self.fail
+        await self.store.sheets.sheet_finished(*key, status="completed" if ok else "failed")
+        return SheetOutcome(
+            status="completed" if ok else "failed", attempts=1, error=None if ok else "boom"
+        )
+
+
+class Env:
+    def __init__(
+        self,
+        store: Store,
+        manager: JobManager,
+        runner: FakeRunner,
+        tmp: Path,
+        snap: list[ResourceSnapshot],
+    ) -> None:
+        self.store, self.manager, self.runner, self.tmp, self.snap = (
+            store,
+            manager,
+            runner,
+            tmp,
+            snap,
+        )
+
+    def score(self, name: str, sheets: int = 3, extra: str = "") -> str:
+        path = self.tmp / f"{name}.yaml"
+        path.write_text(
+            f"name: {name}\nbackend: {{type: command, command: 'true'}}\n"
+            f"sheet: {{size: 1, total_items: {sheets}}}\nprompt: {{template: hi}}\n{extra}"
+        )
+        return str(path)
+
+    async def wait_status(self, job_id: str, status: str, timeout: float = 5) -> None:
+        async def poll() -> None:
+            while True:
+                rec = await self.store.jobs.get(job_id)
+                if rec is not None and rec.status == status:
+                    return
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(poll(), timeout)
+
+    async def wait_started(self, n: int, timeout: float = 5) -> None:
+        async def poll() -> None:
+            while len(self.runner.started) < n:
+                self.runner.changed.clear()
+                await self.runner.changed.wait()
+
+        await asyncio.wait_for(poll(), timeout)
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    config = config_from_mapping({"max_concurrent_jobs": 2, "max_concurrent_sheets": 3})
+    store = await Store.open(tmp_path / "state.db")
+    snap = [ResourceSnapshot(memory_mb=1, child_processes=0, taken_at=0)]
+    coordinator = RateLimitCoordinator(max_api_calls_per_minute=1000)
+    bp = BackpressureController(
+        max_memory_mb=100,
+        max_processes=10,
+        snapshot=lambda: snap[0],
+        rate_limited=coordinator.any_active,
+    )
+    runner = FakeRunner(store)
+    manager = JobManager(
+        config=config,
+        store=store,
+        scheduler=GlobalSheetScheduler(
+            max_concurrent_sheets=3, is_rate_limited=coordinator.is_rate_limited
+        ),
+        coordinator=coordinator,
+        backpressure=bp,
+        events=JobEvents(store),
+        runner=runner,
+    )
+    manager.start()
+    yield Env(store, manager, runner, tmp_path, snap)
+    for gate in runner.gates.values():
+        gate.set()
+    await manager.shutdown(1)
+    await store.close()
+
+
+async def test_submit_runs_all_sheets_in_order(env: Env) -> None:
+    assert await env.manager.submit(config_path=env.score("a")) == "running"
+    await env.wait_status("a", "completed")
+    assert env.runner.started == [("a", 1), ("a", 2), ("a", 3)]
+    events = [e.type for e in await env.store.events.since("a")]
+    assert events[0] == "job.started" and events[-1] == "job.completed"
+
+
+async def test_submit_rules(env: Env) -> None:
+    env.runner.auto = False
+    path = env.score("a")
+    await env.manager.submit(config_path=path)
+    with pytest.raises(errors.DaemonError) as info:
+        await env.manager.submit(config_path=path)
+    assert info.value.code == errors.JOB_ALREADY_EXISTS and "running" in info.value.message
+    await env.manager.cancel("a")
+    with pytest.raises(errors.DaemonError) as info:
+        await env.manager.submit(config_path=path)
+    assert "--fresh" in info.value.message and "mozart resume a" in info.value.message
+    env.runner.auto = True
+    assert await env.manager.submit(config_path=path, fresh=True) == "running"
+    await env.wait_status("a", "completed")
+
+
+async def test_invalid_and_unreadable_scores(env: Env) -> None:
+    bad = env.tmp / "bad.yaml"
+    bad.write_text("name: bad\nsheet: {size: 0, total_items: 1}\nprompt: {template: x}\n")
+    with pytest.raises(errors.DaemonError) as info:
+        await env.manager.submit(config_path=str(bad))
+    assert info.value.code == errors.SCORE_INVALID
+    assert info.value.data and info.value.data["findings"]
+    with pytest.raises(errors.DaemonError) as info:
+        await env.manager.submit(config_path=str(env.tmp / "missing.yaml"))
+    assert info.value.code == errors.SCORE_NOT_READABLE
+
+
+async def test_max_concurrent_jobs_queues_the_rest(env: Env) -> None:
+    env.runner.auto = False
+    states = [await env.manager.submit(config_path=env.score(n, sheets=1)) for n in "abc"]
+    assert states == ["running", "running", "queued"]
+    env.runner.gate("a", 1).set()
+    await env.wait_status("c", "running")
+
+
+async def test_two_jobs_interleave(env: Env) -> None:
+    env.runner.auto = False
+    await env.manager.submit(config_path=env.score("a", sheets=2))
+    await env.manager.submit(config_path=env.score("b", sheets=2))
+    await env.wait_started(2)
+    assert sorted(env.runner.started) == [("a", 1), ("b", 1)]
+    for key in [("a", 1), ("b", 1)]:
+        env.runner.gate(*key).set()
+    await env.wait_started(4)
+    for key in [("a", 2), ("b", 2)]:
+        env.runner.gate(*key).set()
+    await env.wait_status("a", "completed")
+    await env.wait_status("b", "completed")
+
+
+async def test_pause_lets_running_sheet_finish_then_resume(env: Env) -> None:
+    env.runner.auto = False
+    await env.manager.submit(config_path=env.score("a"))
+    await env.wait_started(1)
+    assert await env.manager.pause("a") == "paused"
+    env.runner.gate("a", 1).set()
+
+    async def sheet_done() -> None:
+        while await env.store.sheets.completed("a") != {1}:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(sheet_done(), 5)
+    await asyncio.sleep(0.05)
+    assert env.runner.started == [("a", 1)]  # nothing new while paused
+    with pytest.raises(errors.DaemonError) as info:
+        await env.manager.pause("a")
+    assert info.value.code == errors.INVALID_JOB_STATE
+    env.runner.auto = True
+    await env.manager.resume("a")
+    await env.wait_status("a", "completed")
+    assert env.runner.started == [("a", 1), ("a", 2), ("a", 3)]
+
+
+async def test_failure_fails_job_and_resume_skips_completed(env: Env) -> None:
+    env.runner.fail = {("a", 2)}
+    await env.manager.submit(config_path=env.score("a"))
+    await env.wait_status("a", "failed")
+    rec = await env.store.jobs.get("a")
+    assert rec is not None and rec.error == "Sheet 2 failed: boom"
+    env.runner.fail = set()
+    await env.manager.resume("a")
+    await env.wait_status("a", "completed")
+    assert env.runner.started == [("a", 1), ("a", 2), ("a", 2), ("a", 3)]
+
+
+async def test_cancel_stops_running_sheets(env: Env) -> None:
+    env.runner.auto = False
+    await env.manager.submit(config_path=env.score("a"))
+    await env.wait_started(1)
+    assert await env.manager.cancel("a") == "cancelled"
+    sheet = await env.store.sheets.sheet("a", 1)
+    assert sheet is not None and sheet.status == "pending"
+    with pytest.raises(errors.DaemonError):
+        await env.manager.cancel("a")
+
+
+async def test_job_timeout(env: Env) -> None:
+    env.manager.config = config_from_mapping({"job_timeout_seconds": 0.1})
+    env.runner.auto = False
+    await env.manager.submit(config_path=env.score("a"))
+    await env.wait_status("a", "failed")
+    rec = await env.store.jobs.get("a")
+    assert rec is not None and "job_timeout_seconds" in (rec.error or "")
+
+
+async def test_pressure_refuses_and_critical_pauses_lowest_priority(env: Env) -> None:
+    env.runner.auto = False
+    await env.manager.submit(config_path=env.score("hi", extra="priority: 9\n"))
+    await env.manager.submit(config_path=env.score("lo", extra="priority: 1\n"))
+    env.snap[0] = ResourceSnapshot(memory_mb=99, child_processes=0, taken_at=0)
+    with pytest.raises(errors.DaemonError) as info:
+        await env.manager.submit(config_path=env.score("c"))
+    assert info.value.message == "System under high pressure — try again later."
+    await env.manager.on_pressure(Pressure.CRITICAL)
+    await env.wait_status("lo", "paused")
+    assert (await env.store.jobs.get("hi")).status == "running"  # type: ignore[union-attr]
+
+
+async def test_start_sheet_skips_earlier_sheets(env: Env) -> None:
+    await env.manager.submit(config_path=env.score("a"), start_sheet=3)
+    await env.wait_status("a", "completed")
+    assert env.runner.started == [("a", 3)]
+    assert (await env.store.sheets.sheet("a", 1)).status == "skipped"  # type: ignore[union-attr]
+
+
+async def test_orphans_recovered(env: Env) -> None:
+    env.runner.auto = False
+    await env.manager.submit(config_path=env.score("a"))
+    assert await env.manager.recover_orphans() == 1
+    rec = await env.store.jobs.get("a")
+    assert rec is not None and rec.status == "failed" and rec.error == ORPHAN_MESSAGE
+
+
+async def test_shutdown_waits_then_stops(env: Env) -> None:
+    env.runner.auto = False
+    await env.manager.submit(config_path=env.score("a"))
+    await env.wait_started(1)
+    await env.manager.shutdown(0.05)
+    rec = await env.store.jobs.get("a")
+    assert rec is not None and rec.status == "failed"
+    with pytest.raises(errors.DaemonError) as info:
+        await env.manager.submit(config_path=env.score("b"))
+    assert info.value.code == errors.DAEMON_SHUTTING_DOWN
