@@ -121,7 +121,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
 
 
 async def test_submit_runs_all_sheets_in_order(env: Env) -> None:
-    assert await env.manager.submit(config_path=env.score("a")) == "running"
+    assert await env.manager.submit(config_path=env.score("a")) == ("a", "running")
     await env.wait_status("a", "completed")
     assert env.runner.started == [("a", 1), ("a", 2), ("a", 3)]
     events = [e.type for e in await env.store.events.since("a")]
@@ -140,7 +140,7 @@ async def test_submit_rules(env: Env) -> None:
         await env.manager.submit(config_path=path)
     assert "--fresh" in info.value.message and "mozart resume a" in info.value.message
     env.runner.auto = True
-    assert await env.manager.submit(config_path=path, fresh=True) == "running"
+    assert await env.manager.submit(config_path=path, fresh=True) == ("a", "running")
     await env.wait_status("a", "completed")
 
 
@@ -158,7 +158,7 @@ async def test_invalid_and_unreadable_scores(env: Env) -> None:
 
 async def test_max_concurrent_jobs_queues_the_rest(env: Env) -> None:
     env.runner.auto = False
-    states = [await env.manager.submit(config_path=env.score(n, sheets=1)) for n in "abc"]
+    states = [(await env.manager.submit(config_path=env.score(n, sheets=1)))[1] for n in "abc"]
     assert states == ["running", "running", "queued"]
     env.runner.gate("a", 1).set()
     await env.wait_status("c", "running")

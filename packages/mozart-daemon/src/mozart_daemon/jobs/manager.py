@@ -67,6 +67,7 @@ class JobManager:
         self._admission = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stop_dispatch = asyncio.Event()
+        self._force = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.shutting_down = False
@@ -115,8 +116,8 @@ class JobManager:
         start_sheet: int | None = None,
         priority: int | None = None,
         workspace: str | None = None,
-    ) -> str:
-        """Load, check and admit a score; returns the job's state (its id is the score name)."""
+    ) -> tuple[str, str]:
+        """Load, check and admit a score; returns (job id = the score's name, state)."""
         if self.shutting_down:
             raise errors.shutting_down()
         if not self._backpressure.should_accept_job():
@@ -159,7 +160,7 @@ class JobManager:
         with bind_job(job_id):
             log.info("job.submitted", config_path=str(loaded.path), fresh=fresh)
         await self._enqueue(job)
-        return job.state
+        return job_id, job.state
 
     async def pause(self, job_id: str) -> str:
         record = await self._require(job_id)
@@ -226,6 +227,10 @@ class JobManager:
             log.warning("backpressure.job_paused", priority=victim.priority, level=level.wire)
         await self._pause(victim, reason="Paused by the daemon: resource pressure critical")
 
+    def force_stop(self) -> None:
+        """Cut a running shutdown's grace period short: stop running sheets now."""
+        self._force.set()
+
     async def shutdown(self, grace_seconds: float) -> None:
         """Dispatch no more sheets; let running ones finish for ``grace_seconds``, then stop
         them."""
@@ -234,10 +239,22 @@ class JobManager:
         self.wake()
         if self._dispatcher is not None:
             await self._dispatcher
-        tasks = [t for j in self._jobs.values() for t in j.tasks.values()]
+        tasks = {t for j in self._jobs.values() for t in j.tasks.values()}
         if tasks:
             log.info("manager.draining", running_sheets=len(tasks), grace_seconds=grace_seconds)
-            _done, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + grace_seconds
+            forced = asyncio.create_task(self._force.wait())
+            pending = set(tasks)
+            while pending and not self._force.is_set():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                done, _ = await asyncio.wait(
+                    [*pending, forced], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                pending -= done
+            forced.cancel()
             for task in pending:
                 task.cancel()
             if pending:

@@ -79,6 +79,12 @@ class SheetStore:
         )
         return {r[0] for r in rows}
 
+    async def completed_count(self, job_id: str) -> int:
+        value = await self._db.scalar(
+            "SELECT COUNT(*) FROM sheets WHERE job_id = ? AND status = 'completed'", (job_id,)
+        )
+        return int(value or 0)
+
     async def sheet_started(self, job_id: str, sheet_num: int) -> None:
         await self._db.execute(
             "UPDATE sheets SET status = 'running', error = NULL, exit_code = NULL,"
