@@ -38,7 +38,9 @@ def test_token_bucket_enforces_calls_per_minute() -> None:
     clock = Clock()
     c = RateLimitCoordinator(max_api_calls_per_minute=2, clock=clock)
     assert c.try_acquire("b")
+    assert c.can_call("b")  # peeking takes nothing
     assert c.try_acquire("b")
+    assert not c.can_call("b")
     assert not c.try_acquire("b")
     assert c.seconds_until_call("b") == 30.0
     clock.t += 30

@@ -24,7 +24,7 @@ class AttemptOutcome(msgspec.Struct, kw_only=True):
     sheet_num: int
     attempt: int
     backend: str
-    outcome: str  # "success", "failed", "rate_limited", "cancelled", ...
+    outcome: str  # the engine's: passed, failed, rate_limited, timeout, fatal, cancelled
     duration_seconds: float | None = None
     attempts: int = 1
     validations: list[object] = msgspec.field(default_factory=list)
@@ -38,7 +38,10 @@ class LearningHub:
         self._recent: deque[bool] = deque(maxlen=window)
 
     async def record(self, outcome: AttemptOutcome) -> None:
-        self._recent.append(outcome.outcome in ("success", "completed", "passed"))
+        if outcome.outcome in ("cancelled", "rate_limited"):
+            pass  # neither a success nor a failure of the work itself
+        else:
+            self._recent.append(outcome.outcome in ("success", "completed", "passed"))
         try:
             await self._db.insert(
                 "INSERT INTO learning_outcomes (job_id, sheet_num, attempt, backend, outcome,"

@@ -46,6 +46,10 @@ class TokenBucket:
             return True
         return False
 
+    def available(self) -> bool:
+        self._refill()
+        return self.tokens >= 1.0
+
     def seconds_until_token(self) -> float:
         self._refill()
         if self.tokens >= 1.0:
@@ -124,6 +128,10 @@ class RateLimitCoordinator:
     def try_acquire(self, backend: str) -> bool:
         """Take one API call from ``backend``'s bucket; False when the minute's budget is used."""
         return self._bucket(backend).try_acquire()
+
+    def can_call(self, backend: str) -> bool:
+        """No limit holds ``backend`` and its bucket has a token (none is taken)."""
+        return not self.is_rate_limited(backend) and self._bucket(backend).available()
 
     def seconds_until_call(self, backend: str) -> float:
         """How long until ``backend`` may make a call (rate limit and bucket both)."""

@@ -136,8 +136,9 @@ class SheetStore:
                     (job_id, sheet_num, attempt, kind, now_iso()),
                 ),
                 (
-                    "UPDATE sheets SET attempts = attempts + 1 WHERE job_id = ? AND sheet_num = ?",
-                    (job_id, sheet_num),
+                    "UPDATE sheets SET attempts = MAX(attempts, ?)"
+                    " WHERE job_id = ? AND sheet_num = ?",
+                    (attempt, job_id, sheet_num),
                 ),
             ]
         )

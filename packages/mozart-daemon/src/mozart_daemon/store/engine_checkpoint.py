@@ -1,0 +1,69 @@
+"""StoreCheckpoint: the engine's ``Checkpoint`` protocol on the state database.
+
+Each transition is one committed write before the engine reports it. Every finished
+attempt is also recorded in the LearningHub (the one learning store of the daemon).
+"""
+
+from __future__ import annotations
+
+from mozart_daemon.engine import AttemptKind, AttemptRecord, SheetResult
+from mozart_daemon.learning import AttemptOutcome, LearningHub
+from mozart_daemon.store.checkpoints import SheetStore
+
+
+class StoreCheckpoint:
+    def __init__(self, sheets: SheetStore, learning: LearningHub, *, backend: str) -> None:
+        self._sheets = sheets
+        self._learning = learning
+        self._backend = backend
+
+    async def sheet_started(self, job_id: str, sheet_num: int) -> None:
+        await self._sheets.sheet_started(job_id, sheet_num)
+
+    async def attempt_started(
+        self, job_id: str, sheet_num: int, attempt: int, kind: AttemptKind
+    ) -> None:
+        await self._sheets.attempt_started(job_id, sheet_num, attempt, kind=kind)
+
+    async def attempt_finished(self, job_id: str, record: AttemptRecord) -> None:
+        validations: list[object] = [v.to_dict() for v in record.validations]
+        await self._sheets.attempt_finished(
+            job_id,
+            record.sheet_num,
+            record.attempt,
+            outcome=record.outcome or "failed",
+            exit_code=record.exit_code,
+            error=record.error,
+            duration_seconds=record.duration_seconds,
+            stdout_tail=record.stdout_tail,
+            stderr_tail=record.stderr_tail,
+            validations=validations,
+        )
+        await self._learning.record(
+            AttemptOutcome(
+                job_id=job_id,
+                sheet_num=record.sheet_num,
+                attempt=record.attempt,
+                backend=self._backend,
+                outcome=record.outcome or "failed",
+                duration_seconds=record.duration_seconds,
+                attempts=record.attempt,
+                validations=validations,
+                error_class=record.error_class,
+            )
+        )
+
+    async def sheet_finished(self, job_id: str, result: SheetResult) -> None:
+        await self._sheets.sheet_finished(
+            job_id,
+            result.sheet_num,
+            status=str(result.status),
+            exit_code=result.exit_code,
+            error=result.error,
+            duration_seconds=result.duration_seconds,
+        )
+
+    async def sheet_interrupted(self, job_id: str, sheet_num: int) -> None:
+        await self._sheets.set_sheet_status(
+            job_id, sheet_num, "pending", error="Interrupted before it finished"
+        )
