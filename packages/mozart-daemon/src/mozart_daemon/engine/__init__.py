@@ -37,6 +37,13 @@ Fatal errors (``ErrorClass.FATAL``: missing executable or API key, authenticatio
 template or placeholder errors) fail the sheet at once, without retries.
 """
 
+from mozart_daemon.engine.backends import (
+    BackendResult,
+    ExecutionContext,
+    SheetBackend,
+    backend_key,
+    make_backend,
+)
 from mozart_daemon.engine.checkpoint import (
     AttemptKind,
     AttemptOutcome,
@@ -47,14 +54,36 @@ from mozart_daemon.engine.checkpoint import (
     SheetState,
     ValidationResult,
 )
+from mozart_daemon.engine.errors import BackendStartError, ErrorClass, FatalSheetError
+from mozart_daemon.engine.logs import LogLine, LogLineCallback, log_paths
+from mozart_daemon.engine.policy import retry_delay
+from mozart_daemon.engine.ratelimit import reset_hint_seconds
+from mozart_daemon.engine.runner import EngineHooks, SheetEvent, SheetRequest, run_sheet
 
 __all__ = [
     "AttemptKind",
     "AttemptOutcome",
     "AttemptRecord",
+    "BackendResult",
+    "BackendStartError",
     "Checkpoint",
+    "EngineHooks",
+    "ErrorClass",
+    "ExecutionContext",
+    "FatalSheetError",
     "InMemoryCheckpoint",
+    "LogLine",
+    "LogLineCallback",
+    "SheetBackend",
+    "SheetEvent",
+    "SheetRequest",
     "SheetResult",
     "SheetState",
     "ValidationResult",
+    "backend_key",
+    "log_paths",
+    "make_backend",
+    "reset_hint_seconds",
+    "retry_delay",
+    "run_sheet",
 ]

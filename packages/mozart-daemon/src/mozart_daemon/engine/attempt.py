@@ -1,0 +1,198 @@
+"""One attempt of a sheet: logs, prompt file, snapshot, backend run, validations, verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from mozart_protocol.score import Score
+
+from mozart_daemon.engine.backends import BackendResult, ExecutionContext, SheetBackend
+from mozart_daemon.engine.checkpoint import AttemptOutcome, AttemptRecord
+from mozart_daemon.engine.errors import ErrorClass, FatalSheetError
+from mozart_daemon.engine.logs import LogLineCallback, OutputSink, log_dir, log_paths
+from mozart_daemon.engine.ratelimit import compile_patterns, is_rate_limited, reset_hint_seconds
+from mozart_daemon.engine.validations import (
+    IndexedRule,
+    ValidationRun,
+    run_validations,
+    take_snapshot,
+)
+
+
+@dataclass(frozen=True)
+class AttemptOutput:
+    record: AttemptRecord  # closed: outcome and everything known
+    validations: ValidationRun | None  # None when the validations were not run
+
+
+def prompt_path(workspace: Path, sheet_num: int) -> Path:
+    return log_dir(workspace) / f"sheet-{sheet_num:02d}.prompt.md"
+
+
+def _prepare(workspace: Path, sheet_num: int, prompt: str) -> Path:
+    log_dir(workspace).mkdir(parents=True, exist_ok=True)
+    path = prompt_path(workspace, sheet_num)
+    path.write_text(prompt, encoding="utf-8")
+    return path
+
+
+def _sinks(
+    workspace: Path, sheet_num: int, attempt: int, kind: str, on_line: LogLineCallback | None
+) -> tuple[OutputSink, OutputSink]:
+    out_path, err_path = log_paths(workspace, sheet_num)
+    stdout = OutputSink(
+        "stdout", path=out_path, sheet_num=sheet_num, on_line=on_line, keep_all=True
+    )
+    stderr = OutputSink("stderr", path=err_path, sheet_num=sheet_num, on_line=on_line)
+    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    for sink in (stdout, stderr):
+        sink.header(f"sheet {sheet_num} attempt {attempt} ({kind}) {stamp}")
+    return stdout, stderr
+
+
+def _failed_checks(run: ValidationRun) -> str:
+    failed = [r for r in run.results if not r.passed]
+    first = failed[0] if failed else None
+    if first is None:
+        return "validations failed"
+    detail = f": {first.message}" if first.message else ""
+    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    return f"validation failed: {first.description}{detail}{more}"
+
+
+async def run_attempt(
+    record: AttemptRecord,
+    *,
+    prompt: str,
+    context: Mapping[str, object],
+    rules: list[IndexedRule],
+    backend: SheetBackend,
+    score: Score,
+    job_id: str,
+    workspace: Path,
+    base_dir: Path,
+    on_log_line: LogLineCallback | None,
+    grace_seconds: float,
+    now: Callable[[], datetime],
+) -> AttemptOutput:
+    sheet_num, attempt = record.sheet_num, record.attempt
+    prompt_file = await asyncio.to_thread(_prepare, workspace, sheet_num, prompt)
+    snapshot = await asyncio.to_thread(take_snapshot, rules, context, workspace)
+    stdout, stderr = await asyncio.to_thread(
+        _sinks, workspace, sheet_num, attempt, record.kind, on_log_line
+    )
+    exec_context = ExecutionContext(
+        job_id=job_id,
+        sheet_num=sheet_num,
+        attempt=attempt,
+        workspace=workspace,
+        base_dir=base_dir,
+        context=context,
+        stdout=stdout,
+        stderr=stderr,
+        prompt_file=prompt_file,
+        grace_seconds=grace_seconds,
+    )
+    backend_timeout = score.backend.timeout_overrides.get(sheet_num, score.backend.timeout_seconds)
+    try:
+        try:
+            result = await backend.execute(prompt, exec_context, backend_timeout)
+        except FatalSheetError as exc:
+            stderr.write_text(f"mozart: {exc}\n")
+            result = BackendResult(
+                exit_code=None,
+                stdout_tail=stdout.tail,
+                stderr_tail=stderr.tail,
+                error_class=ErrorClass.FATAL,
+                error=str(exc),
+            )
+    finally:
+        stdout.close()
+        stderr.close()
+    record = replace(
+        record,
+        exit_code=result.exit_code,
+        signal=result.signal,
+        duration_seconds=result.duration_seconds,
+        input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens,
+        cost_usd=result.cost_usd,
+        stdout_tail=result.stdout_tail[-4096:],
+        stderr_tail=result.stderr_tail[-4096:],
+    )
+    if result.error_class == ErrorClass.FATAL or result.timed_out:
+        outcome: AttemptOutcome = "fatal" if result.error_class == ErrorClass.FATAL else "timeout"
+        error_class = ErrorClass.FATAL if outcome == "fatal" else ErrorClass.TIMEOUT
+        error = result.error
+        if outcome == "timeout":
+            error = f"timed out after {backend_timeout:g} s; the run was stopped"
+        closed = replace(
+            record,
+            finished_at=time.time(),
+            outcome=outcome,
+            error_class=error_class,
+            error=error,
+        )
+        return AttemptOutput(closed, None)
+
+    env = {**os.environ, **exec_context.mozart_env()}
+    run = await run_validations(
+        rules, context, workspace, snapshot, env=env, grace_seconds=grace_seconds
+    )
+    record = replace(record, validations=run.results)
+    if run.fatal_error is not None:
+        return AttemptOutput(
+            replace(
+                record,
+                finished_at=time.time(),
+                outcome="fatal",
+                error_class=ErrorClass.FATAL,
+                error=run.fatal_error,
+            ),
+            run,
+        )
+    passed = run.all_passed if rules else (result.exit_code == 0 and result.error_class is None)
+    if passed:
+        return AttemptOutput(replace(record, finished_at=time.time(), outcome="passed"), run)
+
+    text = "\n".join(
+        (result.error or "", result.output_text, result.stdout_tail, result.stderr_tail)
+    )
+    patterns = compile_patterns(score.rate_limit.detection_patterns)
+    if result.rate_limited or is_rate_limited(text, patterns):
+        hint = reset_hint_seconds(text, now())
+        wait = hint if hint is not None else score.rate_limit.wait_minutes * 60.0
+        return AttemptOutput(
+            replace(
+                record,
+                finished_at=time.time(),
+                outcome="rate_limited",
+                rate_limited=True,
+                rate_limit_wait_seconds=wait,
+                error_class=ErrorClass.RATE_LIMIT,
+                error=result.error or "rate limited",
+            ),
+            run,
+        )
+    if result.error_class is not None:
+        error_class, error = result.error_class, result.error
+        if rules:
+            error = f"{error}; {_failed_checks(run)}"
+    else:
+        error_class, error = ErrorClass.VALIDATION, _failed_checks(run)
+    return AttemptOutput(
+        replace(
+            record,
+            finished_at=time.time(),
+            outcome="failed",
+            error_class=error_class,
+            error=error,
+        ),
+        run,
+    )

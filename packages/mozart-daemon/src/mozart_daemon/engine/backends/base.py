@@ -1,0 +1,120 @@
+"""The one interface every backend implements, and what a run of it returns."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from mozart_daemon.engine.errors import ErrorClass
+from mozart_daemon.engine.logs import OutputSink
+from mozart_daemon.engine.process import DEFAULT_GRACE_SECONDS, ProcessResult
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    """Where and for whom a backend runs one attempt.
+
+    ``context`` is the sheet's prompt context (SCORE.md); ``stdout``/``stderr`` are the
+    attempt's sinks (the sheet's log files plus in-memory tails).
+    """
+
+    job_id: str
+    sheet_num: int
+    attempt: int
+    workspace: Path
+    base_dir: Path  # the score's directory: relative backend paths resolve against it
+    context: Mapping[str, object]
+    stdout: OutputSink
+    stderr: OutputSink
+    prompt_file: Path | None = None  # the rendered prompt, written by the attempt loop
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
+
+    def resolve(self, value: str) -> Path:
+        path = Path(os.path.expanduser(value))
+        return path if path.is_absolute() else self.base_dir / path
+
+    def mozart_env(self) -> dict[str, str]:
+        """The ``MOZART_*`` variables every child process gets."""
+        ctx = self.context
+        env = {
+            "MOZART_JOB_ID": self.job_id,
+            "MOZART_SHEET_NUM": str(self.sheet_num),
+            "MOZART_TOTAL_SHEETS": str(ctx.get("total_sheets", "")),
+            "MOZART_START_ITEM": str(ctx.get("start_item", "")),
+            "MOZART_END_ITEM": str(ctx.get("end_item", "")),
+            "MOZART_WORKSPACE": str(self.workspace),
+            "MOZART_ATTEMPT": str(self.attempt),
+        }
+        if self.prompt_file is not None:
+            env["MOZART_PROMPT_FILE"] = str(self.prompt_file)
+        return env
+
+
+@dataclass(frozen=True)
+class BackendResult:
+    exit_code: int | None
+    signal: int | None = None
+    timed_out: bool = False
+    duration_seconds: float = 0.0
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    output_text: str = ""  # the model's reply (JSON result text, HTTP reply) or stdout
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    error_class: ErrorClass | None = None  # FATAL or BACKEND when the backend itself failed
+    error: str | None = None
+    # Set by the attempt loop (it knows the score's patterns); a backend may set it when
+    # the service says so unambiguously (HTTP 429).
+    rate_limited: bool = False
+
+
+def process_result(
+    run: ProcessResult,
+    context: ExecutionContext,
+    *,
+    output_text: str | None = None,
+    error_class: ErrorClass | None = None,
+    error: str | None = None,
+) -> BackendResult:
+    """A BackendResult from a finished child process."""
+    if error is None and run.timed_out:
+        error_class, error = ErrorClass.TIMEOUT, "timed out"
+    elif error is None and run.signal is not None:
+        error_class, error = ErrorClass.BACKEND, f"killed by signal {run.signal}"
+    elif error is None and run.exit_code not in (0, None):
+        error_class, error = ErrorClass.BACKEND, f"exited with status {run.exit_code}"
+    return BackendResult(
+        exit_code=run.exit_code,
+        signal=run.signal,
+        timed_out=run.timed_out,
+        duration_seconds=run.duration_seconds,
+        stdout_tail=context.stdout.tail,
+        stderr_tail=context.stderr.tail,
+        output_text=context.stdout.tail if output_text is None else output_text,
+        error_class=error_class,
+        error=error,
+    )
+
+
+class SheetBackend(Protocol):
+    """Runs one attempt: ``execute(prompt, context, timeout_seconds) -> BackendResult``.
+
+    Raises BackendStartError (fatal) when it cannot start; cancelling the call stops
+    whatever it started.
+    """
+
+    async def execute(
+        self, prompt: str, context: ExecutionContext, timeout_seconds: float
+    ) -> BackendResult: ...
+
+
+def child_env(extra: Mapping[str, str], context: ExecutionContext) -> dict[str, str]:
+    """The daemon's environment, the ``MOZART_*`` variables, then the score's ``env``."""
+    env = dict(os.environ)
+    env.update(context.mozart_env())
+    env.update(extra)
+    return env

@@ -1,0 +1,125 @@
+"""Per-sheet log files and the in-memory tails of a run's output.
+
+Each sheet appends its attempts to ``<workspace>/logs/sheet-NN.stdout.log`` and
+``sheet-NN.stderr.log`` (NN zero-padded to at least two digits). Output is written as it
+arrives, so ``tail -f`` (or ``mozart logs --follow``) sees it live; an optional callback
+receives each complete line as well.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+StreamName = Literal["stdout", "stderr"]
+TAIL_BYTES = 64 * 1024
+# Lines longer than this are handed to the callback in pieces.
+MAX_LINE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LogLine:
+    sheet_num: int
+    stream: StreamName
+    line: str  # without the trailing newline
+
+
+LogLineCallback = Callable[[LogLine], None]
+
+
+def log_dir(workspace: str | os.PathLike[str]) -> Path:
+    return Path(workspace) / "logs"
+
+
+def log_paths(workspace: str | os.PathLike[str], sheet_num: int) -> tuple[Path, Path]:
+    """``(stdout_log, stderr_log)`` of a sheet."""
+    base = log_dir(workspace) / f"sheet-{sheet_num:02d}"
+    return base.with_name(base.name + ".stdout.log"), base.with_name(base.name + ".stderr.log")
+
+
+class OutputSink:
+    """Collects one output stream: appends it to a file, keeps a tail, reports lines.
+
+    ``keep_all`` keeps the whole output in memory too (a backend that parses its stdout).
+    """
+
+    def __init__(
+        self,
+        stream: StreamName,
+        *,
+        path: Path | None = None,
+        sheet_num: int = 0,
+        on_line: LogLineCallback | None = None,
+        keep_all: bool = False,
+        tail_bytes: int = TAIL_BYTES,
+    ) -> None:
+        self.stream = stream
+        self.path = path
+        self._sheet_num = sheet_num
+        self._on_line = on_line
+        self._tail = bytearray()
+        self._tail_bytes = tail_bytes
+        self._all: bytearray | None = bytearray() if keep_all else None
+        self._partial = bytearray()
+        self._file: BinaryIO | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("ab")
+
+    def header(self, text: str) -> None:
+        """A marker line in the log file only (not in the tail, not to the callback)."""
+        if self._file is not None:
+            self._file.write(f"===== {text} =====\n".encode())
+            self._file.flush()
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._file is not None:
+            self._file.write(data)
+            self._file.flush()
+        self._tail += data
+        if len(self._tail) > self._tail_bytes:
+            del self._tail[: len(self._tail) - self._tail_bytes]
+        if self._all is not None:
+            self._all += data
+        if self._on_line is not None:
+            self._partial += data
+            *lines, rest = self._partial.split(b"\n")
+            self._partial = bytearray(rest)
+            for line in lines:
+                self._emit(bytes(line))
+            while len(self._partial) > MAX_LINE_BYTES:
+                self._emit(bytes(self._partial[:MAX_LINE_BYTES]))
+                del self._partial[:MAX_LINE_BYTES]
+
+    def write_text(self, text: str) -> None:
+        self.feed(text.encode("utf-8", "replace"))
+
+    def _emit(self, line: bytes) -> None:
+        assert self._on_line is not None
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        self._on_line(LogLine(self._sheet_num, self.stream, text))
+
+    def close(self) -> None:
+        if self._partial and self._on_line is not None:
+            self._emit(bytes(self._partial))
+        self._partial.clear()
+        if self._file is not None:
+            if self._tail and not self._tail.endswith(b"\n"):
+                self._file.write(b"\n")
+            self._file.close()
+            self._file = None
+
+    @property
+    def tail(self) -> str:
+        return self._tail.decode("utf-8", "replace")
+
+    @property
+    def text(self) -> str:
+        """Everything written (only with ``keep_all``; otherwise the tail)."""
+        data = self._all if self._all is not None else self._tail
+        return data.decode("utf-8", "replace")

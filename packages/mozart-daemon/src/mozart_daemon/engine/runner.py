@@ -1,0 +1,317 @@
+"""The sheet attempt loop: ``run_sheet`` (see the package docstring for the contract).
+
+One attempt: render the prompt (a completion attempt adds what passed and what failed),
+snapshot ``file_modified`` targets, run the backend, check the validations. Then:
+
+    passed         -> completed
+    fatal          -> failed at once
+    rate limited   -> report, wait (a reset hint wins over wait_minutes), same attempt kind
+                      again; no retry used; past max_waits -> failed
+    otherwise      -> a completion attempt when enough validations passed and completions
+                      remain (after completion_delay_seconds), else a retry after the
+                      backoff delay while retries remain, else failed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+from mozart_protocol.score import (
+    ConditionError,
+    LoadedScore,
+    Plan,
+    PlannedSheet,
+    RenderError,
+    evaluate_condition,
+    render_prompt,
+    sheet_context,
+)
+
+from mozart_daemon.engine.attempt import AttemptOutput, run_attempt
+from mozart_daemon.engine.backends import SheetBackend, backend_key, make_backend
+from mozart_daemon.engine.checkpoint import (
+    AttemptKind,
+    AttemptRecord,
+    Checkpoint,
+    SheetResult,
+    SheetState,
+)
+from mozart_daemon.engine.errors import ErrorClass
+from mozart_daemon.engine.logs import LogLineCallback
+from mozart_daemon.engine.policy import completion_section, qualifies_for_completion, retry_delay
+from mozart_daemon.engine.process import DEFAULT_GRACE_SECONDS, finish_even_if_cancelled
+from mozart_daemon.engine.validations import IndexedRule, ValidationRun
+
+
+@dataclass(frozen=True)
+class SheetRequest:
+    job_id: str
+    loaded: LoadedScore
+    plan: Plan
+    sheet: PlannedSheet
+    workspace: Path  # absolute (resolve_workspace)
+    start_attempt: int = 1  # > 1 when earlier attempts of this sheet are already recorded
+    backend_key: str | None = None  # default: backends.backend_key(score.backend)
+
+
+@dataclass(frozen=True)
+class SheetEvent:
+    type: str  # sheet.started, sheet.retrying, ... (package docstring)
+    job_id: str
+    sheet_num: int
+    attempt: int | None = None
+    message: str | None = None
+    data: Mapping[str, object] = field(default_factory=dict)
+
+
+def _no_sleep_hook() -> Callable[[float], Awaitable[None]]:
+    return asyncio.sleep
+
+
+@dataclass
+class EngineHooks:
+    """How the daemon observes and steers a sheet; every field is optional.
+
+    ``sleep``, ``random`` and ``now`` are injectable so tests assert delays without waiting.
+    """
+
+    on_event: Callable[[SheetEvent], Awaitable[None]] | None = None
+    on_rate_limit: Callable[[str, float], object] | None = None  # may return an awaitable
+    wait_if_rate_limited: Callable[[str], Awaitable[None]] | None = None
+    on_log_line: LogLineCallback | None = None
+    sleep: Callable[[float], Awaitable[None]] = field(default_factory=_no_sleep_hook)
+    random: Callable[[], float] = random.random
+    now: Callable[[], datetime] = lambda: datetime.now().astimezone()
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
+
+
+class _SheetRun:
+    def __init__(
+        self,
+        request: SheetRequest,
+        checkpoint: Checkpoint,
+        hooks: EngineHooks,
+        backend: SheetBackend,
+    ) -> None:
+        self.request = request
+        self.score = request.loaded.score
+        self.checkpoint = checkpoint
+        self.hooks = hooks
+        self.backend = backend
+        self.key = request.backend_key or backend_key(self.score.backend)
+        self.sheet_num = request.sheet.sheet_num
+        self.job_id = request.job_id
+        self.started = time.monotonic()
+        self.open_attempt: AttemptRecord | None = None
+        self.finished = False
+        self.attempt = request.start_attempt - 1
+        self.last: AttemptRecord | None = None
+
+    async def persist(self, aw: Awaitable[None]) -> None:
+        await finish_even_if_cancelled(aw)
+
+    async def emit(self, type: str, message: str | None = None, **data: object) -> None:
+        if self.hooks.on_event is not None:
+            attempt = self.attempt if self.attempt >= 1 else None
+            await self.hooks.on_event(
+                SheetEvent(type, self.job_id, self.sheet_num, attempt, message, data)
+            )
+
+    async def run(self) -> SheetResult:
+        try:
+            return await self._loop()
+        except BaseException:
+            await finish_even_if_cancelled(self._interrupt())
+            raise
+
+    async def _interrupt(self) -> None:
+        if self.open_attempt is not None:
+            record = replace(
+                self.open_attempt,
+                finished_at=time.time(),
+                outcome="cancelled",
+                error_class=ErrorClass.CANCELLED,
+                error="cancelled",
+            )
+            self.open_attempt = None
+            await self.checkpoint.attempt_finished(self.job_id, record)
+        if not self.finished:
+            self.finished = True
+            await self.checkpoint.sheet_interrupted(self.job_id, self.sheet_num)
+            await self.emit("sheet.interrupted", "sheet interrupted; it is pending again")
+
+    async def _finish(
+        self, status: SheetState, error_class: str | None, error: str | None
+    ) -> SheetResult:
+        last = self.last
+        result = SheetResult(
+            sheet_num=self.sheet_num,
+            status=SheetState.COMPLETED if status == SheetState.COMPLETED else SheetState.FAILED,
+            attempts=max(self.attempt, 0),
+            exit_code=last.exit_code if last else None,
+            error_class=error_class,
+            error=error,
+            duration_seconds=time.monotonic() - self.started,
+        )
+        self.finished = True
+        await self.persist(self.checkpoint.sheet_finished(self.job_id, result))
+        if status == SheetState.COMPLETED:
+            await self.emit("sheet.completed", f"completed after {result.attempts} attempt(s)")
+        else:
+            await self.emit("sheet.failed", error)
+        return result
+
+    def _rules(self, context: Mapping[str, object]) -> list[IndexedRule]:
+        return [
+            (index, rule)
+            for index, rule in enumerate(self.score.validations)
+            if evaluate_condition(rule.condition, context)
+        ]
+
+    async def _loop(self) -> SheetResult:
+        request, retry = self.request, self.score.retry
+        await self.persist(self.checkpoint.sheet_started(self.job_id, self.sheet_num))
+        await self.emit("sheet.started")
+        kind: AttemptKind = "normal"
+        retries = completions = waits = 0
+        delay = 0.0
+        validation_run: ValidationRun | None = None
+        while True:
+            if self.hooks.wait_if_rate_limited is not None:
+                await self.hooks.wait_if_rate_limited(self.key)
+            number = self.attempt + 1
+            try:
+                context = sheet_context(
+                    self.score,
+                    request.plan,
+                    request.sheet,
+                    workspace=request.workspace,
+                    job_id=self.job_id,
+                    attempt=number,
+                )
+                rules = self._rules(context)
+                prompt = render_prompt(request.loaded, context, [rule for _, rule in rules])
+            except (RenderError, ConditionError, ValueError) as exc:
+                return await self._finish(SheetState.FAILED, ErrorClass.FATAL, str(exc))
+            if kind == "completion" and validation_run is not None:
+                prompt = f"{prompt.rstrip()}\n\n{completion_section(validation_run)}"
+            self.attempt = number
+            record = AttemptRecord(
+                sheet_num=self.sheet_num,
+                attempt=number,
+                kind=kind,
+                started_at=time.time(),
+                delay_before_seconds=delay,
+            )
+            self.open_attempt = record
+            await self.persist(
+                self.checkpoint.attempt_started(self.job_id, self.sheet_num, number, kind)
+            )
+            await self.emit("sheet.attempt_started", f"{kind} attempt {number}", kind=kind)
+            output = await self._attempt(record, prompt, context, rules)
+            record = output.record
+            validation_run = output.validations or validation_run
+            if record.outcome == "rate_limited":
+                waits += 1
+                if waits > self.score.rate_limit.max_waits:
+                    record = replace(record, rate_limit_wait_seconds=None)
+            self.open_attempt = None
+            self.last = record
+            await self.persist(self.checkpoint.attempt_finished(self.job_id, record))
+            await self.emit(
+                "sheet.attempt_finished",
+                record.error or record.outcome,
+                outcome=record.outcome,
+                exit_code=record.exit_code,
+            )
+            if record.outcome == "passed":
+                return await self._finish(SheetState.COMPLETED, None, None)
+            if record.outcome == "fatal":
+                return await self._finish(SheetState.FAILED, ErrorClass.FATAL, record.error)
+            if record.outcome == "rate_limited":
+                if record.rate_limit_wait_seconds is None:
+                    max_waits = self.score.rate_limit.max_waits
+                    error = f"still rate limited after {max_waits} wait(s) (rate_limit.max_waits)"
+                    return await self._finish(SheetState.FAILED, ErrorClass.RATE_LIMIT, error)
+                delay = record.rate_limit_wait_seconds
+                await self._report_rate_limit(delay)
+                await self.emit(
+                    "sheet.rate_limited",
+                    f"rate limited; waiting {delay:g} s",
+                    wait_seconds=delay,
+                    backend=self.key,
+                )
+                await self.hooks.sleep(delay)
+                continue
+            if (
+                qualifies_for_completion(retry, output.validations)
+                and completions < retry.max_completion_attempts
+            ):
+                completions += 1
+                kind, delay = "completion", retry.completion_delay_seconds
+                await self.emit(
+                    "sheet.completing",
+                    f"completion attempt {completions} of {retry.max_completion_attempts} "
+                    f"in {delay:g} s",
+                    delay_seconds=delay,
+                )
+            elif retries < retry.max_retries:
+                retries += 1
+                kind, delay = "normal", retry_delay(retry, retries, self.hooks.random)
+                await self.emit(
+                    "sheet.retrying",
+                    f"retry {retries} of {retry.max_retries} in {delay:.3g} s: {record.error}",
+                    delay_seconds=delay,
+                )
+            else:
+                return await self._finish(SheetState.FAILED, record.error_class, record.error)
+            await self.hooks.sleep(delay)
+
+    async def _attempt(
+        self,
+        record: AttemptRecord,
+        prompt: str,
+        context: Mapping[str, object],
+        rules: list[IndexedRule],
+    ) -> AttemptOutput:
+        return await run_attempt(
+            record,
+            prompt=prompt,
+            context=context,
+            rules=rules,
+            backend=self.backend,
+            score=self.score,
+            job_id=self.job_id,
+            workspace=self.request.workspace,
+            base_dir=self.request.loaded.base_dir,
+            on_log_line=self.hooks.on_log_line,
+            grace_seconds=self.hooks.grace_seconds,
+            now=self.hooks.now,
+        )
+
+    async def _report_rate_limit(self, wait_seconds: float) -> None:
+        if self.hooks.on_rate_limit is None:
+            return
+        outcome = self.hooks.on_rate_limit(self.key, wait_seconds)
+        if inspect.isawaitable(outcome):
+            await outcome
+
+
+async def run_sheet(
+    request: SheetRequest,
+    *,
+    checkpoint: Checkpoint,
+    hooks: EngineHooks | None = None,
+    backend: SheetBackend | None = None,
+) -> SheetResult:
+    """Run one sheet to completed or failed; see the package docstring."""
+    chosen = backend if backend is not None else make_backend(request.loaded.score.backend)
+    run = _SheetRun(request, checkpoint, hooks or EngineHooks(), chosen)
+    return await run.run()
