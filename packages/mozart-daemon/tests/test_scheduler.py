@@ -75,17 +75,12 @@ def test_rate_limited_backend_is_skipped() -> None:
 
 
 def test_token_budget_blocks_backend() -> None:
-    tokens = {"x": 1}
-
-    def take(backend: str) -> bool:
-        if tokens[backend] > 0:
-            tokens[backend] -= 1
-            return True
-        return False
-
-    s = GlobalSheetScheduler(max_concurrent_sheets=5, try_acquire=take)
+    budget = {"x": False}
+    s = GlobalSheetScheduler(max_concurrent_sheets=5, has_capacity=lambda b: budget[b])
     s.register("a", dependencies={1: [], 2: []}, backend="x", max_parallel=2)
-    assert drain(s) == [("a", 1)]
+    assert drain(s) == []
+    budget["x"] = True
+    assert drain(s) == [("a", 1), ("a", 2)]
 
 
 def test_paused_job_gets_nothing_and_requeue() -> None:

@@ -182,3 +182,18 @@ async def test_newer_or_broken_database_is_a_clear_error(tmp_path: Path) -> None
     broken.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StateError, match="move it aside"):
         await Store.open(broken)
+
+
+async def test_concurrent_transactions_take_turns(tmp_path: Path) -> None:
+    import asyncio
+
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        await make_job(store, "j", sheets=20)
+        await asyncio.gather(
+            *(store.sheets.attempt_started("j", n, 1) for n in range(1, 21)),
+            *(store.events.append("j", "sheet.started", sheet_num=n) for n in range(1, 21)),
+        )
+        assert [s.attempts for s in await store.sheets.sheets("j")] == [1] * 20
+    finally:
+        await store.close()

@@ -71,9 +71,10 @@ def set_level(level: str) -> None:
 
 
 def get_logger(name: str | None = None) -> Any:
-    """A structlog logger; ``name`` (the module) is added to each line as ``logger``."""
-    log = structlog.get_logger()
-    return log.bind(logger=name) if name else log
+    """A structlog logger; ``name`` (the module) is added to each line as ``component``."""
+    # Initial values go through get_logger, not .bind(): bind() would build the logger now,
+    # with whatever configuration exists at import time, instead of at each call.
+    return structlog.get_logger(component=name) if name else structlog.get_logger()
 
 
 @contextmanager

@@ -84,7 +84,7 @@ class ResourceMonitor:
                 error=f"{type(exc).__name__}: {exc}",
             )
             log.error("monitor.probe_failed", error=snap.error)
-        if snap.degraded != self.latest.degraded and not snap.degraded:
+        if self.latest.degraded and not snap.degraded and self.latest.taken_at > 0:
             log.info("monitor.recovered")
         self.latest = snap
         for listener in self._listeners:

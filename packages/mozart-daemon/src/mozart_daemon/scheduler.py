@@ -6,7 +6,8 @@ ready when all its dependencies are done. ``next_sheet`` picks the next sheet to
 - only from jobs that are not paused and are under their own parallel cap
   (``parallel.max_concurrent``, or 1 when the score does not run sheets in parallel);
 - never past ``max_concurrent_sheets`` in total;
-- never on a backend under a rate limit, nor beyond its API-call budget;
+- never on a backend under a rate limit, nor one whose API-call budget for the minute is
+  spent (the engine takes a token before each attempt);
 - highest score ``priority`` first; among equal priorities, the job with the fewest
   running sheets (fair share), then the one served longest ago; inside a job, the lowest
   ready sheet number (dependency order).
@@ -43,11 +44,11 @@ class GlobalSheetScheduler:
         *,
         max_concurrent_sheets: int,
         is_rate_limited: Callable[[str], bool] = lambda _b: False,
-        try_acquire: Callable[[str], bool] = lambda _b: True,
+        has_capacity: Callable[[str], bool] = lambda _b: True,
     ) -> None:
         self.max_concurrent_sheets = max_concurrent_sheets
         self._is_rate_limited = is_rate_limited
-        self._try_acquire = try_acquire
+        self._has_capacity = has_capacity
         self._jobs: dict[str, _Job] = {}
         self._serial = itertools.count(1)
 
@@ -127,7 +128,7 @@ class GlobalSheetScheduler:
         for job in candidates:
             if job.backend in blocked:
                 continue
-            if self._is_rate_limited(job.backend) or not self._try_acquire(job.backend):
+            if self._is_rate_limited(job.backend) or not self._has_capacity(job.backend):
                 blocked.add(job.backend)
                 continue
             sheet = heapq.heappop(job.ready)

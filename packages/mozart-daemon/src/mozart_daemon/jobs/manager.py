@@ -154,6 +154,8 @@ class JobManager:
             )  # fmt: skip
             for num in sorted(job.done):
                 await self._store.sheets.set_sheet_status(job_id, num, "skipped")
+                await self.events.emit(job_id, "sheet.skipped", sheet_num=num,
+                                       message=f"before start_sheet {start_sheet}")  # fmt: skip
         except BaseException:
             self._jobs.pop(job_id, None)
             raise
@@ -278,7 +280,6 @@ class JobManager:
             raise errors.DaemonError(
                 errors.SCORE_NOT_READABLE,
                 f"Cannot read the score {config_path}: {detail}",
-                {"config_path": config_path},
             ) from exc
         except ScoreError as exc:
             findings = [
@@ -306,6 +307,7 @@ class JobManager:
     async def _enqueue(self, job: JobRun) -> None:
         job.state = "queued"
         await self._store.jobs.set_status(job.job_id, "queued")
+        await self.events.emit(job.job_id, "job.queued")
         self._queue.append(job.job_id)
         await self._admit()
 

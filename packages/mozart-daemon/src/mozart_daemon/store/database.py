@@ -6,6 +6,7 @@ writes returns, what it wrote survives ``kill -9`` of the daemon (and power loss
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -36,6 +37,9 @@ class Database:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        # One connection serves every coroutine: writes take turns so that no statement
+        # lands inside another coroutine's open transaction.
+        self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -86,16 +90,18 @@ class Database:
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one write; returns the number of rows changed."""
-        cursor = await self.conn.execute(sql, tuple(params))
-        count = cursor.rowcount
-        await cursor.close()
+        async with self._write_lock:
+            cursor = await self.conn.execute(sql, tuple(params))
+            count = cursor.rowcount
+            await cursor.close()
         return count
 
     async def insert(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one INSERT; returns the new rowid."""
-        cursor = await self.conn.execute(sql, tuple(params))
-        rowid = cursor.lastrowid
-        await cursor.close()
+        async with self._write_lock:
+            cursor = await self.conn.execute(sql, tuple(params))
+            rowid = cursor.lastrowid
+            await cursor.close()
         return int(rowid or 0)
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
@@ -113,14 +119,16 @@ class Database:
 
     async def transaction(self, statements: list[tuple[str, Iterable[Any]]]) -> None:
         """Several writes committed together (all or none)."""
-        await self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            for sql, params in statements:
-                await self.conn.execute(sql, tuple(params))
-            await self.conn.execute("COMMIT")
-        except BaseException:
-            await self.conn.execute("ROLLBACK")
-            raise
+        async with self._write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    await self.conn.execute(sql, tuple(params))
+                await self.conn.execute("COMMIT")
+            except BaseException:
+                # Shielded: a cancellation must not leave the transaction open.
+                await asyncio.shield(self.conn.execute("ROLLBACK"))
+                raise
 
 
 def _statements(script: str) -> list[str]:

@@ -1,0 +1,5 @@
+"""``python -m mozart_daemon`` is ``mozartd``."""
+
+from mozart_daemon.cli import main
+
+main()

@@ -1,0 +1,132 @@
+"""job.submit, job.status, job.pause, job.resume, job.cancel, job.list."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mozart_protocol import (
+    JobActionResult,
+    JobIdParams,
+    JobListParams,
+    JobListResult,
+    JobState,
+    JobStatus,
+    JobSubmitParams,
+    JobSubmitResult,
+    JobSummary,
+    SheetState,
+    SheetStatus,
+)
+
+from mozart_daemon import errors
+from mozart_daemon.store import JobRecord, SheetRecord
+
+if TYPE_CHECKING:
+    from mozart_daemon.app import Daemon
+    from mozart_daemon.handlers.table import Call
+
+
+def sheet_status(s: SheetRecord) -> SheetStatus:
+    return SheetStatus(
+        sheet_num=s.sheet_num,
+        status=SheetState(s.status),
+        attempts=s.attempts,
+        exit_code=s.exit_code,
+        error=s.error,
+        started_at=s.started_at,
+        finished_at=s.finished_at,
+        duration_seconds=s.duration_seconds,
+        stage=s.stage,
+        instance=s.instance,
+    )
+
+
+async def job_status(daemon: Daemon, job_id: str) -> JobStatus:
+    record = await daemon.store.jobs.get(job_id)
+    if record is None:
+        raise errors.job_not_found(job_id)
+    sheets = await daemon.store.sheets.sheets(job_id)
+    return build_status(record, sheets)
+
+
+def build_status(r: JobRecord, sheets: list[SheetRecord]) -> JobStatus:
+    return JobStatus(
+        job_id=r.job_id,
+        name=r.name,
+        status=JobState(r.status),
+        description=r.description,
+        config_path=r.config_path,
+        workspace=r.workspace,
+        priority=r.priority,
+        total_sheets=r.total_sheets,
+        completed_sheets=sum(1 for s in sheets if s.status == "completed"),
+        failed_sheets=sum(1 for s in sheets if s.status == "failed"),
+        sheets=[sheet_status(s) for s in sheets],
+        error=r.error,
+        created_at=r.created_at,
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+        updated_at=r.updated_at,
+    )
+
+
+async def submit(daemon: Daemon, params: JobSubmitParams, call: Call) -> JobSubmitResult:
+    job_id, state = await daemon.manager.submit(
+        config_path=params.config_path,
+        fresh=params.fresh,
+        start_sheet=params.start_sheet,
+        priority=params.priority,
+        workspace=params.workspace,
+    )
+    return JobSubmitResult(job_id=job_id, status=JobState(state))
+
+
+async def status(daemon: Daemon, params: JobIdParams, call: Call) -> JobStatus:
+    return await job_status(daemon, params.job_id)
+
+
+async def pause(daemon: Daemon, params: JobIdParams, call: Call) -> JobActionResult:
+    state = await daemon.manager.pause(params.job_id)
+    return JobActionResult(job_id=params.job_id, status=JobState(state))
+
+
+async def resume(daemon: Daemon, params: JobIdParams, call: Call) -> JobActionResult:
+    state = await daemon.manager.resume(params.job_id)
+    return JobActionResult(job_id=params.job_id, status=JobState(state))
+
+
+async def cancel(daemon: Daemon, params: JobIdParams, call: Call) -> JobActionResult:
+    state = await daemon.manager.cancel(params.job_id)
+    return JobActionResult(job_id=params.job_id, status=JobState(state))
+
+
+async def list_jobs(daemon: Daemon, params: JobListParams, call: Call) -> JobListResult:
+    try:
+        records, cursor = await daemon.store.jobs.list_jobs(
+            status=params.status.value if params.status is not None else None,
+            include_all=params.all,
+            limit=params.limit,
+            after=params.after,
+        )
+    except ValueError as exc:
+        raise errors.DaemonError(
+            errors.INVALID_PARAMS, f"Invalid params: after: {exc}", {"field": "after"}
+        ) from exc
+    jobs = []
+    for r in records:
+        completed = await daemon.store.sheets.completed_count(r.job_id)
+        jobs.append(
+            JobSummary(
+                job_id=r.job_id,
+                name=r.name,
+                status=JobState(r.status),
+                description=r.description,
+                priority=r.priority,
+                total_sheets=r.total_sheets,
+                completed_sheets=completed,
+                error=r.error,
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+            )
+        )
+    return JobListResult(jobs=jobs, next_cursor=cursor)

@@ -1,0 +1,93 @@
+"""EngineSheetRunner: runs one sheet through the engine, wired to the daemon.
+
+- checkpoint: ``StoreCheckpoint`` (the state database, plus the LearningHub);
+- events: each engine event is emitted as a job event (persisted, logged, streamed);
+- rate limits: a limit the engine detects is reported to the RateLimitCoordinator under the
+  job's backend key, so every job on that backend waits; before each attempt the engine
+  waits until the backend is clear and takes a token of ``max_api_calls_per_minute``.
+"""
+
+from __future__ import annotations
+
+from mozart_protocol.score import PlannedSheet
+
+from mozart_daemon.engine import EngineHooks, SheetEvent, SheetRequest, run_sheet
+from mozart_daemon.jobs.runtime import JobEvents, JobRun, SheetOutcome
+from mozart_daemon.learning import LearningHub
+from mozart_daemon.logging import get_logger
+from mozart_daemon.rate_coordinator import RateLimitCoordinator
+from mozart_daemon.store import Store
+from mozart_daemon.store.engine_checkpoint import StoreCheckpoint
+
+log = get_logger(__name__)
+
+# Engine events that are job events on the wire (JobEventType); the others (attempt
+# boundaries, completion and interruption notes) are logged only.
+FORWARDED = frozenset(
+    {"sheet.started", "sheet.completed", "sheet.failed", "sheet.retrying", "sheet.rate_limited"}
+)
+
+
+class EngineSheetRunner:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        events: JobEvents,
+        coordinator: RateLimitCoordinator,
+        learning: LearningHub,
+    ) -> None:
+        self._store = store
+        self._events = events
+        self._coordinator = coordinator
+        self._learning = learning
+
+    async def run(self, job: JobRun, sheet: PlannedSheet) -> SheetOutcome:
+        backend = job.backend
+        previous = await self._store.sheets.sheet(job.job_id, sheet.sheet_num)
+        start_attempt = (previous.attempts if previous is not None else 0) + 1
+
+        async def on_event(event: SheetEvent) -> None:
+            if event.type in FORWARDED:
+                await self._events.emit(
+                    job.job_id,
+                    event.type,
+                    sheet_num=event.sheet_num,
+                    attempt=event.attempt,
+                    message=event.message,
+                )
+            else:
+                log.debug(
+                    event.type, job_id=job.job_id, sheet_num=event.sheet_num,
+                    attempt=event.attempt, detail=event.message,
+                )  # fmt: skip
+
+        def on_rate_limit(_engine_key: str, wait_seconds: float) -> None:
+            self._coordinator.report(backend, wait_seconds, job_id=job.job_id)
+
+        async def before_attempt(_engine_key: str) -> None:
+            await self._coordinator.acquire(backend)
+
+        result = await run_sheet(
+            SheetRequest(
+                job_id=job.job_id,
+                loaded=job.loaded,
+                plan=job.plan,
+                sheet=sheet,
+                workspace=job.workspace,
+                start_attempt=start_attempt,
+                backend_key=backend,
+            ),
+            checkpoint=StoreCheckpoint(self._store.sheets, self._learning, backend=backend),
+            hooks=EngineHooks(
+                on_event=on_event,
+                on_rate_limit=on_rate_limit,
+                wait_if_rate_limited=before_attempt,
+            ),
+        )
+        return SheetOutcome(
+            status="completed" if str(result.status) == "completed" else "failed",
+            attempts=result.attempts,
+            exit_code=result.exit_code,
+            error=result.error,
+        )

@@ -1,0 +1,150 @@
+"""An in-process Daemon (fake sheet runner) on a real socket: dispatch, peer check, caps."""
+
+import asyncio
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mozart_daemon import server as server_mod
+from mozart_daemon.app import Daemon
+from mozart_daemon.config import config_from_mapping
+from mozart_daemon.handlers import HANDLERS
+from mozart_daemon.jobs import JobRun, SheetOutcome
+from mozart_daemon.server import DaemonServer, ServerError
+from mozart_protocol import METHODS, Method
+from mozart_protocol.score import PlannedSheet
+
+
+class InstantRunner:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    async def run(self, job: JobRun, sheet: PlannedSheet) -> SheetOutcome:
+        await self.daemon.store.sheets.sheet_started(job.job_id, sheet.sheet_num)
+        await self.daemon.store.sheets.sheet_finished(
+            job.job_id, sheet.sheet_num, status="completed"
+        )
+        return SheetOutcome(status="completed", attempts=1)
+
+
+@pytest.fixture
+async def daemon() -> AsyncIterator[Daemon]:
+    tmp = Path(tempfile.mkdtemp(dir="/tmp"))
+    config = config_from_mapping(
+        {
+            "socket": {"path": str(tmp / "s.sock")},
+            "state_db_path": str(tmp / "db"),
+            "pid_file": str(tmp / "pid"),
+        }
+    ).expanded()
+    d = Daemon(config, runner_factory=InstantRunner)
+    await d.start()
+    yield d
+    d.request_shutdown()
+    await asyncio.wait_for(d.stopped.wait(), 10)
+
+
+async def rpc(d: Daemon, *messages: Any, replies: int = 1) -> list[dict[str, Any]]:
+    reader, writer = await asyncio.open_unix_connection(str(d.config.socket.path))
+    for m in messages:
+        writer.write(m if isinstance(m, bytes) else json.dumps(m).encode() + b"\n")
+    await writer.drain()
+    out = []
+    for _ in range(replies):
+        line = await asyncio.wait_for(reader.readline(), 5)
+        if not line:
+            break
+        out.append(json.loads(line))
+    writer.close()
+    return out
+
+
+def test_handler_table_covers_every_method() -> None:
+    assert set(HANDLERS) == set(Method) == set(METHODS)
+
+
+async def test_health_ready_status(daemon: Daemon) -> None:
+    [h] = await rpc(daemon, {"jsonrpc": "2.0", "id": 1, "method": "daemon.health"})
+    assert h["result"]["status"] == "ok" and h["result"]["pid"] == os.getpid()
+    [s] = await rpc(daemon, {"jsonrpc": "2.0", "id": 2, "method": "daemon.status", "params": {}})
+    assert s["result"]["readiness"] == "ready" and s["result"]["accepting_work"] is True
+
+
+async def test_submit_and_status(daemon: Daemon, tmp_path: Path) -> None:
+    score = tmp_path / "s.yaml"
+    score.write_text(
+        "name: s\nbackend: {type: command, command: 'true'}\n"
+        "sheet: {size: 1, total_items: 2}\nprompt: {template: x}\n"
+    )
+    [r] = await rpc(
+        daemon,
+        {"jsonrpc": "2.0", "id": 1, "method": "job.submit", "params": {"config_path": str(score)}},
+    )
+    assert r["result"]["job_id"] == "s"
+    for _ in range(200):
+        [st] = await rpc(
+            daemon, {"jsonrpc": "2.0", "id": 2, "method": "job.status", "params": {"job_id": "s"}}
+        )
+        if st["result"]["status"] == "completed":
+            break
+        await asyncio.sleep(0.02)
+    assert st["result"]["completed_sheets"] == 2
+
+
+async def test_internal_error_hides_traceback(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def boom(*_a: Any) -> None:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setitem(HANDLERS, Method.DAEMON_HEALTH, boom)
+    [r] = await rpc(daemon, {"jsonrpc": "2.0", "id": 1, "method": "daemon.health"})
+    assert r["error"]["code"] == -32603 and "secret" not in json.dumps(r)
+
+
+async def test_peer_not_allowed_is_refused(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_mod, "peer_credentials", lambda _s: (1, 4242, 4242))
+    [r] = await rpc(daemon, {"jsonrpc": "2.0", "id": 1, "method": "daemon.health"})
+    assert r["error"]["code"] == -32007
+
+
+async def test_symlinked_socket_path_refused(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link.sock"
+    link.symlink_to(real / "x.sock")
+    cfg = config_from_mapping({"socket": {"path": str(link)}}).socket
+
+    async def dispatch(raw: bytes, notify: Any) -> bytes | None:
+        return None
+
+    with pytest.raises(ServerError, match="symlink"):
+        await DaemonServer(config=cfg, dispatch=dispatch).start()
+
+
+async def test_stale_socket_replaced_and_permissions(tmp_path: Path) -> None:
+    import socket as socket_mod
+
+    path = Path(tempfile.mkdtemp(dir="/tmp")) / "sub" / "s.sock"
+    path.parent.mkdir()
+    stale = socket_mod.socket(socket_mod.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()  # a socket file nobody listens on
+    cfg = config_from_mapping({"socket": {"path": str(path), "permissions": 0o600}}).socket
+
+    async def dispatch(raw: bytes, notify: Any) -> bytes | None:
+        return raw
+
+    srv = DaemonServer(config=cfg, dispatch=dispatch)
+    await srv.start()
+    try:
+        assert path.stat().st_mode & 0o777 == 0o600
+        with pytest.raises(ServerError, match="already running"):
+            await DaemonServer(config=cfg, dispatch=dispatch).start()
+    finally:
+        await srv.close()
+    assert not path.exists()
