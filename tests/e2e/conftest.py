@@ -11,9 +11,13 @@ Fixture API (used by tests/e2e/daemon and tests/e2e/cli):
     .pid                         the daemon's PID
     .env                         environment with MOZART_SOCKET set (for CLI subprocesses)
     .call(method, params=None)   raw JSON-RPC reply (dict), checked against the schema
+                                 (tests/contract/schema_check.py's assert_valid_reply when
+                                 present, else a jsonschema check of result/error/data)
     .request(method, params)     the result; raises RpcFailure(code, message, data)
     .wait_job(job_id, *states)   poll job.status until the job is in one of ``states``
     .log_text()                  what the daemon logged so far
+    .check_reply(method, reply)  assert a raw reply matches the schema
+    .validate_notification(msg)  assert a job.event / job.log notification matches it
     .stop(signal=SIGTERM)        signal and wait for exit; returns the exit code
     .kill9()                     SIGKILL, no cleanup (socket and PID file stay behind)
     .restart(**config)           start again on the same socket, database and temp dir
@@ -64,7 +68,46 @@ def _schema_validator() -> Callable[[str, dict[str, Any]], None] | None:
     return check if callable(check) else None
 
 
-VALIDATE_REPLY = _schema_validator()
+def _own_validator() -> Callable[[str, dict[str, Any]], None]:
+    """Until the contract helper exists: check a reply against schema/rpc.schema.json."""
+    import jsonschema
+
+    schema = json.loads((REPO / "schema" / "rpc.schema.json").read_text())
+    methods = schema["x-mozart-methods"]
+    data_refs = {e["code"]: e.get("data") for e in schema["x-mozart-errors"].values()}
+
+    def valid(instance: Any, subschema: dict[str, Any]) -> None:
+        jsonschema.validate(instance, {**subschema, "$defs": schema["$defs"]})
+
+    def check(method: str, reply: dict[str, Any]) -> None:
+        assert reply.get("jsonrpc") == "2.0", reply
+        assert set(reply) in ({"jsonrpc", "id", "result"}, {"jsonrpc", "id", "error"}), reply
+        if "error" in reply:
+            valid(reply["error"], {"$ref": "#/$defs/RpcErrorObject"})
+            code = reply["error"]["code"]
+            assert code in data_refs, f"undeclared error code {code}"
+            if "data" in reply["error"]:
+                assert data_refs[code] is not None, f"{code} carries no data"
+                valid(reply["error"]["data"], data_refs[code])
+            if method in methods and -32099 <= code <= -32000 and code not in (-32007, -32008):
+                assert code in methods[method]["errors"], f"{method} may not raise {code}"
+        elif method in methods:
+            valid(reply["result"], methods[method]["result"])
+
+    return check
+
+
+def validate_notification(message: dict[str, Any]) -> None:
+    """A streamed notification matches x-mozart-notifications."""
+    import jsonschema
+
+    schema = json.loads((REPO / "schema" / "rpc.schema.json").read_text())
+    spec = schema["x-mozart-notifications"][message["method"]]
+    assert "id" not in message
+    jsonschema.validate(message["params"], {**spec["params"], "$defs": schema["$defs"]})
+
+
+VALIDATE_REPLY = _schema_validator() or _own_validator()
 
 
 class RpcFailure(Exception):
@@ -106,6 +149,12 @@ def rpc_lines(
 
 class DaemonHandle:
     RpcFailure = RpcFailure
+    validate_notification = staticmethod(validate_notification)
+
+    @staticmethod
+    def check_reply(method: str, reply: dict[str, Any]) -> None:
+        """Assert that a raw reply matches the schema (what ``call`` does for you)."""
+        VALIDATE_REPLY(method, reply)
 
     def __init__(self, directory: Path, config: dict[str, Any]) -> None:
         self.dir = directory
@@ -181,8 +230,7 @@ class DaemonHandle:
         [reply] = rpc_lines(
             self.socket_path, [json.dumps(msg).encode() + b"\n"], replies=1, timeout=timeout
         )
-        if VALIDATE_REPLY is not None:
-            VALIDATE_REPLY(method, reply)
+        VALIDATE_REPLY(method, reply)
         return reply
 
     def request(

@@ -42,6 +42,7 @@ def send(handle: Handle, *lines: bytes, replies: int = 1) -> list[dict[str, Any]
 
 def test_error_codes(daemon: Handle) -> None:
     [parse] = send(daemon, b'{"jsonrpc": "2.0", "id": 1, "method": \n')
+    daemon.check_reply("?", parse)
     assert parse["error"]["code"] == -32700 and parse["id"] is None
     unknown = daemon.call("job.explode", {})
     assert unknown["error"]["code"] == -32601 and "job.explode" in unknown["error"]["message"]
@@ -98,6 +99,9 @@ def test_streaming_follow_sends_events_then_status(daemon: Handle, write_score: 
     assert final["id"] == 9 and final["result"]["status"] == "completed"
     types = [m["params"]["type"] for m in out[:-1]]
     assert all(m["method"] == "job.event" for m in out[:-1])
+    for message in out[:-1]:
+        daemon.validate_notification(message)
+    daemon.check_reply("job.follow", final)
     assert types[:2] == ["job.queued", "job.started"] and types[-1] == "job.completed"
     assert types.count("sheet.started") == 2
     assert "sheet.completed" in types
@@ -132,3 +136,25 @@ def test_connection_cap(daemon_factory: Callable[..., Handle]) -> None:
                 break
         assert reply["error"]["code"] == -32008
         assert "max_connections" in reply["error"]["message"]
+
+
+def test_job_logs_streams_sheet_output(daemon: Handle, write_score: Any) -> None:
+    cmd = (
+        'echo "out of $MOZART_SHEET_NUM"; echo "err of $MOZART_SHEET_NUM" >&2; '
+        'echo done > "$MOZART_WORKSPACE/sheet-$MOZART_SHEET_NUM.txt"'
+    )
+    score = write_score(daemon.dir, "logs", sheets=2, command=cmd)
+    daemon.request("job.submit", {"config_path": str(score)})
+    daemon.wait_job("logs", "completed")
+    request = {"jsonrpc": "2.0", "id": 3, "method": "job.logs",
+               "params": {"job_id": "logs", "sheet_num": 2}}  # fmt: skip
+    out = send(daemon, json.dumps(request).encode() + b"\n")
+    final = out[-1]
+    daemon.check_reply("job.logs", final)
+    notes = out[:-1]
+    for note in notes:
+        daemon.validate_notification(note)
+    lines = [(n["params"]["stream"], n["params"]["line"]) for n in notes]
+    assert ("stdout", "out of 2") in lines and ("stderr", "err of 2") in lines
+    assert all(n["params"]["sheet_num"] == 2 for n in notes)
+    assert final["result"] == {"job_id": "logs", "lines": len(notes)}
