@@ -98,11 +98,6 @@ class _Options:
         self.max_message_size = max_message_size
         self.verify_peer = verify_peer
 
-    async def connect(self) -> Connection:
-        return await Connection.open(
-            self.socket_path, self.max_message_size, verify_peer=self.verify_peer
-        )
-
 
 class AsyncDaemonClient(_Options):
     """One typed coroutine per RPC method, plus :meth:`call` and :meth:`stream`."""
@@ -129,6 +124,12 @@ class AsyncDaemonClient(_Options):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    async def connect(self) -> Connection:
+        """A new connection to the daemon, peer checked (streams each take their own)."""
+        return await Connection.open(
+            self.socket_path, self.max_message_size, verify_peer=self.verify_peer
+        )
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
