@@ -98,8 +98,15 @@ def describe_rpc_error(
     elif code == -32005:
         text = message or "System under high pressure — try again later."
         details = ["The daemon refuses new work until memory and process load go down."]
+    elif code == -32004:
+        text = "The daemon is shutting down and accepts no new work."
     elif code == -32007:
         text = f"Permission denied by the daemon: {message}"
+    elif code == -32008:
+        text = "The daemon has reached its connection limit."
+    elif code == -32010:
+        text = f"The daemon cannot read the score file: {message}"
+        details = ["It reads the file as its own user: check the path and its permissions."]
     else:
         text = message or meaning.name
     return text, details, meaning.exit_code
@@ -110,13 +117,21 @@ def report(exc: BaseException, *, socket: str | None, job: str | None = None) ->
     from mozart_protocol import errors
 
     if isinstance(exc, errors.DaemonNotRunning):
+        path = exc.socket_path or socket_path(socket)
         cause = exc.__cause__ or exc.__context__
-        path = getattr(exc, "socket_path", None) or socket_path(socket)
-        if isinstance(cause, PermissionError):
-            error(f"Permission denied on the daemon socket {path}.")
+        if exc.reason == "permission denied" or isinstance(cause, PermissionError):
+            # The daemon may well be running: it is the socket we may not open.
+            error(
+                f"Permission denied on the daemon socket {path}.",
+                "Use a daemon of your own (--socket or MOZART_SOCKET), or ask for access to it.",
+            )
             return exit_codes.PERMISSION_DENIED
-        error(NOT_RUNNING, START_HINT, f"(no daemon answered on socket {path})")
+        reason = f" ({exc.reason})" if exc.reason else ""
+        error(NOT_RUNNING, START_HINT, f"Socket tried: {path}{reason}")
         return exit_codes.FAILURE
+    if isinstance(exc, errors.UntrustedDaemonError):
+        error(str(exc))
+        return exit_codes.PERMISSION_DENIED
     if isinstance(exc, errors.RpcTimeout):
         error(f"The daemon did not answer in time: {exc}")
         return exit_codes.TIMEOUT

@@ -1,0 +1,43 @@
+"""Every daemon error code maps to a message and an exit code; docs list the same codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mozart_cli import exit_codes
+from mozart_cli.daemon import ERROR_MEANINGS, describe_rpc_error
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "cli.md"
+
+
+def test_domain_errors_have_distinct_exit_codes():
+    assert ERROR_MEANINGS[-32001].exit_code == exit_codes.JOB_NOT_FOUND
+    assert ERROR_MEANINGS[-32003].exit_code == exit_codes.WRONG_STATE
+    assert ERROR_MEANINGS[-32005].exit_code == exit_codes.BUSY
+    assert ERROR_MEANINGS[-32007].exit_code == exit_codes.PERMISSION_DENIED
+    assert exit_codes.FAILURE == 1  # the guide's "daemon not running" exit code
+
+
+def test_messages_use_the_error_data():
+    text, _, code = describe_rpc_error(
+        -32003, "bad state", {"state": "paused", "action": "pause"}, job="j"
+    )
+    assert text == "Cannot pause job 'j': it is paused." and code == 4
+    text, details, code = describe_rpc_error(-32002, "exists", {"state": "completed"}, job="j")
+    assert "already exists" in text and "--fresh" in details[0] and code == 4
+    text, _, code = describe_rpc_error(-32099, "something new", {})
+    assert text == "something new" and code == exit_codes.FAILURE
+
+
+def test_every_protocol_error_code_has_a_meaning():
+    from mozart_protocol import errors
+
+    codes = set(errors.ERRORS)  # the schema's x-mozart-errors table
+    assert codes, "the protocol defines no error codes?"
+    assert codes <= set(ERROR_MEANINGS)
+
+
+def test_docs_list_every_exit_code():
+    text = DOCS.read_text()
+    for code in exit_codes.EXIT_CODES:
+        assert f"\n| {code} |" in text
