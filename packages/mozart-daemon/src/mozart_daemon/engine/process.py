@@ -118,6 +118,17 @@ class ProcessTree:
             self.refresh()
 
 
+async def wait_exit(proc: asyncio.subprocess.Process) -> int:
+    """Wait for the child itself to exit.
+
+    ``Process.wait()`` also waits for the pipes to close, which a leftover grandchild holding
+    them would delay forever; the return code is set as soon as the child is reaped.
+    """
+    while proc.returncode is None:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    return proc.returncode
+
+
 async def stop_tree(
     proc: asyncio.subprocess.Process, tree: ProcessTree, grace_seconds: float
 ) -> None:
@@ -134,7 +145,7 @@ async def stop_tree(
     tree.find_by_token()
     if tree.alive() or proc.returncode is None:
         tree.signal_all(signal.SIGKILL)
-    await proc.wait()
+    await wait_exit(proc)
     # SIGKILLed processes vanish at once unless a parent has yet to reap them.
     for _ in range(50):
         if not tree.alive():
@@ -217,7 +228,7 @@ async def run_process(
     timed_out = False
     try:
         try:
-            await asyncio.wait_for(proc.wait(), timeout_seconds)
+            await asyncio.wait_for(wait_exit(proc), timeout_seconds)
         except TimeoutError:
             timed_out = True
         await finish_even_if_cancelled(stop_tree(proc, tree, grace_seconds))
