@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import socket
 import sqlite3
 import sys
 import time
@@ -165,6 +166,24 @@ def score_text(
         " completion_delay_seconds: 0.01, max_completion_attempts: 0}\n"
         f"{extra}"
     )
+
+
+def connect(handle: Any, timeout: float = 10.0) -> socket.socket:
+    """A connected socket to the daemon. A blocking connect waits while the listen backlog is
+    full (a non-blocking one would fail at once with EAGAIN), bounded by ``timeout``."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            s.connect(str(handle.socket_path))
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                s.close()
+                raise
+            time.sleep(0.01)
+    s.settimeout(timeout)
+    return s
 
 
 def daemon_fds(handle: Any) -> int:
