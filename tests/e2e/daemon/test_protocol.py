@@ -50,6 +50,10 @@ def test_error_codes(daemon: Handle) -> None:
     assert bad["error"]["code"] == -32602 and "limit" in bad["error"]["message"]
     extra = daemon.call("job.status", {"job_id": "x", "bogus": 1})
     assert extra["error"]["code"] == -32602 and "bogus" in extra["error"]["message"]
+    assert bad["error"]["data"] == {"field": "limit"}
+    assert extra["error"]["data"] == {"field": "bogus"}
+    missing = daemon.call("job.status", {})
+    assert missing["error"]["data"] == {"field": "job_id"}
     [invalid] = send(daemon, b'{"id": 7, "method": "daemon.health"}\n')
     assert invalid["error"]["code"] == -32600 and invalid["id"] == 7
 

@@ -8,6 +8,7 @@ traceback only in the daemon log. Notifications (no ``id``) never get a reply.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -41,12 +42,15 @@ def _error(request_id: object, code: int, message: str, data: object = None) -> 
     return framing.encode_message({"jsonrpc": "2.0", "id": request_id, "error": error})
 
 
-def _field_of(exc: msgspec.ValidationError) -> str:
+def _describe(exc: msgspec.ValidationError) -> tuple[str, str | None]:
+    """msgspec's message made readable (``limit: Expected `int`...``) and the field named."""
     text = str(exc)
     if " - at `$." in text:
         message, _, where = text.partition(" - at `$.")
-        return f"{where.rstrip('`')}: {message}"
-    return text
+        field = where.rstrip("`")
+        return f"{field}: {message}", field.split(".")[0].split("[")[0]
+    match = re.search(r"field `([^`]+)`", text)
+    return text, match.group(1) if match else None
 
 
 class Dispatcher:
@@ -107,7 +111,9 @@ class Dispatcher:
         try:
             typed = msgspec.convert(params, spec.params)
         except msgspec.ValidationError as exc:
-            return _error(request_id, errors.INVALID_PARAMS, f"Invalid params: {_field_of(exc)}")
+            message, field = _describe(exc)
+            data = {"field": field} if field else None
+            return _error(request_id, errors.INVALID_PARAMS, f"Invalid params: {message}", data)
         with bind_request(request_id, name):
             try:
                 result = await HANDLERS[method](self.daemon, typed, Call(notify, request_id))
