@@ -112,7 +112,7 @@ _OWN_CHECK = _own_validator()
 _METHODS = set(json.loads((REPO / "schema" / "rpc.schema.json").read_text())["x-mozart-methods"])
 
 
-def VALIDATE_REPLY(method: str, reply: dict[str, Any]) -> None:  # noqa: N802
+def VALIDATE_REPLY(method: str, reply: dict[str, Any]) -> None:
     """The contract helper for schema methods; our own check for replies to lines that
     name no method of the schema (parse errors, unknown methods)."""
     if _CONTRACT_CHECK is not None and method in _METHODS:
