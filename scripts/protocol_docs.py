@@ -13,7 +13,7 @@ def type_text(schema: dict[str, Any]) -> str:
     """A short, readable type for a property schema: `JobState \\| null`, `list[SheetStatus]`."""
     if "$ref" in schema:
         name = _ref(schema)
-        return f"[{name}](#{name.lower()})"
+        return f"[{name}](#model-{name.lower()})"
     if "anyOf" in schema:
         return " \\| ".join(type_text(s) for s in schema["anyOf"])
     if "const" in schema:
@@ -41,7 +41,7 @@ def _constraints(schema: dict[str, Any]) -> str:
 
 
 def model_section(name: str, schema: dict[str, Any]) -> list[str]:
-    lines = [f"### {name}", ""]
+    lines = [f'<a id="model-{name.lower()}"></a>', "", f"### {name}", ""]
     if "description" in schema:
         lines += [schema["description"], ""]
     if "enum" in schema:
@@ -74,6 +74,13 @@ def _json(value: Any) -> str:
     return str(value)
 
 
+def connection_errors(schema: dict[str, Any]) -> list[int]:
+    """Codes no method lists: the ones raised before dispatch (framing, envelope, peer)."""
+    listed = {c for spec in schema["x-mozart-methods"].values() for c in spec["errors"]}
+    codes = [e["code"] for e in schema["x-mozart-errors"].values()]
+    return [c for c in codes if c not in listed]
+
+
 def render_protocol_docs(schema: dict[str, Any], command: str) -> str:
     errors = schema["x-mozart-errors"]
     by_code = {e["code"]: name for name, e in errors.items()}
@@ -100,14 +107,13 @@ def render_protocol_docs(schema: dict[str, Any], command: str) -> str:
     ]
     methods = schema["x-mozart-methods"]
     for method, spec in methods.items():
-        anchor = method.replace(".", "")
-        out.append(
-            f"| [`{method}`](#{anchor}) | {spec['kind']} | {type_text(spec['params'])} "
-            f"| {type_text(spec['result'])} |"
-        )
+        link = f"[`{method}`](#method-{method.replace('.', '-')})"
+        params, result = type_text(spec["params"]), type_text(spec["result"])
+        out.append(f"| {link} | {spec['kind']} | {params} | {result} |")
     out.append("")
     for method, spec in methods.items():
-        out += [f"### `{method}`", "", spec["description"], ""]
+        anchor = f'<a id="method-{method.replace(".", "-")}"></a>'
+        out += [anchor, "", f"### `{method}`", "", spec["description"], ""]
         out.append(f"- Kind: {spec['kind']}")
         out.append(f"- Params: {type_text(spec['params'])}")
         out.append(f"- Result: {type_text(spec['result'])}")
@@ -129,6 +135,10 @@ def render_protocol_docs(schema: dict[str, Any], command: str) -> str:
         'An error reply is `{"jsonrpc": "2.0", "id": 1, "error": {"code": -32001, '
         '"message": "...", "data": {...}}}`. Codes -32700..-32600 are JSON-RPC\'s own; '
         "-32099..-32000 are Mozart's. A code is never reused.",
+        "",
+        "Any request may also get, before its method runs: "
+        + ", ".join(f"{c} {by_code[c]}" for c in connection_errors(schema))
+        + ".",
         "",
         "| Code | Name | Default message | Data | Meaning |",
         "|---|---|---|---|---|",

@@ -135,3 +135,7 @@ def test_params_names_fixed_by_the_issue() -> None:
     assert {"sheet_num", "status", "attempts", "exit_code", "error"} <= props("SheetStatus")
     assert {"pid", "uptime_seconds", "readiness", "running_jobs", "memory_mb", "child_processes",
             "accepting_work", "version", "pressure_level"} <= props("DaemonStatus")  # fmt: skip
+
+
+def test_connection_level_errors() -> None:
+    assert schema_check.connection_errors() == {-32700, -32600, -32601, -32007, -32008, -32009}
