@@ -267,3 +267,30 @@ def test_real_peer_credentials_are_ours(short_dir: Path) -> None:
     with server, socket.socket(socket.AF_UNIX) as c:
         c.connect(str(short_dir / "p.sock"))
         assert _transport.peer_uid(c) == os.getuid()
+
+
+async def test_full_listen_backlog_is_a_timeout_not_a_broken_connection(short_dir: Path) -> None:
+    # A non-blocking connect to a Unix socket whose backlog is full fails with EAGAIN; the
+    # client must keep trying until its timeout, not treat the socket as connected.
+    path = str(short_dir / "b.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(0)
+    fillers = []
+    try:
+        while len(fillers) < 64:
+            s = socket.socket(socket.AF_UNIX)
+            s.setblocking(False)
+            fillers.append(s)
+            try:
+                s.connect(path)
+            except BlockingIOError:
+                break
+        else:
+            pytest.skip("could not fill the listen backlog")
+        with pytest.raises(errors.RpcTimeout):
+            await AsyncDaemonClient(path, timeout=0.3).health()
+    finally:
+        for s in fillers:
+            s.close()
+        server.close()

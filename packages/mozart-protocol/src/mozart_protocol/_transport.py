@@ -76,6 +76,27 @@ def not_running(path: str, exc: BaseException) -> DaemonNotRunning:
     return DaemonNotRunning(path, _REASONS.get(type(exc), str(fallback)))
 
 
+async def _connect_unix(path: str) -> socket.socket:
+    """A connected Unix socket. While the daemon's listen backlog is full, a non-blocking
+    connect fails with EAGAIN and the socket stays unconnected (asyncio would take that for
+    "in progress" and hand back a socket with no peer): retry until the daemon accepts; the
+    caller's timeout bounds the wait."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    delay = 0.001
+    try:
+        while True:
+            try:
+                sock.connect(path)
+                return sock
+            except BlockingIOError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+    except BaseException:
+        sock.close()
+        raise
+
+
 class Message(msgspec.Struct):
     """Any JSON-RPC message we may receive; results stay raw until their type is known."""
 
@@ -121,7 +142,7 @@ class Connection:
     @classmethod
     async def open(cls, path: str, max_message_size: int, *, verify_peer: bool) -> Connection:
         try:
-            reader, writer = await asyncio.open_unix_connection(path)
+            reader, writer = await asyncio.open_unix_connection(sock=await _connect_unix(path))
         except (OSError, ValueError) as exc:
             # ValueError: a path the kernel refuses outright (embedded NUL).
             raise not_running(path, exc) from exc
