@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -52,16 +51,15 @@ from mozart_protocol._generated.models import (
     LogLine,
     SchemaDocument,
 )
+from mozart_protocol._probe import is_daemon_available
 from mozart_protocol._transport import (
     DEFAULT_SOCKET_PATH,
     SOCKET_ENV,
     Connection,
-    check_peer,
     decode_as,
-    not_running,
     resolve_socket_path,
 )
-from mozart_protocol.errors import ProtocolError, RpcError, RpcTimeout
+from mozart_protocol.errors import RpcError, RpcTimeout
 from mozart_protocol.streams import RpcStream, SyncRpcStream
 
 DEFAULT_TIMEOUT = 30.0
@@ -403,37 +401,3 @@ class DaemonClient(_Options):
 
     def discover(self) -> SchemaDocument:
         return self._run(lambda c: c.discover())
-
-
-def is_daemon_available(
-    socket_path: str | os.PathLike[str] | None = None, timeout: float = 2.0
-) -> bool:
-    """True when a daemon of ours answers ``daemon.health`` with ok; never raises.
-
-    Blocking and loop-free on purpose: the CLI asks this before anything else, and it must
-    work from inside a running event loop too.
-    """
-    try:
-        return _health_ok(str(resolve_socket_path(socket_path)), timeout)
-    except Exception:  # fail-safe by contract: a daemon bug must never break the caller
-        return False
-
-
-def _health_ok(path: str, timeout: float) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(path)
-        except OSError as exc:
-            raise not_running(path, exc) from exc
-        check_peer(sock, path)
-        request = {"jsonrpc": "2.0", "id": 1, "method": Method.DAEMON_HEALTH, "params": {}}
-        sock.sendall(framing.encode_message(request))
-        reply = b""
-        while not reply.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk or len(reply) > 65536:  # a health reply is tiny: anything else is wrong
-                raise ProtocolError("no health reply")
-            reply += chunk
-    message = msgspec.json.decode(reply.split(b"\n", 1)[0])
-    return isinstance(message, dict) and (message.get("result") or {}).get("status") == "ok"
