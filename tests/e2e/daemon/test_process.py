@@ -177,3 +177,16 @@ def test_background_start_status_stop(tmp_path: Path) -> None:
     assert any(line["event"] == "daemon.started" for line in lines)  # JSON logs in background
     assert run("stop").returncode == 1  # not running any more
     shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_config_errors_are_named(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "mozartd"
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "mozart_daemon"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("max_concurrent_jobs: 3\nsocket: {pathh: /tmp/x.sock}\n")
+    done = subprocess.run(
+        [*argv, "start", "--foreground", "--config", str(bad)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "pathh" in done.stderr and "socket" in done.stderr

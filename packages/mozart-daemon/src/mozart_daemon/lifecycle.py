@@ -15,6 +15,7 @@ job's own signals never reach the daemon and a child cannot take over its handle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -53,10 +54,17 @@ class DaemonProcess:
         except PidFileError as exc:
             report(str(exc))
             return 1
-        if self.foreground:
+        try:
+            # Open the log file before detaching, so that a bad path is reported here.
             configure_logging(
-                level=self.config.log_level, json=False, log_file=self.config.log_file
-            )
+                level=self.config.log_level, json=not self.foreground,
+                log_file=self.config.log_file,
+            )  # fmt: skip
+        except OSError as exc:
+            report(f"Cannot open log_file {self.config.log_file}: {exc.strerror or exc}")
+            self.pidfile.release()
+            return 1
+        if self.foreground:
             return self._serve(notify=None, report=report)
         return self._daemonize(report)
 
@@ -84,7 +92,6 @@ class DaemonProcess:
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
         os.close(devnull)
-        configure_logging(level=self.config.log_level, json=True, log_file=self.config.log_file)
 
         def notify(message: str) -> None:
             os.write(write_fd, message.encode())
@@ -101,6 +108,14 @@ class DaemonProcess:
             report(str(exc))
             if notify is not None:
                 notify(str(exc))
+            return 1
+        except Exception as exc:
+            log.exception("daemon.crashed")
+            message = f"mozartd stopped on an unexpected error: {type(exc).__name__}: {exc}"
+            report(message)
+            if notify is not None:
+                with contextlib.suppress(OSError):
+                    notify(message)
             return 1
         finally:
             # The loop and its handlers are gone: a late signal must not cut the cleanup.

@@ -26,6 +26,9 @@ from mozart_daemon.logging import get_logger
 
 log = get_logger(__name__)
 
+# How long a refused connection stays open for the client to finish sending its request.
+REFUSAL_LINGER_SECONDS = 1.0
+
 # (raw request line, function writing one notification line) -> reply line or None
 Dispatch = Callable[[bytes, Callable[[bytes], Awaitable[None]]], Awaitable[bytes | None]]
 
@@ -153,7 +156,7 @@ class DaemonServer:
             if len(self._connections) >= self.max_connections:
                 log.warning("server.connection_refused", reason="too many connections",
                             max_connections=self.max_connections)  # fmt: skip
-                await self._send(writer, error_line(
+                await self._refuse(reader, writer, error_line(
                     errors.TOO_MANY_CONNECTIONS,
                     f"Too many connections: mozartd serves at most {self.max_connections} "
                     "at once; close idle clients or raise socket.max_connections.",
@@ -164,7 +167,7 @@ class DaemonServer:
             pid, uid, gid = peer_credentials(sock)
             if not self._allowed(uid, gid):
                 log.warning("server.peer_refused", peer_pid=pid, peer_uid=uid, peer_gid=gid)
-                await self._send(writer, error_line(
+                await self._refuse(reader, writer, error_line(
                     errors.PERMISSION_DENIED,
                     f"Permission denied: uid {uid} may not use this mozartd socket.",
                 ))  # fmt: skip
@@ -199,6 +202,17 @@ class DaemonServer:
             reply = await self._dispatch(raw, notify)
             if reply is not None:
                 await self._send(writer, reply)
+
+    @staticmethod
+    async def _refuse(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: bytes
+    ) -> None:
+        """Send a refusal, then take the client's first line (a second at most) before the
+        connection closes: closing a Unix socket with unread input resets it, and the client
+        would report a lost connection instead of the refusal."""
+        await DaemonServer._send(writer, line)
+        with contextlib.suppress(TimeoutError, ValueError, asyncio.LimitOverrunError):
+            await asyncio.wait_for(reader.readline(), timeout=REFUSAL_LINGER_SECONDS)
 
     @staticmethod
     async def _send(writer: asyncio.StreamWriter, line: bytes) -> None:
