@@ -1,0 +1,1 @@
+"""The rows of issue 7's table, one module each; every ``run(ctx)`` returns its Rows."""
