@@ -15,7 +15,7 @@ try:
     app()
 except SystemExit:
     pass
-heavy = {"yaml", "jinja2", "rich", "pygments", "markdown_it", "mozart_daemon"}
+heavy = {"yaml", "jinja2", "rich", "pygments", "markdown_it", "pydantic", "mozart_daemon"}
 print(sorted({m.split(".")[0] for m in sys.modules} & heavy), file=sys.stderr)
 """
 

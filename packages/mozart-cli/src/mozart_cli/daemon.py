@@ -80,21 +80,25 @@ def describe_rpc_error(
     """``(message, detail lines, exit code)`` for a JSON-RPC error from the daemon."""
     meaning = ERROR_MEANINGS.get(code, Meaning("daemon error", exit_codes.FAILURE))
     details = [meaning.hint] if meaning.hint else []
-    subject = f"'{job}'" if job else "the job"
+    job = job or (str(data["job_id"]) if data.get("job_id") else None)
+    who = f"Job '{job}'" if job else "The job"
     if code == -32001:
-        text = f"Job {subject} not found."
+        text = f"{who} not found."
     elif code == -32002:
         state = data.get("state")
-        text = f"Job {subject} already exists" + (f" and is {state}." if state else ".")
+        text = f"{who} already exists" + (f" and is {state}." if state else ".")
         details = ["Wait until it ends, or cancel it: mozart cancel " + (job or "JOB")]
-        if state in ("completed", "failed", "cancelled"):
+        if state in ("completed", "cancelled"):
             details = ["Run it again from the start with --fresh."]
+        elif state == "failed":
+            details = [f"Continue it: mozart resume {job or 'JOB'}, or start over with --fresh."]
     elif code == -32003:
         state, action = data.get("state"), data.get("action")
+        target = f"job '{job}'" if job else "the job"
         if state and action:
-            text = f"Cannot {action} job {subject}: it is {state}."
+            text = f"Cannot {action} {target}: it is {state}."
         else:
-            text = f"Job {subject} is in the wrong state: {message}"
+            text = f"{who} is in the wrong state: {message}"
     elif code == -32005:
         text = message or "System under high pressure — try again later."
         details = ["The daemon refuses new work until memory and process load go down."]

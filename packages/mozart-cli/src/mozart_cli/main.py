@@ -13,7 +13,9 @@ from typing import Annotated
 
 import typer
 
-from mozart_cli import __version__
+from mozart_cli import __version__, _plainparams
+
+_plainparams.install()
 
 app = typer.Typer(
     name="mozart",
@@ -181,7 +183,7 @@ def list_jobs(
     all_jobs: Annotated[bool, typer.Option("--all", "-a", help="Include finished jobs.")] = False,
     state: Annotated[
         JobStateChoice | None,
-        typer.Option("--status", "-s", help="Only jobs in this state."),
+        typer.Option("--status", "-s", case_sensitive=False, help="Only jobs in this state."),
     ] = None,
     limit: Annotated[
         int, typer.Option("--limit", min=1, max=1000, help="At most this many jobs.")

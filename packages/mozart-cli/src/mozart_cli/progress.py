@@ -124,10 +124,12 @@ class ProgressView:
         self.stream.flush()
 
     def close(self) -> None:
+        """Leave the last bar on screen; later :meth:`line` calls print plain lines."""
         if self.live and self._drawn:
             self.stream.write("\n")
             self.stream.flush()
         self._drawn = False
+        self._last = None
 
     def _draw(self, job: Any) -> None:
         text = render(job, unicode=self.unicode, stream=self.stream)

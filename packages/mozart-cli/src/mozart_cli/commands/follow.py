@@ -55,7 +55,9 @@ def describe_event(event: Any, *, stream: Any) -> str:
     if event.attempt is not None and event.attempt > 1:
         text += f" (attempt {event.attempt})"
     if event.message:
-        text += f": {event.message}"
+        # The daemon's message often restates the event ("completed after 1 attempt(s)").
+        message = event.message
+        text = f"{subject} {message}" if message.startswith(verb) else f"{text}: {message}"
     colour = EVENT_STYLES.get(kind)
     return style(text, colour, stream=stream) if colour else text
 
