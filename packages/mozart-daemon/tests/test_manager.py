@@ -245,6 +245,10 @@ async def test_pressure_refuses_and_critical_pauses_lowest_priority(env: Env) ->
     await env.manager.on_pressure(Pressure.CRITICAL)
     await env.wait_status("lo", "paused")
     assert (await env.store.jobs.get("hi")).status == "running"  # type: ignore[union-attr]
+    await env.manager.cancel("hi")
+    with pytest.raises(errors.DaemonError) as info:
+        await env.manager.resume("hi")  # a resume adds work: refused like a submit
+    assert info.value.code == errors.SYSTEM_UNDER_PRESSURE
 
 
 async def test_start_sheet_skips_earlier_sheets(env: Env) -> None:

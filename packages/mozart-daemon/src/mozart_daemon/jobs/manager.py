@@ -120,10 +120,7 @@ class JobManager:
         """Load, check and admit a score; returns (job id = the score's name, state)."""
         if self.shutting_down:
             raise errors.shutting_down()
-        if not self._backpressure.should_accept_job():
-            level = self._backpressure.current_level().wire
-            log.warning("job.refused", reason="pressure", level=level)
-            raise errors.under_pressure()
+        self._refuse_under_pressure()
         loaded = await self._load(config_path, workspace)
         job_id = loaded.score.name
         existing = await self._store.jobs.get(job_id)
@@ -184,6 +181,7 @@ class JobManager:
             raise errors.invalid_state(job_id, record.status, "resume")
         if self.shutting_down:
             raise errors.shutting_down()
+        self._refuse_under_pressure()
         loaded = await self._load(record.config_path, record.workspace)
         plan = build_plan(loaded.score)
         if plan.total_sheets != record.total_sheets:
@@ -271,6 +269,12 @@ class JobManager:
         await asyncio.gather(*self._background, return_exceptions=True)
 
     # -- internals ----------------------------------------------------------------------
+
+    def _refuse_under_pressure(self) -> None:
+        if not self._backpressure.should_accept_job():
+            level = self._backpressure.current_level().wire
+            log.warning("job.refused", reason="pressure", level=level)
+            raise errors.under_pressure()
 
     async def _load(self, config_path: str, workspace: str | None) -> LoadedScore:
         try:
