@@ -278,3 +278,26 @@ def test_errors_lists_failed_sheets(cli, fake_daemon, job_payload):
     assert result.exit_code == 0
     assert "Sheet 2" in result.stdout and "validation failed: file missing" in result.stdout
     assert "mozart logs demo --sheet 2" in result.stdout
+
+
+def test_logs_into_a_closed_pipe_stops_quietly(fake_daemon, stream):
+    import subprocess
+    import sys
+
+    lines = [
+        {"job_id": "demo", "sheet_num": 1, "stream": "stdout", "line": f"line {n}"}
+        for n in range(5000)
+    ]
+    fake_daemon.on("job.logs", stream("job.log", lines, {"job_id": "demo", "lines": 5000}))
+    pipeline = subprocess.run(
+        f"{sys.executable} -m mozart_cli logs demo | head -n 1; exit ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        env={"MOZART_SOCKET": fake_daemon.socket_path, "PATH": "/usr/bin:/bin"},
+        timeout=30,
+    )
+    assert pipeline.stdout == "[1] line 0\n"
+    assert pipeline.returncode == 0
+    assert "Error" not in pipeline.stderr and "Traceback" not in pipeline.stderr

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TextIO
 
 _CODES = {
@@ -58,6 +59,34 @@ def style(text: str, *names: str, stream: TextIO | None = None) -> str:
 def state_text(state: str, *, stream: TextIO | None = None) -> str:
     name = STATE_STYLES.get(state)
     return style(state, name, stream=stream) if name else state
+
+
+class OutputClosed(Exception):
+    """The reader of our output went away (``mozart logs JOB | head``): stop quietly.
+
+    Distinct from BrokenPipeError, which is a ConnectionError and would otherwise read as
+    "lost the connection to the daemon".
+    """
+
+
+@contextmanager
+def guard_pipe() -> Iterator[None]:
+    """Turn a broken pipe on our own output into :class:`OutputClosed`."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise OutputClosed from None
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
 
 
 def out(text: str = "") -> None:

@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
 
-from mozart_cli.output import format_duration, state_text, style
+from mozart_cli.output import format_duration, guard_pipe, state_text, style
 
 TERMINAL_STATES = frozenset({"completed", "failed", "cancelled"})
 WIDTH = 24
@@ -106,8 +106,7 @@ class ProgressView:
         key = (state_of(job), job.completed_sheets, job.failed_sheets, job.total_sheets)
         if key != self._last_key:
             self._last_key = key
-            self.stream.write(f"{job.job_id}: {render(job, unicode=False, stream=self.stream)}\n")
-            self.stream.flush()
+            self._emit(f"{job.job_id}: {render(job, unicode=False, stream=self.stream)}\n")
 
     def tick(self) -> None:
         """Redraw (elapsed time moves on) without new data."""
@@ -115,24 +114,24 @@ class ProgressView:
             self._draw(self._last)
 
     def line(self, text: str) -> None:
-        if self.live and self._drawn:
-            self.stream.write("\r\x1b[2K")
-        self.stream.write(text + "\n")
+        clear = "\r\x1b[2K" if self.live and self._drawn else ""
         self._drawn = False
+        self._emit(clear + text + "\n")
         if self.live and self._last is not None:
             self._draw(self._last)
-        self.stream.flush()
 
     def close(self) -> None:
         """Leave the last bar on screen; later :meth:`line` calls print plain lines."""
         if self.live and self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
+            self._emit("\n")
         self._drawn = False
         self._last = None
 
     def _draw(self, job: Any) -> None:
-        text = render(job, unicode=self.unicode, stream=self.stream)
-        self.stream.write("\r\x1b[2K" + text)
-        self.stream.flush()
+        self._emit("\r\x1b[2K" + render(job, unicode=self.unicode, stream=self.stream))
         self._drawn = True
+
+    def _emit(self, text: str) -> None:
+        with guard_pipe():
+            self.stream.write(text)
+            self.stream.flush()

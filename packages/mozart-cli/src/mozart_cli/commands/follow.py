@@ -12,7 +12,15 @@ from typing import Any
 
 from mozart_cli import exit_codes, rpc
 from mozart_cli.daemon import session
-from mozart_cli.output import err, print_json, state_text, style
+from mozart_cli.output import (
+    OutputClosed,
+    err,
+    guard_pipe,
+    print_json,
+    silence_stdout,
+    state_text,
+    style,
+)
 from mozart_cli.progress import TERMINAL_STATES, ProgressView, state_of
 
 INTERRUPTED = 130
@@ -85,9 +93,13 @@ def follow(job_id: str, *, socket: str | None, json_output: bool) -> int:
     try:
         with session(socket, job=job_id):
             final = asyncio.run(_follow(job_id, socket, view))
+        with guard_pipe():
+            return _finish(view, final, json_output=json_output)
     except KeyboardInterrupt:
         return _interrupted(view, job_id)
-    return _finish(view, final, json_output=json_output)
+    except OutputClosed:
+        silence_stdout()
+        return exit_codes.FAILURE
 
 
 async def _follow(job_id: str, socket: str | None, view: ProgressView) -> Any:
@@ -127,9 +139,13 @@ def watch(job_id: str, *, socket: str | None, interval: float, json_output: bool
                 view.update(status)
                 time.sleep(interval)
                 status = rpc.job_status(socket, job_id)
+        with guard_pipe():
+            return _finish(view, status, json_output=json_output)
     except KeyboardInterrupt:
         return _interrupted(view, job_id)
-    return _finish(view, status, json_output=json_output)
+    except OutputClosed:
+        silence_stdout()
+        return exit_codes.FAILURE
 
 
 def _interrupted(view: ProgressView, job_id: str) -> int:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 import msgspec
 
 from mozart_cli import exit_codes, rpc
 from mozart_cli.daemon import session
-from mozart_cli.output import style
+from mozart_cli.output import OutputClosed, guard_pipe, silence_stdout, style
 
 
 def main(
@@ -31,8 +32,8 @@ def main(
             asyncio.run(_stream(job, socket, sheet, follow, tail, json_output))
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `mozart logs JOB | head`
-        return exit_codes.OK
+    except OutputClosed:  # `mozart logs JOB | head`
+        silence_stdout()
     return exit_codes.OK
 
 
@@ -42,15 +43,22 @@ async def _stream(
     encoder = msgspec.json.Encoder()
     async with rpc.async_client(socket) as client:
         async for line in rpc.log_lines(client, job, sheet_num=sheet, follow=follow, tail=tail):
-            if raw:
-                sys.stdout.write(encoder.encode(line).decode() + "\n")
-                sys.stdout.flush()
-                continue
-            stream_name = str(getattr(line.stream, "value", line.stream))
-            target = sys.stderr if stream_name == "stderr" else sys.stdout
-            prefix = (
-                "" if sheet is not None else style(f"[{line.sheet_num}] ", "dim", stream=target)
-            )
-            target.write(prefix + line.line.rstrip("\n") + "\n")
-            if follow:
-                target.flush()
+            with guard_pipe():
+                _write(line, encoder, raw=raw, prefixed=sheet is None, flush=follow)
+    with guard_pipe():
+        sys.stdout.flush()
+
+
+def _write(
+    line: Any, encoder: msgspec.json.Encoder, *, raw: bool, prefixed: bool, flush: bool
+) -> None:
+    if raw:
+        sys.stdout.write(encoder.encode(line).decode() + "\n")
+        sys.stdout.flush()
+        return
+    stream_name = str(getattr(line.stream, "value", line.stream))
+    target = sys.stderr if stream_name == "stderr" else sys.stdout
+    prefix = style(f"[{line.sheet_num}] ", "dim", stream=target) if prefixed else ""
+    target.write(prefix + line.line.rstrip("\n") + "\n")
+    if flush:
+        target.flush()
