@@ -6,8 +6,11 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,6 +126,16 @@ def test_backpressure_refuses_submissions(
         d.request("job.submit", {"config_path": str(write_score(d.dir, "x"))})
     assert info.value.code == -32005
     assert info.value.message == "System under high pressure — try again later."
+    script = Path(sys.executable).parent / "mozartd"
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "mozart_daemon"]
+    shown = subprocess.run(
+        [*argv, "status", "--config", str(d.config_path)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    lines = shown.stdout.splitlines()
+    assert lines[2] == "  [-] Readiness: not_ready"
+    assert lines[3].startswith("      Reasons: ") and "pressure critical" in lines[3]
+    assert "  Accepting work: False" in lines
 
 
 def test_connection_cap(daemon_factory: Callable[..., Handle]) -> None:

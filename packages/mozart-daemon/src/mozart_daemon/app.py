@@ -180,7 +180,7 @@ class Daemon:
         if fixed:
             # Keep the values bound to open resources; they apply at the next start.
             config = _keep(self.config, new)
-            log.warning("config.restart_required", fields=fixed)
+            log.warning("config.fields_deferred", fields=fixed)
         self.config = config
         limits = config.resource_limits
         self.backpressure.set_limits(

@@ -138,7 +138,7 @@ class DaemonProcess:
             )
         loop.add_signal_handler(signal.SIGHUP, daemon.reload)
         self.pidfile.publish()
-        log.info("daemon.ready", pid=os.getpid(), pid_file=str(self.config.pid_file))
+        log.info("pid_file.written", pid=os.getpid(), path=str(self.config.pid_file))
         if notify is not None:
             notify(f"ok {os.getpid()}")
         await daemon.stopped.wait()

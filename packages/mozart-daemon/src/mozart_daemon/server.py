@@ -102,7 +102,7 @@ class DaemonServer:
         finally:
             os.umask(old_umask)
         os.chmod(path, self.config.permissions)
-        log.info("server.listening", path=str(path), permissions=oct(self.config.permissions))
+        log.info("server.started", path=str(path), permissions=oct(self.config.permissions))
 
     @staticmethod
     async def _answers(path: Path) -> bool:

@@ -241,7 +241,9 @@ class JobManager:
             await self._dispatcher
         tasks = {t for j in self._jobs.values() for t in j.tasks.values()}
         if tasks:
-            log.info("manager.draining", running_sheets=len(tasks), grace_seconds=grace_seconds)
+            log.info(
+                "manager.drain_started", running_sheets=len(tasks), grace_seconds=grace_seconds
+            )
             loop = asyncio.get_running_loop()
             deadline = loop.time() + grace_seconds
             forced = asyncio.create_task(self._force.wait())
