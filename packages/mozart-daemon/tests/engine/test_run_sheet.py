@@ -264,7 +264,7 @@ async def test_every_transition_is_persisted_before_it_is_reported(
 ) -> None:
     seen: list[tuple[str, int]] = []
 
-    async def on_event(event: object) -> None:
+    async def on_event(event: SheetEvent) -> None:
         seen.append((event.type, len(checkpoint.journal)))
 
     loaded = write_score(
@@ -459,3 +459,41 @@ async def test_mozart_environment(tmp_path: Path, run: Runner) -> None:
         "MOZART_TOTAL_SHEETS": "3",
         "MOZART_WORKSPACE": workspace,
     }
+
+
+async def test_cancellation_at_any_point_is_consistent(tmp_path: Path) -> None:
+    """Cancel after a growing number of loop turns: spawn, run, validation, retry delay."""
+    from enginekit import make_runner
+
+    marker = f"35{time.monotonic_ns() % 100000}.5"
+    loaded = write_score(
+        tmp_path,
+        {
+            "backend": {
+                "type": "command",
+                "command": f"sleep {marker} & touch a; sleep 0.05; exit 1",
+            },
+            "retry": {"max_retries": 1, "base_delay_seconds": 0.05},
+            "validations": [
+                {"type": "command_succeeds", "command": f"sleep {marker} & sleep 0.05"}
+            ],
+        },
+    )
+    for turns in (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144):
+        checkpoint, recorder = InMemoryCheckpoint(), Recorder()
+        run = make_runner(checkpoint, recorder)
+        task = asyncio.create_task(run(loaded, hooks=recorder.hooks(sleep=asyncio.sleep)))
+        for _ in range(turns):
+            await asyncio.sleep(0.002)
+        task.cancel()
+        try:
+            result = await task
+        except asyncio.CancelledError:
+            sheet = checkpoint.sheet("test-job", 1)
+            assert sheet.state == SheetState.PENDING, turns
+            assert all(a.outcome is not None for a in sheet.attempts), turns
+            if sheet.attempts:
+                assert sheet.attempts[-1].outcome in ("cancelled", "failed"), turns
+        else:
+            assert result.status == SheetState.COMPLETED  # the validation passes
+        assert processes_with(f"sleep {marker}") == [], turns

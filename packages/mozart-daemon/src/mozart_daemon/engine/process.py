@@ -197,6 +197,16 @@ def _start_error(exc: OSError, argv: Sequence[str], cwd: Path) -> BackendStartEr
     return BackendStartError(f"cannot start `{argv[0]}`: {exc.strerror or exc}")
 
 
+async def _stop_spawned(
+    spawn: asyncio.Future[asyncio.subprocess.Process], token: str, grace_seconds: float
+) -> None:
+    try:
+        proc = await spawn
+    except BackendStartError:
+        return
+    await stop_tree(proc, ProcessTree(proc.pid, token), grace_seconds)
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -214,7 +224,16 @@ async def run_process(
     """
     token = uuid.uuid4().hex
     started = time.monotonic()
-    proc = await _spawn(argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdin_data is not None)
+    spawn = asyncio.ensure_future(
+        _spawn(argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdin_data is not None)
+    )
+    try:
+        # Shielded: a cancelled spawn makes asyncio kill the child alone and then wait for
+        # its pipes, which its own children may hold open forever.
+        proc = await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        await finish_even_if_cancelled(_stop_spawned(spawn, token, grace_seconds))
+        raise
     tree = ProcessTree(proc.pid, token)
     assert proc.stdout is not None and proc.stderr is not None
     helpers = [
