@@ -35,7 +35,7 @@ def test_no_daemon_needed_for_validate_and_dry_run(no_daemon, hello):
     assert plan.json()["total_sheets"] == 3
 
 
-def test_hello_runs_to_completion_and_every_view_agrees(mozart, hello, tmp_path: Path):
+def test_hello_runs_to_completion_and_every_view_agrees(mozart, daemon, hello, tmp_path: Path):
     run = mozart("run", str(hello), "--follow")
     assert run.returncode == 0, run.stderr
     assert "Job hello completed" in run.stdout
@@ -50,6 +50,8 @@ def test_hello_runs_to_completion_and_every_view_agrees(mozart, hello, tmp_path:
     assert job["total_sheets"] == 3 and job["completed_sheets"] == 3
     assert [s["status"] for s in job["sheets"]] == ["completed"] * 3
     assert job["config_path"] == str(hello)
+    # --json is the method's result object itself, field for field.
+    assert job == daemon.request("job.status", {"job_id": "hello"})
 
     table = mozart("status", "hello")
     assert table.returncode == 0
@@ -58,7 +60,7 @@ def test_hello_runs_to_completion_and_every_view_agrees(mozart, hello, tmp_path:
     listing = mozart("list", "--all", "--json")
     assert listing.returncode == 0
     assert "hello" in {j["job_id"] for j in listing.json()["jobs"]}
-    assert "next_cursor" in listing.json()
+    assert listing.json() == daemon.request("job.list", {"all": True})
     active = mozart("list", "--json").json()
     assert "hello" not in {j["job_id"] for j in active["jobs"]}
     completed = mozart("list", "--status", "completed").stdout
