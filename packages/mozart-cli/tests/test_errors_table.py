@@ -41,3 +41,26 @@ def test_docs_list_every_exit_code():
     text = DOCS.read_text()
     for code in exit_codes.EXIT_CODES:
         assert f"\n| {code} |" in text
+
+
+def test_docs_describe_every_command_and_option():
+    import typer.main
+    from mozart_cli.main import app
+
+    text = DOCS.read_text()
+    group = typer.main.get_command(app)
+    commands = group.commands  # type: ignore[attr-defined]
+    assert set(commands) >= {"run", "validate", "status", "list", "pause", "logs", "init"}
+    for name, command in commands.items():
+        assert f"mozart {name}" in text, name
+        for param in command.params:
+            for option in param.opts:
+                if option.startswith("--") and option != "--help":
+                    assert option in text, f"{name} {option}"
+
+
+def test_docs_list_every_daemon_error_code():
+    text = DOCS.read_text()
+    for code in ERROR_MEANINGS:
+        if code > -32100:  # the domain errors; the JSON-RPC standard ones share a row
+            assert f"({code})" in text, code

@@ -109,7 +109,8 @@ def describe_rpc_error(
     elif code == -32008:
         text = "The daemon has reached its connection limit."
     elif code == -32010:
-        text = f"The daemon cannot read the score file: {message}"
+        generic = message in ("", "Score not readable")
+        text = "The daemon cannot read the score file." if generic else message
         details = ["It reads the file as its own user: check the path and its permissions."]
     else:
         text = message or meaning.name
