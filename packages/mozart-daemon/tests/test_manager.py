@@ -276,3 +276,15 @@ async def test_shutdown_waits_then_stops(env: Env) -> None:
     with pytest.raises(errors.DaemonError) as info:
         await env.manager.submit(config_path=env.score("b"))
     assert info.value.code == errors.DAEMON_SHUTTING_DOWN
+
+
+async def test_concurrent_submits_of_one_score_admit_it_once(env: Env) -> None:
+    env.runner.auto = False
+    path = env.score("a")
+    results = await asyncio.gather(
+        *(env.manager.submit(config_path=path) for _ in range(5)), return_exceptions=True
+    )
+    accepted = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, errors.DaemonError)]
+    assert accepted == [("a", "running")]
+    assert len(refused) == 4 and all(e.code == errors.JOB_ALREADY_EXISTS for e in refused)

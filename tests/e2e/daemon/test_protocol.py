@@ -70,6 +70,8 @@ def test_many_requests_per_connection_and_no_reply_to_notifications(daemon: Hand
     replies = send(daemon, *lines, replies=2)
     assert [r["id"] for r in replies] == ["a", 2]
     assert replies[0]["result"]["status"] == "ok" and replies[0]["result"]["pid"] == daemon.pid
+    schema = daemon.request("rpc.discover")
+    assert set(schema["x-mozart-methods"]) >= {"job.submit", "daemon.ready", "rpc.discover"}
 
 
 def test_oversized_message_is_refused(daemon: Handle) -> None:

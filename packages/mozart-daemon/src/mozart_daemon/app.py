@@ -98,6 +98,7 @@ class Daemon:
         )
         self.server = DaemonServer(config=config.socket, dispatch=Dispatcher(self).dispatch)
         try:
+            await self._stop_strays()
             await self.manager.recover_orphans()
             self.monitor.add_listener(self._on_sample)
             await self.monitor.sample()
@@ -110,6 +111,15 @@ class Daemon:
         log.info(
             "daemon.started", pid=self.pid, socket=str(config.socket.path), version=__version__
         )
+
+    async def _stop_strays(self) -> None:
+        """Stop the sheets a previous daemon on this database left running (see strays.py)."""
+        from mozart_daemon.strays import stop_strays
+
+        rows = await self.store.db.fetchall("SELECT job_id, workspace FROM jobs")
+        stopped = await asyncio.to_thread(stop_strays, {r[0]: r[1] for r in rows})
+        if stopped:
+            log.warning("manager.strays_stopped", count=stopped)
 
     async def _on_sample(self, snap: ResourceSnapshot) -> None:
         level = self.backpressure.current_level()

@@ -17,19 +17,13 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from mozart_protocol.score import (
-    LoadedScore,
-    ScoreError,
-    ScoreNotReadableError,
-    build_plan,
-    load_score,
-    resolve_workspace,
-)
+from mozart_protocol.score import build_plan, resolve_workspace
 
 from mozart_daemon import errors
 from mozart_daemon.backpressure import BackpressureController, Pressure
 from mozart_daemon.config import DaemonConfig
 from mozart_daemon.jobs.runtime import JobEvents, JobRun, SheetOutcome, SheetRunner
+from mozart_daemon.jobs.scores import read_score
 from mozart_daemon.logging import bind_job, get_logger
 from mozart_daemon.rate_coordinator import RateLimitCoordinator
 from mozart_daemon.scheduler import GlobalSheetScheduler
@@ -121,13 +115,18 @@ class JobManager:
         if self.shutting_down:
             raise errors.shutting_down()
         self._refuse_under_pressure()
-        loaded = await self._load(config_path, workspace)
+        loaded = await read_score(config_path)
         job_id = loaded.score.name
+        active = self._jobs.get(job_id)
+        if active is not None:  # also catches a concurrent submit of the same score
+            raise errors.job_already_exists(job_id, active.state, ended=False)
         existing = await self._store.jobs.get(job_id)
         if existing is not None:
             ended = existing.status in ENDED_STATES
             if not ended or not fresh or job_id in self._jobs:
                 raise errors.job_already_exists(job_id, existing.status, ended=ended)
+        if job_id in self._jobs:
+            raise errors.job_already_exists(job_id, self._jobs[job_id].state, ended=False)
         plan = build_plan(loaded.score)
         if start_sheet is not None and not 1 <= start_sheet <= plan.total_sheets:
             raise errors.DaemonError(
@@ -182,7 +181,7 @@ class JobManager:
         if self.shutting_down:
             raise errors.shutting_down()
         self._refuse_under_pressure()
-        loaded = await self._load(record.config_path, record.workspace)
+        loaded = await read_score(record.config_path)
         plan = build_plan(loaded.score)
         if plan.total_sheets != record.total_sheets:
             raise errors.DaemonError(
@@ -277,27 +276,6 @@ class JobManager:
             level = self._backpressure.current_level().wire
             log.warning("job.refused", reason="pressure", level=level)
             raise errors.under_pressure()
-
-    async def _load(self, config_path: str, workspace: str | None) -> LoadedScore:
-        try:
-            return await asyncio.to_thread(load_score, config_path)
-        except ScoreNotReadableError as exc:
-            detail = exc.findings[0].message if exc.findings else str(exc)
-            raise errors.DaemonError(
-                errors.SCORE_NOT_READABLE,
-                f"Cannot read the score {config_path}: {detail}",
-            ) from exc
-        except ScoreError as exc:
-            findings = [
-                {"code": f.code, "severity": f.severity, "message": f.message, "file": f.file,
-                 "line": f.line, "column": f.column, "path": f.path}
-                for f in exc.findings
-            ]  # fmt: skip
-            raise errors.DaemonError(
-                errors.SCORE_INVALID,
-                f"The score {config_path} is invalid: {exc}",
-                {"findings": findings},
-            ) from exc
 
     async def _require(self, job_id: str) -> JobRecord:
         record = await self._store.jobs.get(job_id)
