@@ -1,0 +1,64 @@
+"""The progress bar: counts, elapsed time, ETA, and line mode off a terminal."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from mozart_cli import progress
+
+START = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
+
+
+@dataclass
+class Job:
+    status: str = "running"
+    job_id: str = "j"
+    total_sheets: int = 4
+    completed_sheets: int = 1
+    failed_sheets: int = 0
+    created_at: datetime = START
+    started_at: datetime | None = START
+    finished_at: datetime | None = None
+
+
+def test_eta_at_the_pace_so_far():
+    assert progress.eta_seconds(1, 4, 10.0) == 30.0
+    assert progress.eta_seconds(0, 4, 10.0) is None
+    assert progress.eta_seconds(4, 4, 10.0) is None
+    assert progress.eta_seconds(1, 4, None) is None
+
+
+def test_render_running_and_finished():
+    now = START + timedelta(seconds=20)
+    text = progress.render(Job(completed_sheets=2), now=now, unicode=False, stream=io.StringIO())
+    assert text == "[############------------] 2/4 sheets  elapsed 20s  ETA 20s  running"
+    done = Job(status="failed", completed_sheets=3, failed_sheets=1, finished_at=now)
+    text = progress.render(done, now=now, unicode=False, stream=io.StringIO())
+    assert "4/4 sheets" in text and "1 failed" in text and "ETA" not in text
+    assert text.endswith("failed")
+
+
+def test_not_started_job_has_no_elapsed_time():
+    text = progress.render(
+        Job(started_at=None, completed_sheets=0), unicode=False, stream=io.StringIO()
+    )
+    assert "elapsed -" in text and "ETA -" in text
+
+
+def test_line_mode_writes_only_changes():
+    stream = io.StringIO()
+    view = progress.ProgressView(stream)
+    assert not view.live
+    view.update(Job(completed_sheets=1))
+    view.update(Job(completed_sheets=1))
+    view.update(Job(completed_sheets=2))
+    view.line("sheet 3 started")
+    view.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("j: [") and "1/4" in lines[0]
+    assert "2/4" in lines[1]
+    assert lines[2] == "sheet 3 started"
+    assert "\r" not in stream.getvalue()
