@@ -151,3 +151,25 @@ async def test_stale_socket_replaced_and_permissions(tmp_path: Path) -> None:
     finally:
         await srv.close()
     assert not path.exists()
+
+
+def test_peer_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.sock"
+    path.write_text("")  # only its group is read
+
+    async def dispatch(raw: bytes, notify: Any) -> bytes | None:
+        return None
+
+    def server(mode: int) -> DaemonServer:
+        cfg = config_from_mapping({"socket": {"path": str(path), "permissions": mode}}).socket
+        return DaemonServer(config=cfg, dispatch=dispatch)
+
+    me = os.getuid()
+    gid = path.stat().st_gid
+    other = me + 4242
+    assert server(0o600)._allowed(me, 0) and server(0o600)._allowed(0, 0)
+    assert not server(0o600)._allowed(other, gid)  # group not granted by the mode
+    assert server(0o660)._allowed(other, gid)  # a member of the socket's group
+    assert not server(0o660)._allowed(other, gid + 1)
+    monkeypatch.setattr(server_mod, "_user_in_group", lambda uid, peer_gid, group: True)
+    assert server(0o660)._allowed(other, gid + 1)  # supplementary membership counts

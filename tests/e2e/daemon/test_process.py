@@ -190,3 +190,20 @@ def test_config_errors_are_named(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "pathh" in done.stderr and "socket" in done.stderr
+
+
+def test_stop_cleans_a_stale_pid_file(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "mozartd"
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "mozart_daemon"]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    pid_file = tmp_path / "d.pid"
+    pid_file.write_text(f"{dead.pid}\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"pid_file: {pid_file}\nsocket: {{path: {tmp_path}/absent.sock}}\n")
+    done = subprocess.run(
+        [*argv, "stop", "--config", str(config)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 1
+    assert "mozartd is not running (removed stale PID file" in done.stdout
+    assert not pid_file.exists()
