@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ NOT_RUNNING = "Error: Mozart daemon is not running.\nStart it with: mozartd star
         ["errors", "demo"],
     ],
 )
-def test_without_daemon_every_command_says_so(cli, no_daemon_env, args):
+def test_without_daemon_every_command_says_so(cli: Any, no_daemon_env: Any, args: Any) -> None:
     result = cli(*args, env=no_daemon_env)
     assert result.exit_code == 1
     assert result.stderr.startswith(NOT_RUNNING)
@@ -30,20 +31,24 @@ def test_without_daemon_every_command_says_so(cli, no_daemon_env, args):
     assert result.stdout == ""
 
 
-def test_run_without_daemon(cli, no_daemon_env, score_file, valid_score):
+def test_run_without_daemon(
+    cli: Any, no_daemon_env: Any, score_file: Any, valid_score: Any
+) -> None:
     result = cli("run", str(score_file(valid_score)), env=no_daemon_env)
     assert result.exit_code == 1
     assert result.stderr.startswith(NOT_RUNNING)
     assert no_daemon_env["MOZART_SOCKET"] in result.stderr
 
 
-def test_socket_option_wins_over_environment(cli, fake_daemon, no_daemon_env, job_payload):
+def test_socket_option_wins_over_environment(
+    cli: Any, fake_daemon: Any, no_daemon_env: Any, job_payload: Any
+) -> None:
     fake_daemon.on("job.status", job_payload())
     result = cli("status", "demo", "--socket", fake_daemon.socket_path, env=no_daemon_env)
     assert result.exit_code == 0, result.stderr
 
 
-def test_status_json_is_the_job_status_result(cli, fake_daemon, job_payload):
+def test_status_json_is_the_job_status_result(cli: Any, fake_daemon: Any, job_payload: Any) -> None:
     payload = job_payload()
     fake_daemon.on("job.status", payload)
     result = cli("status", "demo", "--json", env=fake_daemon.env)
@@ -53,7 +58,7 @@ def test_status_json_is_the_job_status_result(cli, fake_daemon, job_payload):
     assert fake_daemon.calls == [("job.status", {"job_id": "demo"})]
 
 
-def test_status_shows_job_and_sheets_table(cli, fake_daemon, job_payload):
+def test_status_shows_job_and_sheets_table(cli: Any, fake_daemon: Any, job_payload: Any) -> None:
     fake_daemon.on("job.status", job_payload())
     result = cli("status", "demo", env=fake_daemon.env)
     assert result.exit_code == 0
@@ -68,7 +73,7 @@ def test_status_shows_job_and_sheets_table(cli, fake_daemon, job_payload):
     assert "\x1b[" not in result.stdout  # not a terminal: no colour
 
 
-def test_list_json_is_the_job_list_result(cli, fake_daemon):
+def test_list_json_is_the_job_list_result(cli: Any, fake_daemon: Any) -> None:
     summary = {
         "job_id": "demo",
         "name": "demo",
@@ -90,15 +95,17 @@ def test_list_json_is_the_job_list_result(cli, fake_daemon):
     assert params["all"] is True and params["limit"] == 5
 
 
-def test_list_text_and_empty(cli, fake_daemon):
+def test_list_text_and_empty(cli: Any, fake_daemon: Any) -> None:
     fake_daemon.on("job.list", {"jobs": [], "next_cursor": None})
     result = cli("list", env=fake_daemon.env)
     assert result.exit_code == 0
     assert "No active jobs" in result.stdout
 
 
-def test_unknown_job_is_not_found_not_daemon_down(cli, fake_daemon, rpc_failure):
-    def missing(params):
+def test_unknown_job_is_not_found_not_daemon_down(
+    cli: Any, fake_daemon: Any, rpc_failure: Any
+) -> None:
+    def missing(params: object) -> None:
         raise rpc_failure(-32001, "Job not found: ghost", {"job_id": "ghost"})
 
     fake_daemon.on("job.status", missing)
@@ -108,8 +115,8 @@ def test_unknown_job_is_not_found_not_daemon_down(cli, fake_daemon, rpc_failure)
     assert "not running" not in result.stderr
 
 
-def test_wrong_state_is_explained(cli, fake_daemon, rpc_failure):
-    def refuse(params):
+def test_wrong_state_is_explained(cli: Any, fake_daemon: Any, rpc_failure: Any) -> None:
+    def refuse(params: object) -> None:
         raise rpc_failure(
             -32003, "Cannot resume a running job", {"state": "running", "action": "resume"}
         )
@@ -132,9 +139,17 @@ def test_wrong_state_is_explained(cli, fake_daemon, rpc_failure):
     ],
 )
 def test_submit_errors_by_meaning(
-    cli, fake_daemon, rpc_failure, score_file, valid_score, code, message, exit_code, expected
-):
-    def refuse(params):
+    cli: Any,
+    fake_daemon: Any,
+    rpc_failure: Any,
+    score_file: Any,
+    valid_score: Any,
+    code: Any,
+    message: Any,
+    exit_code: Any,
+    expected: Any,
+) -> None:
+    def refuse(params: object) -> None:
         raise rpc_failure(code, message)
 
     fake_daemon.on("job.submit", refuse)
@@ -145,8 +160,8 @@ def test_submit_errors_by_meaning(
 
 
 def test_invalid_score_from_daemon_prints_findings(
-    cli, fake_daemon, rpc_failure, score_file, valid_score
-):
+    cli: Any, fake_daemon: Any, rpc_failure: Any, score_file: Any, valid_score: Any
+) -> None:
     finding = {
         "code": "E104",
         "severity": "error",
@@ -157,7 +172,7 @@ def test_invalid_score_from_daemon_prints_findings(
         "path": "sheet.size",
     }
 
-    def refuse(params):
+    def refuse(params: object) -> None:
         raise rpc_failure(-32006, "Score is invalid", {"findings": [finding]})
 
     fake_daemon.on("job.submit", refuse)
@@ -167,8 +182,8 @@ def test_invalid_score_from_daemon_prints_findings(
 
 
 def test_run_submits_absolute_path_and_json_is_submit_result(
-    cli, fake_daemon, score_file, valid_score
-):
+    cli: Any, fake_daemon: Any, score_file: Any, valid_score: Any
+) -> None:
     path = score_file(valid_score)
     fake_daemon.on("job.submit", {"job_id": "demo", "status": "queued"})
     result = cli(
@@ -183,7 +198,7 @@ def test_run_submits_absolute_path_and_json_is_submit_result(
     assert params["fresh"] is True and params["priority"] == 7 and params["start_sheet"] == 2
 
 
-def test_pause_waits_until_paused(cli, fake_daemon, job_payload):
+def test_pause_waits_until_paused(cli: Any, fake_daemon: Any, job_payload: Any) -> None:
     states = iter(["running", "running", "paused"])
     fake_daemon.on("job.pause", {"job_id": "demo", "status": "running"})
     fake_daemon.on("job.status", lambda params: job_payload(status=next(states)))
@@ -193,7 +208,7 @@ def test_pause_waits_until_paused(cli, fake_daemon, job_payload):
     assert [m for m, _ in fake_daemon.calls].count("job.status") == 3
 
 
-def test_pause_times_out_with_clear_message(cli, fake_daemon, job_payload):
+def test_pause_times_out_with_clear_message(cli: Any, fake_daemon: Any, job_payload: Any) -> None:
     fake_daemon.on("job.pause", {"job_id": "demo", "status": "running"})
     fake_daemon.on("job.status", job_payload(status="running"))
     result = cli("pause", "demo", "--timeout", "0.3", env=fake_daemon.env)
@@ -201,7 +216,7 @@ def test_pause_times_out_with_clear_message(cli, fake_daemon, job_payload):
     assert "Timed out after 0.3s" in result.stderr and "still running" in result.stderr
 
 
-def test_cancel_confirmed_immediately(cli, fake_daemon):
+def test_cancel_confirmed_immediately(cli: Any, fake_daemon: Any) -> None:
     fake_daemon.on("job.cancel", {"job_id": "demo", "status": "cancelled"})
     result = cli("cancel", "demo", env=fake_daemon.env)
     assert result.exit_code == 0
@@ -209,7 +224,9 @@ def test_cancel_confirmed_immediately(cli, fake_daemon):
     assert [m for m, _ in fake_daemon.calls] == ["job.cancel"]
 
 
-def test_pause_of_a_job_that_completes_meanwhile(cli, fake_daemon, job_payload):
+def test_pause_of_a_job_that_completes_meanwhile(
+    cli: Any, fake_daemon: Any, job_payload: Any
+) -> None:
     fake_daemon.on("job.pause", {"job_id": "demo", "status": "running"})
     fake_daemon.on("job.status", job_payload(status="completed"))
     result = cli("pause", "demo", env=fake_daemon.env)
@@ -217,7 +234,7 @@ def test_pause_of_a_job_that_completes_meanwhile(cli, fake_daemon, job_payload):
     assert "ended as completed" in result.stderr
 
 
-def test_logs_routes_streams_and_prefixes_sheets(cli, fake_daemon, stream):
+def test_logs_routes_streams_and_prefixes_sheets(cli: Any, fake_daemon: Any, stream: Any) -> None:
     lines = [
         {"job_id": "demo", "sheet_num": 1, "stream": "stdout", "line": "hello"},
         {"job_id": "demo", "sheet_num": 2, "stream": "stderr", "line": "oops"},
@@ -234,8 +251,8 @@ def test_logs_routes_streams_and_prefixes_sheets(cli, fake_daemon, stream):
 
 
 def test_run_follow_exit_code_follows_the_outcome(
-    cli, fake_daemon, stream, job_payload, score_file, valid_score
-):
+    cli: Any, fake_daemon: Any, stream: Any, job_payload: Any, score_file: Any, valid_score: Any
+) -> None:
     final = job_payload(status="failed", error="sheet 2 failed", failed_sheets=1)
     events = [
         {"job_id": "demo", "type": "sheet.started", "sheet_num": 2, "attempt": 1,
@@ -261,7 +278,7 @@ def test_run_follow_exit_code_follows_the_outcome(
     assert json.loads(result.stdout)["status"] == "completed"
 
 
-def test_status_watch_ends_with_the_job(cli, fake_daemon, job_payload):
+def test_status_watch_ends_with_the_job(cli: Any, fake_daemon: Any, job_payload: Any) -> None:
     states = iter(["running", "running", "completed"])
     fake_daemon.on(
         "job.status", lambda params: job_payload(status=next(states), completed_sheets=2)
@@ -272,7 +289,7 @@ def test_status_watch_ends_with_the_job(cli, fake_daemon, job_payload):
     assert "completed" in result.stdout.splitlines()[-1]
 
 
-def test_errors_lists_failed_sheets(cli, fake_daemon, job_payload):
+def test_errors_lists_failed_sheets(cli: Any, fake_daemon: Any, job_payload: Any) -> None:
     fake_daemon.on("job.status", job_payload(status="failed", error="sheet 2 failed"))
     result = cli("errors", "demo", env=fake_daemon.env)
     assert result.exit_code == 0
@@ -280,7 +297,7 @@ def test_errors_lists_failed_sheets(cli, fake_daemon, job_payload):
     assert "mozart logs demo --sheet 2" in result.stdout
 
 
-def test_logs_into_a_closed_pipe_stops_quietly(fake_daemon, stream):
+def test_logs_into_a_closed_pipe_stops_quietly(fake_daemon: Any, stream: Any) -> None:
     import subprocess
     import sys
 

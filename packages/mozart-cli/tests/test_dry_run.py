@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 FAN_OUT = """\
 name: fan
@@ -19,7 +21,9 @@ validations:
 """
 
 
-def test_dry_run_prints_plan_without_daemon(cli, score_file, valid_score, tmp_path):
+def test_dry_run_prints_plan_without_daemon(
+    cli: Any, score_file: Any, valid_score: Any, tmp_path: Path
+) -> None:
     path = score_file(valid_score)
     # A socket that cannot exist: the dry run must not try to reach a daemon.
     env = {"MOZART_SOCKET": str(tmp_path / "absent.sock")}
@@ -36,7 +40,7 @@ def test_dry_run_prints_plan_without_daemon(cli, score_file, valid_score, tmp_pa
     assert "when sheet_num == 3" in out
 
 
-def test_dry_run_json_shows_fan_out_stages_and_dependencies(cli, score_file):
+def test_dry_run_json_shows_fan_out_stages_and_dependencies(cli: Any, score_file: Any) -> None:
     path = score_file(FAN_OUT)
     result = cli("run", "-n", "--json", str(path))
     assert result.exit_code == 0
@@ -52,14 +56,16 @@ def test_dry_run_json_shows_fan_out_stages_and_dependencies(cli, score_file):
     assert sheets[2]["validations"] == [1] and sheets[1]["validations"] == []
 
 
-def test_dry_run_text_has_stage_columns_for_fan_out(cli, score_file):
+def test_dry_run_text_has_stage_columns_for_fan_out(cli: Any, score_file: Any) -> None:
     result = cli("run", "-n", str(score_file(FAN_OUT)))
     assert result.exit_code == 0
     assert "STAGE" in result.stdout and "INSTANCE" in result.stdout
     assert "2/3" in result.stdout
 
 
-def test_dry_run_of_invalid_score_exits_1_with_findings(cli, score_file, valid_score):
+def test_dry_run_of_invalid_score_exits_1_with_findings(
+    cli: Any, score_file: Any, valid_score: Any
+) -> None:
     path = score_file(valid_score.replace("size: 1", "size: 0"))
     result = cli("run", "--dry-run", str(path))
     assert result.exit_code == 1
@@ -67,19 +73,23 @@ def test_dry_run_of_invalid_score_exits_1_with_findings(cli, score_file, valid_s
     assert result.stdout == ""
 
 
-def test_dry_run_of_missing_file_exits_2(cli, tmp_path):
+def test_dry_run_of_missing_file_exits_2(cli: Any, tmp_path: Path) -> None:
     result = cli("run", "--dry-run", str(tmp_path / "nope.yaml"))
     assert result.exit_code == 2
     assert "E001" in result.stderr
 
 
-def test_dry_run_start_sheet_beyond_plan_is_usage_error(cli, score_file, valid_score):
+def test_dry_run_start_sheet_beyond_plan_is_usage_error(
+    cli: Any, score_file: Any, valid_score: Any
+) -> None:
     result = cli("run", "-n", "--start-sheet", "9", str(score_file(valid_score)))
     assert result.exit_code == 2
     assert "3 sheet(s)" in result.stderr
 
 
-def test_escalation_is_refused_with_explanation(cli, score_file, valid_score):
+def test_escalation_is_refused_with_explanation(
+    cli: Any, score_file: Any, valid_score: Any
+) -> None:
     result = cli("run", "--escalation", str(score_file(valid_score)))
     assert result.exit_code == 2
     assert "--escalation is incompatible with daemon mode" in result.stderr

@@ -10,7 +10,7 @@ from mozart_cli.daemon import ERROR_MEANINGS, describe_rpc_error
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "cli.md"
 
 
-def test_domain_errors_have_distinct_exit_codes():
+def test_domain_errors_have_distinct_exit_codes() -> None:
     assert ERROR_MEANINGS[-32001].exit_code == exit_codes.JOB_NOT_FOUND
     assert ERROR_MEANINGS[-32003].exit_code == exit_codes.WRONG_STATE
     assert ERROR_MEANINGS[-32005].exit_code == exit_codes.BUSY
@@ -18,7 +18,7 @@ def test_domain_errors_have_distinct_exit_codes():
     assert exit_codes.FAILURE == 1  # the guide's "daemon not running" exit code
 
 
-def test_messages_use_the_error_data():
+def test_messages_use_the_error_data() -> None:
     text, _, code = describe_rpc_error(
         -32003, "bad state", {"state": "paused", "action": "pause"}, job="j"
     )
@@ -29,7 +29,7 @@ def test_messages_use_the_error_data():
     assert text == "something new" and code == exit_codes.FAILURE
 
 
-def test_every_protocol_error_code_has_a_meaning():
+def test_every_protocol_error_code_has_a_meaning() -> None:
     from mozart_protocol import errors
 
     codes = set(errors.ERRORS)  # the schema's x-mozart-errors table
@@ -37,13 +37,13 @@ def test_every_protocol_error_code_has_a_meaning():
     assert codes <= set(ERROR_MEANINGS)
 
 
-def test_docs_list_every_exit_code():
+def test_docs_list_every_exit_code() -> None:
     text = DOCS.read_text()
     for code in exit_codes.EXIT_CODES:
         assert f"\n| {code} |" in text
 
 
-def test_docs_describe_every_command_and_option():
+def test_docs_describe_every_command_and_option() -> None:
     import typer.main
     from mozart_cli.main import app
 
@@ -59,7 +59,7 @@ def test_docs_describe_every_command_and_option():
                     assert option in text, f"{name} {option}"
 
 
-def test_docs_list_every_daemon_error_code():
+def test_docs_list_every_daemon_error_code() -> None:
     text = DOCS.read_text()
     for code in ERROR_MEANINGS:
         if code > -32100:  # the domain errors; the JSON-RPC standard ones share a row

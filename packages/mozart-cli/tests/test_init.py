@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 
-def test_init_writes_a_score_that_validates(cli, tmp_path):
+def test_init_writes_a_score_that_validates(cli: Any, tmp_path: Path) -> None:
     target = tmp_path / "My Score.yaml"
     result = cli("init", str(target))
     assert result.exit_code == 0, result.output
@@ -19,7 +21,7 @@ def test_init_writes_a_score_that_validates(cli, tmp_path):
     assert plan["total_sheets"] == 3
 
 
-def test_init_refuses_to_overwrite_without_force(cli, tmp_path):
+def test_init_refuses_to_overwrite_without_force(cli: Any, tmp_path: Path) -> None:
     target = tmp_path / "score.yaml"
     target.write_text("keep me")
     result = cli("init", str(target))
@@ -30,7 +32,7 @@ def test_init_refuses_to_overwrite_without_force(cli, tmp_path):
     assert "name: job1" in target.read_text()
 
 
-def test_init_rejects_invalid_name(cli, tmp_path):
+def test_init_rejects_invalid_name(cli: Any, tmp_path: Path) -> None:
     result = cli("init", "--name", "-bad name", str(tmp_path / "s.yaml"))
     assert result.exit_code == 2
     assert not (tmp_path / "s.yaml").exists()

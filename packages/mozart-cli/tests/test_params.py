@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 
@@ -16,19 +18,19 @@ import pytest
         (["status", "j", "--interval", "fast"], "'fast' is not a valid float"),
     ],
 )
-def test_bad_values_are_usage_errors(cli, args, message):
+def test_bad_values_are_usage_errors(cli: Any, args: Any, message: Any) -> None:
     result = cli(*args)
     assert result.exit_code == 2
     assert message in result.stderr
 
 
-def test_status_choice_is_case_insensitive(cli, fake_daemon):
+def test_status_choice_is_case_insensitive(cli: Any, fake_daemon: Any) -> None:
     fake_daemon.on("job.list", {"jobs": [], "next_cursor": None})
     result = cli("list", "--status", "Running", env=fake_daemon.env)
     assert result.exit_code == 0, result.stderr
     assert fake_daemon.calls[0][1]["status"] == "running"
 
 
-def test_socket_comes_from_environment_variable(cli, fake_daemon):
+def test_socket_comes_from_environment_variable(cli: Any, fake_daemon: Any) -> None:
     fake_daemon.on("job.list", {"jobs": [], "next_cursor": None})
     assert cli("list", env={"MOZART_SOCKET": fake_daemon.socket_path}).exit_code == 0

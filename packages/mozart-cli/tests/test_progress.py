@@ -23,14 +23,14 @@ class Job:
     finished_at: datetime | None = None
 
 
-def test_eta_at_the_pace_so_far():
+def test_eta_at_the_pace_so_far() -> None:
     assert progress.eta_seconds(1, 4, 10.0) == 30.0
     assert progress.eta_seconds(0, 4, 10.0) is None
     assert progress.eta_seconds(4, 4, 10.0) is None
     assert progress.eta_seconds(1, 4, None) is None
 
 
-def test_render_running_and_finished():
+def test_render_running_and_finished() -> None:
     now = START + timedelta(seconds=20)
     text = progress.render(Job(completed_sheets=2), now=now, unicode=False, stream=io.StringIO())
     assert text == "[############------------] 2/4 sheets  elapsed 20s  ETA 20s  running"
@@ -40,14 +40,14 @@ def test_render_running_and_finished():
     assert text.endswith("failed")
 
 
-def test_not_started_job_has_no_elapsed_time():
+def test_not_started_job_has_no_elapsed_time() -> None:
     text = progress.render(
         Job(started_at=None, completed_sheets=0), unicode=False, stream=io.StringIO()
     )
     assert "elapsed -" in text and "ETA -" in text
 
 
-def test_line_mode_writes_only_changes():
+def test_line_mode_writes_only_changes() -> None:
     stream = io.StringIO()
     view = progress.ProgressView(stream)
     assert not view.live

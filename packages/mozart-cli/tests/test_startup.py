@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,17 +34,17 @@ def loaded_heavy_modules(*args: str, env: dict[str, str] | None = None) -> str:
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["status"], ["list"], ["logs", "j"]])
-def test_light_commands_do_not_load_score_or_rich(args, tmp_path):
+def test_light_commands_do_not_load_score_or_rich(args: Any, tmp_path: Path) -> None:
     env = {"MOZART_SOCKET": str(tmp_path / "none.sock"), "PATH": "/usr/bin:/bin"}
     assert loaded_heavy_modules(*args, env=env) == "[]"
 
 
-def test_validate_loads_the_score_library_but_not_rich(tmp_path):
+def test_validate_loads_the_score_library_but_not_rich(tmp_path: Path) -> None:
     loaded = loaded_heavy_modules("validate", str(tmp_path / "missing.yaml"))
     assert "yaml" in loaded and "rich" not in loaded and "mozart_daemon" not in loaded
 
 
-def test_console_script_prints_version():
+def test_console_script_prints_version() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mozart_cli", "--version"], capture_output=True, text=True
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 
-def test_valid_score_exits_0(cli, score_file, valid_score):
+def test_valid_score_exits_0(cli: Any, score_file: Any, valid_score: Any) -> None:
     path = score_file(valid_score)
     result = cli("validate", str(path))
     assert result.exit_code == 0
@@ -13,7 +15,7 @@ def test_valid_score_exits_0(cli, score_file, valid_score):
     assert "demo" in result.stdout
 
 
-def test_example_hello_validates_cleanly(cli, hello):
+def test_example_hello_validates_cleanly(cli: Any, hello: Any) -> None:
     result = cli("validate", "--json", str(hello))
     assert result.exit_code == 0
     report = json.loads(result.stdout)
@@ -21,7 +23,9 @@ def test_example_hello_validates_cleanly(cli, hello):
     assert report["findings"] == []
 
 
-def test_errors_exit_1_and_name_code_location_message(cli, score_file, valid_score):
+def test_errors_exit_1_and_name_code_location_message(
+    cli: Any, score_file: Any, valid_score: Any
+) -> None:
     path = score_file(valid_score.replace("size: 1", "size: 0"))
     result = cli("validate", str(path))
     assert result.exit_code == 1
@@ -33,7 +37,7 @@ def test_errors_exit_1_and_name_code_location_message(cli, score_file, valid_sco
     assert "invalid" in result.stdout
 
 
-def test_warnings_alone_still_exit_0(cli, score_file, valid_score):
+def test_warnings_alone_still_exit_0(cli: Any, score_file: Any, valid_score: Any) -> None:
     path = score_file(valid_score + "notifications: []\n")
     result = cli("validate", str(path))
     assert result.exit_code == 0
@@ -41,20 +45,20 @@ def test_warnings_alone_still_exit_0(cli, score_file, valid_score):
     assert "1 warning" in result.stdout
 
 
-def test_unreadable_file_exits_2(cli, tmp_path):
+def test_unreadable_file_exits_2(cli: Any, tmp_path: Path) -> None:
     result = cli("validate", str(tmp_path / "missing.yaml"))
     assert result.exit_code == 2
     assert "E001" in result.stdout
 
 
-def test_yaml_syntax_error_exits_2(cli, score_file, valid_score):
+def test_yaml_syntax_error_exits_2(cli: Any, score_file: Any, valid_score: Any) -> None:
     path = score_file("name: [unclosed\n")
     result = cli("validate", str(path))
     assert result.exit_code == 2
     assert "E002" in result.stdout
 
 
-def test_json_is_clean_and_complete(cli, score_file, valid_score):
+def test_json_is_clean_and_complete(cli: Any, score_file: Any, valid_score: Any) -> None:
     path = score_file(valid_score.replace("size: 1", "size: 0") + "learning: {}\n")
     result = cli("validate", "--json", str(path))
     assert result.exit_code == 1
@@ -71,7 +75,7 @@ def test_json_is_clean_and_complete(cli, score_file, valid_score):
     assert codes["W101"]["severity"] == "warning"
 
 
-def test_json_for_unreadable_file(cli, tmp_path):
+def test_json_for_unreadable_file(cli: Any, tmp_path: Path) -> None:
     result = cli("validate", "--json", str(tmp_path / "nope.yaml"))
     assert result.exit_code == 2
     report = json.loads(result.stdout)

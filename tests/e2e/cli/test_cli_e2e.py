@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 NOT_RUNNING = "Error: Mozart daemon is not running.\nStart it with: mozartd start\n"
 SLOW = 'sleep 0.3; echo "sheet $MOZART_SHEET_NUM"'
 
 
-def wait_for_state(mozart, job: str, wanted: set[str], timeout: float = 20) -> dict:
+def wait_for_state(mozart: Any, job: str, wanted: set[str], timeout: float = 20) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        status = mozart("status", job, "--json").json()
+        status: dict[str, Any] = mozart("status", job, "--json").json()
         if status["status"] in wanted or time.monotonic() > deadline:
             return status
         time.sleep(0.05)
 
 
-def test_no_daemon_run_prints_the_guide_message(no_daemon, hello):
+def test_no_daemon_run_prints_the_guide_message(no_daemon: Any, hello: Any) -> None:
     result = no_daemon("run", str(hello))
     assert result.returncode == 1
     assert result.stderr.startswith(NOT_RUNNING)
@@ -28,14 +29,16 @@ def test_no_daemon_run_prints_the_guide_message(no_daemon, hello):
         assert other.returncode == 1 and other.stderr.startswith(NOT_RUNNING)
 
 
-def test_no_daemon_needed_for_validate_and_dry_run(no_daemon, hello):
+def test_no_daemon_needed_for_validate_and_dry_run(no_daemon: Any, hello: Any) -> None:
     assert no_daemon("validate", str(hello)).returncode == 0
     plan = no_daemon("run", "--dry-run", "--json", str(hello))
     assert plan.returncode == 0
     assert plan.json()["total_sheets"] == 3
 
 
-def test_hello_runs_to_completion_and_every_view_agrees(mozart, daemon, hello, tmp_path: Path):
+def test_hello_runs_to_completion_and_every_view_agrees(
+    mozart: Any, daemon: Any, hello: Any, tmp_path: Path
+) -> None:
     run = mozart("run", str(hello), "--follow")
     assert run.returncode == 0, run.stderr
     assert "Job hello completed" in run.stdout
@@ -79,7 +82,7 @@ def test_hello_runs_to_completion_and_every_view_agrees(mozart, daemon, hello, t
     assert "pid" in summary.json()["daemon"]
 
 
-def test_run_json_is_the_submit_result(mozart, score):
+def test_run_json_is_the_submit_result(mozart: Any, score: Any) -> None:
     path = score("quick", "true", sheets=1)
     result = mozart("run", str(path), "--json")
     assert result.returncode == 0, result.stderr
@@ -89,7 +92,7 @@ def test_run_json_is_the_submit_result(mozart, score):
     assert final["status"] == "completed"
 
 
-def test_failed_job_exits_1_and_errors_explain(mozart, score):
+def test_failed_job_exits_1_and_errors_explain(mozart: Any, score: Any) -> None:
     path = score("broken", "echo boom >&2; exit 3", sheets=2)
     run = mozart("run", str(path), "-f")
     assert run.returncode == 1
@@ -104,7 +107,7 @@ def test_failed_job_exits_1_and_errors_explain(mozart, score):
     assert "boom" in logs.stderr
 
 
-def test_unknown_job_is_reported_as_such(mozart):
+def test_unknown_job_is_reported_as_such(mozart: Any) -> None:
     for args in (["status", "ghost"], ["pause", "ghost"], ["resume", "ghost"],
                  ["cancel", "ghost"], ["logs", "ghost"], ["errors", "ghost"]):  # fmt: skip
         result = mozart(*args)
@@ -113,7 +116,7 @@ def test_unknown_job_is_reported_as_such(mozart):
         assert "not running" not in result.stderr
 
 
-def test_invalid_and_unreadable_scores(mozart, tmp_path: Path, score):
+def test_invalid_and_unreadable_scores(mozart: Any, tmp_path: Path, score: Any) -> None:
     bad = score("bad", "true")
     bad.write_text(bad.read_text().replace("size: 1", "size: 0"))
     result = mozart("run", str(bad))
@@ -125,7 +128,7 @@ def test_invalid_and_unreadable_scores(mozart, tmp_path: Path, score):
     assert "not running" not in missing.stderr
 
 
-def test_pause_resume_cancel_and_wrong_states(mozart, score):
+def test_pause_resume_cancel_and_wrong_states(mozart: Any, score: Any) -> None:
     path = score("slow", SLOW, sheets=20)
     assert mozart("run", str(path)).returncode == 0
     wait_for_state(mozart, "slow", {"running"})
@@ -151,7 +154,7 @@ def test_pause_resume_cancel_and_wrong_states(mozart, score):
     assert again.returncode == 4
 
 
-def test_status_watch_and_follow_logs_until_the_end(mozart, score):
+def test_status_watch_and_follow_logs_until_the_end(mozart: Any, score: Any) -> None:
     path = score("watched", 'sleep 0.2; echo "line $MOZART_SHEET_NUM"', sheets=3)
     assert mozart("run", str(path)).returncode == 0
     watch = mozart("status", "watched", "--watch", "--interval", "0.1")
@@ -162,7 +165,7 @@ def test_status_watch_and_follow_logs_until_the_end(mozart, score):
     assert "[3] line 3" in logs.stdout
 
 
-def test_resubmitting_a_finished_job_needs_fresh(mozart, score):
+def test_resubmitting_a_finished_job_needs_fresh(mozart: Any, score: Any) -> None:
     path = score("again", "true", sheets=1)
     assert mozart("run", str(path), "-f").returncode == 0
     second = mozart("run", str(path), "-f", "--fresh", "--json")
@@ -170,7 +173,7 @@ def test_resubmitting_a_finished_job_needs_fresh(mozart, score):
     assert second.json()["status"] == "completed"
 
 
-def test_init_score_runs(mozart, tmp_path: Path):
+def test_init_score_runs(mozart: Any, tmp_path: Path) -> None:
     assert mozart("init", "starter.yaml").returncode == 0
     run = mozart("run", "starter.yaml", "--follow")
     assert run.returncode == 0, run.stderr
