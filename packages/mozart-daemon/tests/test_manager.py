@@ -288,3 +288,17 @@ async def test_concurrent_submits_of_one_score_admit_it_once(env: Env) -> None:
     refused = [r for r in results if isinstance(r, errors.DaemonError)]
     assert accepted == [("a", "running")]
     assert len(refused) == 4 and all(e.code == errors.JOB_ALREADY_EXISTS for e in refused)
+
+
+async def test_queued_jobs_wait_out_high_pressure(env: Env) -> None:
+    env.runner.auto = False
+    for name in "abc":
+        await env.manager.submit(config_path=env.score(name, sheets=1))
+    env.snap[0] = ResourceSnapshot(memory_mb=90, child_processes=0, taken_at=0)  # HIGH
+    env.runner.gate("a", 1).set()
+    await env.wait_status("a", "completed")
+    await asyncio.sleep(0.05)
+    assert (await env.store.jobs.get("c")).status == "queued"  # type: ignore[union-attr]
+    env.snap[0] = ResourceSnapshot(memory_mb=1, child_processes=0, taken_at=0)
+    await env.manager.on_pressure(Pressure.NONE)
+    await env.wait_status("c", "running")

@@ -48,6 +48,16 @@ def test_token_bucket_enforces_calls_per_minute() -> None:
     assert c.try_acquire("other")  # buckets are per backend
 
 
+def test_command_backends_are_not_metered() -> None:
+    clock = Clock()
+    c = RateLimitCoordinator(max_api_calls_per_minute=1, clock=clock)
+    assert all(c.try_acquire("command") for _ in range(100))
+    assert c.can_call("command")
+    assert c.seconds_until_call("command") == 0.0
+    c.report("command", 5)  # a limit it reports still holds it
+    assert not c.can_call("command")
+
+
 def test_listeners_hear_reports() -> None:
     c = RateLimitCoordinator(max_api_calls_per_minute=1)
     heard: list[int] = []

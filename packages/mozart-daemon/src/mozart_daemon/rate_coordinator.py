@@ -4,7 +4,9 @@ A limit hit by one job holds every job on the same backend until it clears: the 
 reports it (``report``) and waits on ``wait_until_clear``; the scheduler skips backends that
 ``is_rate_limited``. A reported wait is clamped to [0, 3600] s so a misparsed reset time
 cannot block a backend forever, and a new report only ever extends a limit, never shortens
-it. ``max_api_calls_per_minute`` is a token bucket per backend (``try_acquire``).
+it. ``max_api_calls_per_minute`` is a token bucket per backend (``try_acquire``) that
+meters the backends calling a model API; ``command`` backends make no API call, so their
+sheets are never held by it (rate limits they report still hold them).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from mozart_daemon.logging import get_logger
 log = get_logger(__name__)
 
 MAX_WAIT_SECONDS = 3600.0
+# Backend keys (``jobs.runtime.backend_key``) outside the API-call budget.
+UNMETERED_BACKENDS = frozenset({"command"})
 
 
 class TokenBucket:
@@ -127,14 +131,18 @@ class RateLimitCoordinator:
 
     def try_acquire(self, backend: str) -> bool:
         """Take one API call from ``backend``'s bucket; False when the minute's budget is used."""
-        return self._bucket(backend).try_acquire()
+        return backend in UNMETERED_BACKENDS or self._bucket(backend).try_acquire()
 
     def can_call(self, backend: str) -> bool:
         """No limit holds ``backend`` and its bucket has a token (none is taken)."""
-        return not self.is_rate_limited(backend) and self._bucket(backend).available()
+        if self.is_rate_limited(backend):
+            return False
+        return backend in UNMETERED_BACKENDS or self._bucket(backend).available()
 
     def seconds_until_call(self, backend: str) -> float:
         """How long until ``backend`` may make a call (rate limit and bucket both)."""
+        if backend in UNMETERED_BACKENDS:
+            return self.remaining(backend)
         return max(self.remaining(backend), self._bucket(backend).seconds_until_token())
 
     async def acquire(self, backend: str) -> None:

@@ -215,8 +215,15 @@ class JobManager:
     # -- pressure and shutdown ----------------------------------------------------------
 
     async def on_pressure(self, level: Pressure) -> None:
-        """At CRITICAL, pause the lowest-priority running job (it stays resumable)."""
-        if level < Pressure.CRITICAL or self.shutting_down:
+        """At CRITICAL, pause the lowest-priority running job (it stays resumable); below
+        HIGH, admit queued jobs that waited for the load to drop."""
+        if self.shutting_down:
+            return
+        if level < Pressure.HIGH:
+            if self._queue:
+                await self._admit()
+            return
+        if level < Pressure.CRITICAL:
             return
         running = [j for j in self._jobs.values() if j.state == "running"]
         if not running:
@@ -297,7 +304,13 @@ class JobManager:
 
     async def _admit(self) -> None:
         async with self._admission:
-            while self._queue and self.running_jobs < self.config.max_concurrent_jobs:
+            # Under HIGH or CRITICAL resource pressure queued jobs wait (on_pressure admits
+            # them when the load drops); a running job's freed slot is not refilled.
+            while (
+                self._queue
+                and self.running_jobs < self.config.max_concurrent_jobs
+                and self._backpressure.resource_level() < Pressure.HIGH
+            ):
                 job = self._jobs.get(self._queue.popleft())
                 if job is None or job.state != "queued" or job.finalized:
                     continue
