@@ -6,6 +6,7 @@ connection cap the refusal is TooManyConnections and says which setting to raise
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -27,7 +28,10 @@ def _start_jobs(d: Any, n: int, marker: str) -> list[str]:
         path = d.dir / f"{name}.yaml"
         path.write_text(
             score_text(
-                name, cmd, sheets=40, backend_extra=f"  env: {{MOZART_REL_MARK: {marker}}}\n"
+                name,
+                cmd,
+                sheets=40,
+                backend_extra=f"  env: {{MOZART_REL_MARK: {json.dumps(marker)}}}\n",
             )
         )
         d.request("job.submit", {"config_path": str(path)})
