@@ -178,3 +178,33 @@ def test_init_score_runs(mozart: Any, tmp_path: Path) -> None:
     run = mozart("run", "starter.yaml", "--follow")
     assert run.returncode == 0, run.stderr
     assert len(list((tmp_path / "starter-workspace").glob("sheet-*.md"))) == 3
+
+
+def test_ctrl_c_stops_following_not_the_job(mozart: Any, score: Any) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = score("interrupted", SLOW, sheets=20)
+    env = {**os.environ, "MOZART_SOCKET": mozart.socket_path, "NO_COLOR": "1"}
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "mozart_cli", "run", str(path), "--follow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert follower.stdout is not None
+        for line in follower.stdout:  # wait until the job is really under way
+            if "sheet 1 started" in line:
+                break
+        follower.send_signal(signal.SIGINT)
+        _, err = follower.communicate(timeout=20)
+    finally:
+        follower.kill()
+    assert follower.returncode == 130
+    assert "keeps running" in err
+    assert mozart("status", "interrupted", "--json").json()["status"] == "running"
+    assert mozart("cancel", "interrupted").returncode == 0

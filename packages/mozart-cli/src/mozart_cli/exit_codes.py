@@ -22,6 +22,8 @@ BUSY = 5
 PERMISSION_DENIED = 6
 # No answer in time: the request, or the wait for a confirmed state change.
 TIMEOUT = 7
+# Ctrl-C while following or watching (128 + SIGINT, as shells report it); the job runs on.
+INTERRUPTED = 130
 
 EXIT_CODES: dict[int, str] = {
     OK: "success",
@@ -32,4 +34,5 @@ EXIT_CODES: dict[int, str] = {
     BUSY: "the daemon is busy (under pressure, shutting down, too many connections)",
     PERMISSION_DENIED: "permission denied",
     TIMEOUT: "timed out waiting for the daemon",
+    INTERRUPTED: "interrupted (Ctrl-C) while following or watching; the job keeps running",
 }

@@ -26,7 +26,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit codes: 0 ok, 1 failure, 2 usage or unreadable score, 3 job not found, "
-    "4 wrong job state, 5 daemon busy, 6 permission denied, 7 timeout. See docs/cli.md.",
+    "4 wrong job state, 5 daemon busy, 6 permission denied, 7 timeout, 130 interrupted. "
+    "See docs/cli.md.",
 )
 
 

@@ -23,8 +23,6 @@ from mozart_cli.output import (
 )
 from mozart_cli.progress import TERMINAL_STATES, ProgressView, state_of
 
-INTERRUPTED = 130
-
 EVENT_STYLES = {
     "sheet.completed": "green",
     "sheet.failed": "red",
@@ -151,4 +149,4 @@ def watch(job_id: str, *, socket: str | None, interval: float, json_output: bool
 def _interrupted(view: ProgressView, job_id: str) -> int:
     view.close()
     err(f"Stopped watching; job {job_id} keeps running. Watch again: mozart status {job_id} -w")
-    return INTERRUPTED
+    return exit_codes.INTERRUPTED

@@ -31,7 +31,7 @@ def main(
         with session(socket, job=job):
             asyncio.run(_stream(job, socket, sheet, follow, tail, json_output))
     except KeyboardInterrupt:
-        return 130
+        return exit_codes.INTERRUPTED
     except OutputClosed:  # `mozart logs JOB | head`
         silence_stdout()
     return exit_codes.OK
