@@ -161,9 +161,9 @@ async def run_attempt(
     if passed:
         return AttemptOutput(replace(record, finished_at=time.time(), outcome="passed"), run)
 
-    text = "\n".join(
-        (result.error or "", result.output_text, result.stdout_tail, result.stderr_tail)
-    )
+    # The reply (stdout for a command) and stderr: not a JSON envelope, whose numbers
+    # (a duration of 429 ms) would match a pattern like `429`.
+    text = "\n".join((result.error or "", result.output_text, result.stderr_tail))
     patterns = compile_patterns(score.rate_limit.detection_patterns)
     if result.rate_limited or is_rate_limited(text, patterns):
         hint = reset_hint_seconds(text, now())

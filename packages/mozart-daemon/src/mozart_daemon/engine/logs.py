@@ -14,10 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from mozart_daemon.logging import get_logger
+
+log = get_logger(__name__)
 StreamName = Literal["stdout", "stderr"]
 TAIL_BYTES = 64 * 1024
 # Lines longer than this are handed to the callback in pieces.
 MAX_LINE_BYTES = 64 * 1024
+# ``keep_all`` keeps at most this much (a JSON reply is far smaller).
+MAX_KEPT_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,8 @@ class OutputSink:
         self._tail += data
         if len(self._tail) > self._tail_bytes:
             del self._tail[: len(self._tail) - self._tail_bytes]
-        if self._all is not None:
-            self._all += data
+        if self._all is not None and len(self._all) < MAX_KEPT_BYTES:
+            self._all += data[: MAX_KEPT_BYTES - len(self._all)]
         if self._on_line is not None:
             self._partial += data
             *lines, rest = self._partial.split(b"\n")
@@ -100,9 +105,16 @@ class OutputSink:
         self.feed(text.encode("utf-8", "replace"))
 
     def _emit(self, line: bytes) -> None:
-        assert self._on_line is not None
+        if self._on_line is None:
+            return
         text = line.decode("utf-8", "replace").rstrip("\r")
-        self._on_line(LogLine(self._sheet_num, self.stream, text))
+        try:
+            self._on_line(LogLine(self._sheet_num, self.stream, text))
+        except Exception:
+            # A broken observer must not stop the output being read: the child would
+            # block on a full pipe. The file keeps everything.
+            log.exception("sheet.log_callback_failed", sheet_num=self._sheet_num)
+            self._on_line = None
 
     def close(self) -> None:
         if self._partial and self._on_line is not None:

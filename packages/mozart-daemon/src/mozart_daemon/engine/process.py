@@ -29,7 +29,8 @@ from mozart_daemon.engine.logs import OutputSink
 
 RUN_TOKEN_ENV = "MOZART_RUN_TOKEN"  # noqa: S105 (a variable name, not a secret)
 DEFAULT_GRACE_SECONDS = 5.0
-_TRACK_INTERVAL = 0.2
+# Escaped processes are also found by their token, so tracking need not be eager.
+_TRACK_INTERVAL = 1.0
 _READ_CHUNK = 64 * 1024
 # After the child exits, how long its pipes may stay open (held by a leftover process)
 # before the readers give up.
@@ -112,10 +113,14 @@ class ProcessTree:
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(sig)
 
+    def survey(self) -> None:
+        self.refresh()
+        self.find_by_token()
+
     async def track(self) -> None:
         while True:
             await asyncio.sleep(_TRACK_INTERVAL)
-            self.refresh()
+            await asyncio.to_thread(self.refresh)
 
 
 async def wait_exit(proc: asyncio.subprocess.Process) -> int:
@@ -133,16 +138,14 @@ async def stop_tree(
     proc: asyncio.subprocess.Process, tree: ProcessTree, grace_seconds: float
 ) -> None:
     """SIGTERM the group and every known descendant, wait ``grace_seconds``, then SIGKILL."""
-    tree.refresh()
-    tree.find_by_token()
+    await asyncio.to_thread(tree.survey)
     tree.signal_all(signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
     while time.monotonic() < deadline:
         if proc.returncode is not None and not tree.alive():
             break
         await asyncio.sleep(0.02)
-    tree.refresh()
-    tree.find_by_token()
+    await asyncio.to_thread(tree.survey)
     if tree.alive() or proc.returncode is None:
         tree.signal_all(signal.SIGKILL)
     await wait_exit(proc)
