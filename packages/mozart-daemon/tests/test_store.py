@@ -197,3 +197,34 @@ async def test_concurrent_transactions_take_turns(tmp_path: Path) -> None:
         assert [s.attempts for s in await store.sheets.sheets("j")] == [1] * 20
     finally:
         await store.close()
+
+
+async def test_completed_counts_of_a_page_in_one_query(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        for job_id in ("a", "b", "c"):
+            await make_job(store, job_id)
+        await store.sheets.sheet_finished("a", 1, status="completed")
+        await store.sheets.sheet_finished("a", 3, status="completed")
+        await store.sheets.sheet_finished("b", 2, status="failed")
+        counts = await store.sheets.completed_counts(["a", "b", "c"])
+        assert counts == {"a": 2}
+        for job_id in ("a", "b", "c"):
+            assert counts.get(job_id, 0) == await store.sheets.completed_count(job_id)
+        assert await store.sheets.completed_counts([]) == {}
+    finally:
+        await store.close()
+
+
+async def test_status_filter_pages_through_an_index(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        plan = await store.db.fetchall(
+            "EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE status = ?"
+            " ORDER BY created_at DESC, job_id DESC LIMIT 51",
+            ("completed",),
+        )
+        detail = " ".join(str(r[3]) for r in plan)
+        assert "jobs_by_status_created" in detail and "TEMP B-TREE" not in detail
+    finally:
+        await store.close()

@@ -112,21 +112,21 @@ async def list_jobs(daemon: Daemon, params: JobListParams, call: Call) -> JobLis
         raise errors.DaemonError(
             errors.INVALID_PARAMS, f"Invalid params: after: {exc}", {"field": "after"}
         ) from exc
-    jobs = []
-    for r in records:
-        completed = await daemon.store.sheets.completed_count(r.job_id)
-        jobs.append(
-            JobSummary(
-                job_id=r.job_id,
-                name=r.name,
-                status=JobState(r.status),
-                description=r.description,
-                priority=r.priority,
-                total_sheets=r.total_sheets,
-                completed_sheets=completed,
-                error=r.error,
-                created_at=r.created_at,
-                updated_at=r.updated_at,
-            )
+    # One query for the whole page, not one per job.
+    completed = await daemon.store.sheets.completed_counts([r.job_id for r in records])
+    jobs = [
+        JobSummary(
+            job_id=r.job_id,
+            name=r.name,
+            status=JobState(r.status),
+            description=r.description,
+            priority=r.priority,
+            total_sheets=r.total_sheets,
+            completed_sheets=completed.get(r.job_id, 0),
+            error=r.error,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
         )
+        for r in records
+    ]
     return JobListResult(jobs=jobs, next_cursor=cursor)

