@@ -82,6 +82,8 @@ def test_kill9_orphan_recovery_then_resume_skips_completed(
     assert [s["status"] for s in status["sheets"]] == ["completed", "pending", "pending"]
     assert "manager.orphans_recovered" in daemon.log_text()
     assert "count=1" in daemon.log_text() or '"count": 1' in daemon.log_text()
+    # The sheet the killed daemon left running (in its own session) was stopped.
+    assert "manager.strays_stopped" in daemon.log_text(), daemon.log_text()[-4000:]
     gate.touch()
     assert daemon.request("job.resume", {"job_id": "crash"})["status"] == "running"
     daemon.wait_job("crash", "completed")
