@@ -497,3 +497,68 @@ async def test_cancellation_at_any_point_is_consistent(tmp_path: Path) -> None:
         else:
             assert result.status == SheetState.COMPLETED  # the validation passes
         assert processes_with(f"sleep {marker}") == [], turns
+
+
+async def test_timeout_overrides_and_working_directory(
+    tmp_path: Path, run: Runner, checkpoint: InMemoryCheckpoint
+) -> None:
+    (tmp_path / "tools").mkdir()
+    loaded = write_score(
+        tmp_path,
+        {
+            "sheet": {"size": 1, "total_items": 2},
+            "backend": {
+                "type": "command",
+                "command": 'pwd > "$MOZART_WORKSPACE/cwd-$MOZART_SHEET_NUM"; '
+                '[ "$MOZART_SHEET_NUM" = 2 ] && sleep 5; exit 0',
+                "working_directory": "tools",
+                "timeout_seconds": 20,
+                "timeout_overrides": {2: 0.3},
+            },
+            "retry": {"max_retries": 0},
+        },
+    )
+    assert (await run(loaded, 1)).status == SheetState.COMPLETED
+    assert (tmp_path / "ws" / "cwd-1").read_text().strip() == str(tmp_path / "tools")
+    started = time.monotonic()
+    result = await run(loaded, 2)
+    assert result.error_class == ErrorClass.TIMEOUT
+    assert time.monotonic() - started < 3
+    assert "0.3 s" in (result.error or "")
+
+
+async def test_missing_working_directory_is_fatal(tmp_path: Path, run: Runner) -> None:
+    loaded = write_score(
+        tmp_path,
+        {"backend": {"type": "command", "command": "true", "working_directory": "nowhere"}},
+    )
+    result = await run(loaded)
+    assert result.error_class == ErrorClass.FATAL and result.attempts == 1
+    assert "nowhere" in (result.error or "")
+
+
+async def test_attempt_numbers_continue_after_earlier_attempts(
+    tmp_path: Path, checkpoint: InMemoryCheckpoint, recorder: Recorder
+) -> None:
+    from mozart_daemon.engine import SheetRequest, run_sheet
+    from mozart_protocol.score import build_plan, resolve_workspace
+
+    loaded = write_score(
+        tmp_path,
+        {
+            "backend": {"type": "command", "command": 'echo "$MOZART_ATTEMPT" > attempt.txt'},
+            "validations": [{"type": "content_contains", "path": "attempt.txt", "pattern": "4"}],
+        },
+    )
+    plan = build_plan(loaded.score)
+    request = SheetRequest(
+        job_id="test-job",
+        loaded=loaded,
+        plan=plan,
+        sheet=plan.sheet(1),
+        workspace=resolve_workspace(loaded),
+        start_attempt=4,
+    )
+    result = await run_sheet(request, checkpoint=checkpoint, hooks=recorder.hooks())
+    assert result.status == SheetState.COMPLETED and result.attempts == 4
+    assert [a.attempt for a in checkpoint.sheet("test-job", 1).attempts] == [4]

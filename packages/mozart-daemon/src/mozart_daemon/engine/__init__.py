@@ -6,35 +6,49 @@ The daemon calls one coroutine per sheet::
 
     result = await run_sheet(
         SheetRequest(job_id=job_id, loaded=loaded, plan=plan, sheet=plan.sheet(n),
-                     workspace=workspace, start_attempt=previous_attempts + 1),
+                     workspace=workspace,                 # absolute
+                     start_attempt=previous_attempts + 1, # attempt numbers continue
+                     backend_key=key),                    # default backend_key(score.backend)
         checkpoint=store_checkpoint,          # implements engine.Checkpoint
         hooks=EngineHooks(
             on_event=emit,                    # async (SheetEvent) -> None, after persisting
             on_rate_limit=report,             # (backend_key, wait_seconds) -> None | awaitable
             wait_if_rate_limited=wait_clear,  # async (backend_key) -> None, before each attempt
-            on_log_line=log_line,             # (LogLine) -> None, each stdout/stderr line live
-        ),
+            on_log_line=log_line,             # (LogLine) -> None, each output line, live
+        ),                                    # also: sleep, random, now, grace_seconds (tests)
+        backend=None,                         # default make_backend(score.backend)
     )
-    # result: SheetResult{sheet_num, status completed|failed, attempts, exit_code,
-    #                     error_class, error, duration_seconds}
+    # -> SheetResult{sheet_num, status: SheetState.COMPLETED | FAILED, attempts, exit_code,
+    #                error_class, error, duration_seconds}
 
-``run_sheet`` renders the prompt, runs the backend (``make_backend(score.backend)``), checks
-the applicable validations stage by stage, and retries, runs completion attempts, or waits
-out rate limits as the score says. Every transition goes through the ``Checkpoint`` and is
-awaited before the matching event is reported. Cancelling the task that runs it at any point
-stops the sheet's processes (the whole process group and any escaped descendants), closes the
-open attempt as ``cancelled``, marks the sheet pending again (``sheet_interrupted``) and
-re-raises ``CancelledError``.
+``run_sheet`` renders the prompt, runs the backend, checks the applicable validations stage
+by stage, and retries, runs completion attempts, or waits out rate limits as the score
+says. Every transition goes through the ``Checkpoint`` (``sheet_started``,
+``attempt_started``, ``attempt_finished``, ``sheet_finished``, ``sheet_interrupted``) and is
+awaited, never cut short by a cancellation, before the matching event is reported.
+Cancelling the task that runs ``run_sheet`` at any point stops the sheet's processes, closes
+the open attempt as ``cancelled``, marks the sheet pending again (``sheet_interrupted``),
+emits ``sheet.interrupted`` and re-raises ``CancelledError``. An unexpected exception takes
+the same path before it propagates.
 
-Events (``SheetEvent.type``): ``sheet.started``, ``sheet.attempt_started``,
-``sheet.attempt_finished``, ``sheet.retrying``, ``sheet.completing`` (a completion attempt
-follows), ``sheet.rate_limited``, ``sheet.completed``, ``sheet.failed``, ``sheet.interrupted``.
+Events (``SheetEvent{type, job_id, sheet_num, attempt, message, data}``): ``sheet.started``,
+``sheet.attempt_started`` (data: kind), ``sheet.attempt_finished`` (data: outcome,
+exit_code), ``sheet.retrying`` (data: delay_seconds), ``sheet.completing`` (a completion
+attempt follows; data: delay_seconds), ``sheet.rate_limited`` (data: wait_seconds,
+backend), ``sheet.completed``, ``sheet.failed``, ``sheet.interrupted``.
 
-Logs: each attempt appends to ``<workspace>/logs/sheet-NN.stdout.log`` and
-``.stderr.log`` (``log_paths(workspace, sheet_num)``); a header line marks each attempt.
+Processes: every child runs in its own session with a unique ``MOZART_RUN_TOKEN`` in its
+environment; a timeout, a cancellation, or the end of a run stops the whole process group
+and every descendant found by psutil or by the token (SIGTERM, ``grace_seconds``, SIGKILL).
 
-Fatal errors (``ErrorClass.FATAL``: missing executable or API key, authentication failure,
-template or placeholder errors) fail the sheet at once, without retries.
+Files: each attempt appends to ``<workspace>/logs/sheet-NN.stdout.log`` and
+``.stderr.log`` (``log_paths(workspace, sheet_num)``; a ``===== sheet N attempt M =====``
+line marks each attempt); the rendered prompt is ``logs/sheet-NN.prompt.md``
+(``MOZART_PROMPT_FILE``).
+
+Errors (``ErrorClass``): ``fatal`` (missing executable or API key, authentication failure,
+template or placeholder errors: the sheet fails at once, no retries), ``timeout``,
+``rate_limit``, ``backend``, ``validation``, ``cancelled``.
 """
 
 from mozart_daemon.engine.backends import (

@@ -71,7 +71,7 @@ class SheetEvent:
     data: Mapping[str, object] = field(default_factory=dict)
 
 
-def _no_sleep_hook() -> Callable[[float], Awaitable[None]]:
+def _real_sleep() -> Callable[[float], Awaitable[None]]:
     return asyncio.sleep
 
 
@@ -86,7 +86,7 @@ class EngineHooks:
     on_rate_limit: Callable[[str, float], object] | None = None  # may return an awaitable
     wait_if_rate_limited: Callable[[str], Awaitable[None]] | None = None
     on_log_line: LogLineCallback | None = None
-    sleep: Callable[[float], Awaitable[None]] = field(default_factory=_no_sleep_hook)
+    sleep: Callable[[float], Awaitable[None]] = field(default_factory=_real_sleep)
     random: Callable[[], float] = random.random
     now: Callable[[], datetime] = lambda: datetime.now().astimezone()
     grace_seconds: float = DEFAULT_GRACE_SECONDS
