@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from mozart_cli import exit_codes
 from mozart_cli.daemon import ERROR_MEANINGS, describe_rpc_error
 
@@ -64,3 +65,29 @@ def test_docs_list_every_daemon_error_code() -> None:
     for code in ERROR_MEANINGS:
         if code > -32100:  # the domain errors; the JSON-RPC standard ones share a row
             assert f"({code})" in text, code
+
+
+def test_client_side_failures_by_meaning(capsys: pytest.CaptureFixture[str]) -> None:
+    from mozart_cli.daemon import report
+    from mozart_protocol import errors
+
+    assert report(errors.DaemonNotRunning("/s.sock", "connection refused"), socket=None) == 1
+    text = capsys.readouterr().err
+    assert text.startswith("Error: Mozart daemon is not running.\nStart it with: mozartd start\n")
+    assert "/s.sock (connection refused)" in text
+
+    denied = errors.DaemonNotRunning("/s.sock", "permission denied")
+    assert report(denied, socket=None) == exit_codes.PERMISSION_DENIED
+    text = capsys.readouterr().err
+    assert "Permission denied on the daemon socket /s.sock" in text and "not running" not in text
+
+    untrusted = errors.UntrustedDaemonError("/s.sock", server_uid=1234, our_uid=1000)
+    assert report(untrusted, socket=None) == exit_codes.PERMISSION_DENIED
+    assert "uid 1234" in capsys.readouterr().err
+
+    timeout = errors.RpcTimeout("job.status", 30, "/s.sock")
+    assert report(timeout, socket=None) == exit_codes.TIMEOUT
+    assert "did not answer in time" in capsys.readouterr().err
+
+    assert report(ConnectionResetError("reset"), socket=None) == exit_codes.FAILURE
+    assert "Lost the connection" in capsys.readouterr().err
