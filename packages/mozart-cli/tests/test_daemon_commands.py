@@ -318,3 +318,26 @@ def test_logs_into_a_closed_pipe_stops_quietly(fake_daemon: Any, stream: Any) ->
     assert pipeline.stdout == "[1] line 0\n"
     assert pipeline.returncode == 0
     assert "Error" not in pipeline.stderr and "Traceback" not in pipeline.stderr
+
+
+def test_list_pages_with_the_cursor(cli: Any, fake_daemon: Any) -> None:
+    summary = {
+        "job_id": "a",
+        "name": "a",
+        "status": "running",
+        "description": "first",
+        "priority": 5,
+        "total_sheets": 2,
+        "completed_sheets": 1,
+        "error": None,
+        "created_at": "2026-11-26T20:00:00Z",
+        "updated_at": "2026-11-26T20:00:01Z",
+    }
+    fake_daemon.on("job.list", {"jobs": [summary], "next_cursor": "c1"})
+    result = cli("list", "--limit", "1", env=fake_daemon.env)
+    assert result.exit_code == 0
+    row = result.stdout.splitlines()[1].split()
+    assert row[:4] == ["a", "running", "1/2", "5"]
+    assert "mozart list --after c1" in result.stderr
+    cli("list", "--after", "c1", env=fake_daemon.env)
+    assert fake_daemon.calls[-1][1]["after"] == "c1"

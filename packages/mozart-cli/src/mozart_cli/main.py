@@ -189,6 +189,12 @@ def list_jobs(
     limit: Annotated[
         int, typer.Option("--limit", min=1, max=1000, help="At most this many jobs.")
     ] = 50,
+    after: Annotated[
+        str | None,
+        typer.Option(
+            "--after", metavar="CURSOR", help="The next page: next_cursor of the previous one."
+        ),
+    ] = None,
     json_output: Json = False,
     socket: Socket = None,
 ) -> None:
@@ -200,6 +206,7 @@ def list_jobs(
             all_jobs=all_jobs,
             state=state.value if state is not None else None,
             limit=limit,
+            after=after,
             json_output=json_output,
             socket=socket,
         )

@@ -57,12 +57,14 @@ def job_status(socket: str | None, job_id: str) -> JobStatus:
 
 
 def list_jobs(
-    socket: str | None, *, status: str | None, all_jobs: bool, limit: int
+    socket: str | None,
+    *,
+    status: str | None,
+    all_jobs: bool,
+    limit: int,
+    after: str | None = None,
 ) -> JobListResult:
-    from mozart_protocol._generated.models import JobState
-
-    state = JobState(status) if status is not None else None
-    return sync_client(socket).list_jobs(status=state, all=all_jobs, limit=limit)
+    return sync_client(socket).list_jobs(status=status, all=all_jobs, limit=limit, after=after)
 
 
 def daemon_status(socket: str | None) -> DaemonStatus:

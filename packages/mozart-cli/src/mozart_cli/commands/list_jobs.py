@@ -28,10 +28,16 @@ def job_rows(jobs: list[Any]) -> list[str]:
 
 
 def main(
-    *, all_jobs: bool, state: str | None, limit: int, json_output: bool, socket: str | None
+    *,
+    all_jobs: bool,
+    state: str | None,
+    limit: int,
+    after: str | None = None,
+    json_output: bool,
+    socket: str | None,
 ) -> int:
     with session(socket):
-        result = rpc.list_jobs(socket, status=state, all_jobs=all_jobs, limit=limit)
+        result = rpc.list_jobs(socket, status=state, all_jobs=all_jobs, limit=limit, after=after)
     if json_output:
         print_json(result)
         return exit_codes.OK
@@ -42,5 +48,5 @@ def main(
     for line in job_rows(list(result.jobs)):
         out(line)
     if result.next_cursor:
-        err(f"(showing the first {len(result.jobs)}; raise --limit to see more)")
+        err(f"(more jobs: mozart list --after {result.next_cursor}, or raise --limit)")
     return exit_codes.OK
