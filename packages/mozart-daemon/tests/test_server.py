@@ -173,3 +173,40 @@ def test_peer_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not server(0o660)._allowed(other, gid + 1)
     monkeypatch.setattr(server_mod, "_user_in_group", lambda uid, peer_gid, group: True)
     assert server(0o660)._allowed(other, gid + 1)  # supplementary membership counts
+
+
+async def test_client_leaving_a_stream_is_not_an_error(
+    daemon: Daemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gate = asyncio.Event()
+
+    class Slow:
+        async def run(self, job: JobRun, sheet: PlannedSheet) -> SheetOutcome:
+            await gate.wait()
+            return SheetOutcome(status="completed", attempts=1)
+
+    daemon.manager._runner = Slow()
+    score = tmp_path / "s.yaml"
+    score.write_text(
+        "name: s\nbackend: {type: command, command: 'true'}\n"
+        "sheet: {size: 1, total_items: 1}\nprompt: {template: x}\n"
+    )
+    await daemon.manager.submit(config_path=str(score))
+    reader, writer = await asyncio.open_unix_connection(str(daemon.config.socket.path))
+    writer.write(
+        b'{"jsonrpc": "2.0", "id": 1, "method": "job.follow", "params": {"job_id": "s"}}\n'
+    )
+    await writer.drain()
+    assert b"job.event" in await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    await writer.wait_closed()
+    gate.set()  # more events go to a closed connection
+    for _ in range(100):
+        record = await daemon.store.jobs.get("s")
+        if record is not None and record.status == "completed":
+            break
+        await asyncio.sleep(0.02)
+    [health] = await rpc(daemon, {"jsonrpc": "2.0", "id": 2, "method": "daemon.health"})
+    assert health["result"]["status"] == "ok"
+    captured = capsys.readouterr()
+    assert "rpc.failed" not in captured.out + captured.err

@@ -27,12 +27,13 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 _NO_ID = object()
+# A dict lookup instead of the Enum constructor on every request.
+_BY_NAME: dict[str, Method] = {m.value: m for m in Method}
 
 
 def _reply(request_id: object, result: object) -> bytes:
-    return framing.encode_message(
-        {"jsonrpc": "2.0", "id": request_id, "result": msgspec.to_builtins(result)}
-    )
+    # msgspec encodes the result Struct straight to JSON (no to_builtins copy first).
+    return framing.encode_message({"jsonrpc": "2.0", "id": request_id, "result": result})
 
 
 def _error(request_id: object, code: int, message: str, data: object = None) -> bytes:
@@ -97,9 +98,8 @@ class Dispatcher:
         request_id: object,
         notify: Callable[[bytes], Awaitable[None]],
     ) -> bytes:
-        try:
-            method = Method(name)
-        except ValueError:
+        method = _BY_NAME.get(name)
+        if method is None:
             return _error(request_id, errors.METHOD_NOT_FOUND, f"Method not found: {name}")
         spec = METHODS[method]
         if params is None:
@@ -117,6 +117,8 @@ class Dispatcher:
         with bind_request(request_id, name):
             try:
                 result = await HANDLERS[method](self.daemon, typed, Call(notify, request_id))
+            except ConnectionError:
+                raise  # the client went away mid-stream: nothing to answer, nothing to log
             except errors.DaemonError as exc:
                 log.info("rpc.refused", code=exc.code, error=exc.message)
                 return _error(request_id, exc.code, exc.message, exc.data)
