@@ -6,7 +6,6 @@ methods, and a test can see at a glance which RPC each command uses.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -15,11 +14,12 @@ if TYPE_CHECKING:
         JobActionResult,
         JobEvent,
         JobListResult,
+        JobLogsResult,
         JobStatus,
         JobSubmitResult,
         LogLine,
     )
-    from mozart_protocol.client import AsyncDaemonClient, DaemonClient
+    from mozart_protocol.client import AsyncDaemonClient, DaemonClient, RpcStream
 
 
 def sync_client(socket: str | None) -> DaemonClient:
@@ -80,7 +80,7 @@ def job_action(socket: str | None, action: str, job_id: str) -> JobActionResult:
     return client.cancel_job(job_id)
 
 
-def follow_events(client: AsyncDaemonClient, job_id: str) -> AsyncIterator[JobEvent]:
+def follow_events(client: AsyncDaemonClient, job_id: str) -> RpcStream[JobEvent, JobStatus]:
     return client.follow_job(job_id)
 
 
@@ -91,5 +91,5 @@ def log_lines(
     sheet_num: int | None,
     follow: bool,
     tail: int | None,
-) -> AsyncIterator[LogLine]:
+) -> RpcStream[LogLine, JobLogsResult]:
     return client.job_logs(job_id, sheet_num=sheet_num, follow=follow, tail=tail)

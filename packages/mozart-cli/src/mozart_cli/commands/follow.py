@@ -101,22 +101,21 @@ def follow(job_id: str, *, socket: str | None, json_output: bool) -> int:
 
 
 async def _follow(job_id: str, socket: str | None, view: ProgressView) -> Any:
-    status_client = rpc.async_client(socket)
-    stream_client = rpc.async_client(socket)
-    async with status_client, stream_client:
-        view.update(await status_client.job_status(job_id))
+    # One client: its requests share a connection, the stream opens its own.
+    async with rpc.async_client(socket) as client:
+        view.update(await client.job_status(job_id))
         ticker = asyncio.create_task(_tick(view))
         try:
-            events = rpc.follow_events(stream_client, job_id)
+            events = rpc.follow_events(client, job_id)
             async for event in events:
                 view.line(describe_event(event, stream=view.stream))
                 kind = str(getattr(event.type, "value", event.type))
                 if kind in REFRESH_ON:
-                    view.update(await status_client.job_status(job_id))
+                    view.update(await client.job_status(job_id))
         finally:
             ticker.cancel()
         # The stream ends when the job does; its final reply is the job's status.
-        return await status_client.job_status(job_id)
+        return events.result
 
 
 async def _tick(view: ProgressView) -> None:
