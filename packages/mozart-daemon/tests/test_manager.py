@@ -302,3 +302,30 @@ async def test_queued_jobs_wait_out_high_pressure(env: Env) -> None:
     env.snap[0] = ResourceSnapshot(memory_mb=1, child_processes=0, taken_at=0)
     await env.manager.on_pressure(Pressure.NONE)
     await env.wait_status("c", "running")
+
+
+async def test_low_pressure_spaces_out_dispatches(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mozart_daemon import backpressure
+
+    monkeypatch.setitem(backpressure.DISPATCH_DELAY_SECONDS, Pressure.LOW, 0.3)
+    env.snap[0] = ResourceSnapshot(memory_mb=60, child_processes=0, taken_at=0)  # LOW
+    times: list[float] = []
+    original = env.runner.run
+
+    async def timed(job: JobRun, sheet: PlannedSheet) -> SheetOutcome:
+        times.append(asyncio.get_running_loop().time())
+        return await original(job, sheet)
+
+    env.runner.run = timed  # type: ignore[method-assign]
+    path = env.tmp / "wide.yaml"
+    path.write_text(
+        "name: a\nbackend: {type: command, command: 'true'}\n"
+        "sheet: {size: 1, total_items: 3, dependencies: {}}\nprompt: {template: hi}\n"
+        "parallel: {enabled: true, max_concurrent: 3}\n"
+    )
+    await env.manager.submit(config_path=str(path))
+    await env.wait_status("a", "completed")
+    assert len(times) == 3
+    assert all(b - a >= 0.25 for a, b in zip(times, times[1:], strict=False))
