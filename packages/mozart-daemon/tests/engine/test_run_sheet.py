@@ -7,6 +7,7 @@ import contextlib
 import time
 from pathlib import Path
 
+import pytest
 from enginekit import Recorder, Runner, processes_with, write_score
 from mozart_daemon.engine import (
     ErrorClass,
@@ -179,9 +180,10 @@ async def test_timeout_stops_the_whole_tree_and_leaves_no_process(
         {
             "backend": {
                 "type": "command",
-                # A background sleep in the group, one escaped into its own session, and
-                # the shell waiting in the foreground.
-                "command": f"sleep {marker} & setsid sleep {marker} & sleep {marker}",
+                # A background sleep in the group, one escaped into its own session, one
+                # orphaned at once by a double fork, and the shell waiting in the foreground.
+                "command": f"(setsid sleep {marker} &); sleep {marker} & "
+                f"setsid sleep {marker} & sleep {marker}",
                 "timeout_seconds": 0.5,
             },
             "retry": {"max_retries": 0},
@@ -239,16 +241,25 @@ async def test_cancellation_leaves_the_checkpoint_consistent_and_no_process(
     assert processes_with(f"sleep {marker}") == []
 
 
-async def test_cancellation_during_a_retry_delay(
-    tmp_path: Path, run: Runner, checkpoint: InMemoryCheckpoint, recorder: Recorder
+@pytest.mark.parametrize(
+    ("command", "waiting_event"),
+    [("exit 1", "sheet.retrying"), ("echo 'rate limit'; exit 1", "sheet.rate_limited")],
+)
+async def test_cancellation_during_a_retry_delay_or_a_rate_limit_wait(
+    tmp_path: Path,
+    run: Runner,
+    checkpoint: InMemoryCheckpoint,
+    recorder: Recorder,
+    command: str,
+    waiting_event: str,
 ) -> None:
     loaded = write_score(
         tmp_path,
-        {"backend": {"type": "command", "command": "exit 1"}, "retry": {"base_delay_seconds": 60}},
+        {"backend": {"type": "command", "command": command}, "retry": {"base_delay_seconds": 60}},
     )
     task = asyncio.create_task(run(loaded, hooks=recorder.hooks(sleep=asyncio.sleep)))
     for _ in range(200):
-        if "sheet.retrying" in recorder.types():
+        if waiting_event in recorder.types():
             break
         await asyncio.sleep(0.02)
     task.cancel()
@@ -256,7 +267,8 @@ async def test_cancellation_during_a_retry_delay(
         await task
     sheet = checkpoint.sheet("test-job", 1)
     assert sheet.state == SheetState.PENDING
-    assert [a.outcome for a in sheet.attempts] == ["failed"]
+    assert len(sheet.attempts) == 1 and sheet.attempts[0].outcome in ("failed", "rate_limited")
+    assert recorder.types()[-2:] == [waiting_event, "sheet.interrupted"]
 
 
 async def test_every_transition_is_persisted_before_it_is_reported(
