@@ -105,7 +105,9 @@ def describe_rpc_error(
     elif code == -32004:
         text = "The daemon is shutting down and accepts no new work."
     elif code == -32007:
-        text = f"Permission denied by the daemon: {message}"
+        reason = "" if message in ("", "Permission denied") else f": {message.rstrip('.')}"
+        text = f"Permission denied by the daemon{reason}."
+        details = ["Only the daemon's own user (or root) may use it: run your own mozartd."]
     elif code == -32008:
         text = "The daemon has reached its connection limit."
     elif code == -32010:
