@@ -1,6 +1,7 @@
 """JobManager with a fake sheet runner: admission, scheduling, lifecycle, recovery."""
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -328,4 +329,4 @@ async def test_low_pressure_spaces_out_dispatches(
     await env.manager.submit(config_path=str(path))
     await env.wait_status("a", "completed")
     assert len(times) == 3
-    assert all(b - a >= 0.25 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= 0.25 for a, b in itertools.pairwise(times))
