@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,16 @@ def _socket_of(daemon: Any) -> str:
 @pytest.fixture
 def mozart(daemon: Any, tmp_path: Path) -> Mozart:
     return Mozart(_socket_of(daemon), tmp_path)
+
+
+@pytest.fixture
+def mozart_for(tmp_path: Path) -> Callable[[Any], Mozart]:
+    """A `mozart` runner for another daemon (from ``daemon_factory``)."""
+
+    def make(daemon: Any) -> Mozart:
+        return Mozart(_socket_of(daemon), tmp_path)
+
+    return make
 
 
 @pytest.fixture

@@ -208,3 +208,19 @@ def test_ctrl_c_stops_following_not_the_job(mozart: Any, score: Any) -> None:
     assert "keeps running" in err
     assert mozart("status", "interrupted", "--json").json()["status"] == "running"
     assert mozart("cancel", "interrupted").returncode == 0
+
+
+def test_daemon_under_pressure_refuses_new_work(
+    mozart_for: Any, daemon_factory: Any, score: Any
+) -> None:
+    # A memory limit no daemon can meet: backpressure goes CRITICAL and new jobs are refused.
+    busy = mozart_for(daemon_factory(resource_limits={"max_memory_mb": 1}))
+    deadline = time.monotonic() + 10
+    for attempt in range(1000):  # a job may get in before the monitor's first check
+        result = busy("run", str(score(f"refused{attempt}", "true", sheets=1)))
+        if result.returncode != 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert result.returncode == 5, result.stderr
+    assert "try again later" in result.stderr
+    assert "not running" not in result.stderr
