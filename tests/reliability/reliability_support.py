@@ -36,6 +36,7 @@ RpcFailure = e2e.RpcFailure
 write_score = e2e.write_score
 counts = e2e.counts
 rpc_lines = e2e.rpc_lines
+mozartd_argv = e2e.mozartd_argv
 
 LARGE = os.environ.get("MOZART_RELIABILITY", "").lower() == "large"
 
