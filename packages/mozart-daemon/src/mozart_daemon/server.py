@@ -23,6 +23,7 @@ from mozart_protocol import framing
 from mozart_daemon import errors
 from mozart_daemon.config import SocketConfig
 from mozart_daemon.logging import get_logger
+from mozart_daemon.peer import PEER, Peer
 
 log = get_logger(__name__)
 
@@ -165,6 +166,7 @@ class DaemonServer:
             self._connections.add(task)
             sock = writer.get_extra_info("socket")
             pid, uid, gid = peer_credentials(sock)
+            PEER.set(Peer(pid, uid, gid))
             if not self._allowed(uid, gid):
                 log.warning("server.peer_refused", peer_pid=pid, peer_uid=uid, peer_gid=gid)
                 await self._refuse(reader, writer, error_line(

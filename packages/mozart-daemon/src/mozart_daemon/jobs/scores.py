@@ -8,17 +8,49 @@ directory, never the daemon's working directory (``mozart_protocol.score`` does 
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
+import yaml
 from mozart_protocol.score import LoadedScore, ScoreError, ScoreNotReadableError, load_score
+from mozart_protocol.score.loaded import resolve_path
 
 from mozart_daemon import errors
+from mozart_daemon.peer import require_readable
+
+
+def _named_files(config_path: str) -> list[Path]:
+    """The other files a score makes the daemon read: its template and system prompt."""
+    try:
+        data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []  # the loader reports it
+    if not isinstance(data, dict):
+        return []
+    base = Path(os.path.abspath(config_path)).parent
+    named = []
+    for section, key in (("prompt", "template_file"), ("backend", "system_prompt_file")):
+        part = data.get(section)
+        value = part.get(key) if isinstance(part, dict) else None
+        if isinstance(value, str) and value:
+            named.append(resolve_path(base, value))
+    return named
+
+
+def _load_for_peer(config_path: str) -> LoadedScore:
+    """Load the score, unless the client could not read it, or a file it names, itself
+    (``peer.require_readable``): checked before anything is read on its behalf."""
+    require_readable(config_path)
+    for path in _named_files(config_path):
+        require_readable(path)
+    return load_score(config_path)
 
 
 async def read_score(config_path: str) -> LoadedScore:
     """The loaded, statically valid score; raises SCORE_NOT_READABLE or SCORE_INVALID (with
     every finding in ``data.findings``)."""
     try:
-        return await asyncio.to_thread(load_score, config_path)
+        return await asyncio.to_thread(_load_for_peer, config_path)
     except ScoreNotReadableError as exc:
         detail = exc.findings[0].message if exc.findings else str(exc)
         raise errors.DaemonError(
