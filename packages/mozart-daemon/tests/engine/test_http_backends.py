@@ -137,6 +137,23 @@ async def test_http_429_is_a_rate_limit_with_retry_after(
     assert_key_absent(tmp_path, checkpoint, recorder)
 
 
+async def test_a_key_echoed_by_the_server_is_redacted(
+    tmp_path: Path,
+    run: Runner,
+    checkpoint: InMemoryCheckpoint,
+    recorder: Recorder,
+    server: ModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MOZART_TEST_KEY", API_KEY)
+    score = anthropic_score(server, "Say hi\nFAKE_MODE=echo_key")
+    score["retry"] = {"max_retries": 0}
+    result = await run(write_score(tmp_path, score))
+    assert result.status == SheetState.FAILED
+    assert "HTTP 400" in (result.error or "") and "[redacted]" in (result.error or "")
+    assert_key_absent(tmp_path, checkpoint, recorder)
+
+
 async def test_server_error_is_retried(
     tmp_path: Path,
     run: Runner,

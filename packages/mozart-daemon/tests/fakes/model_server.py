@@ -1,8 +1,9 @@
 """A fake HTTP model server on 127.0.0.1: the Anthropic messages API and Ollama /api/generate.
 
 A prompt containing ``FAKE_MODE=<mode>`` chooses the reply: ``rate_limit`` (429 with
-Retry-After), ``overloaded`` (529), ``server_error`` (500), ``slow`` (sleeps 5 s); otherwise a
-reply that echoes the prompt's first line. Every request is recorded (path, headers, body).
+Retry-After), ``overloaded`` (529), ``server_error`` (500), ``echo_key`` (400 repeating the
+key), ``slow`` (sleeps 5 s); otherwise a reply that echoes the prompt's first line. Every
+request is recorded (path, headers, body).
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ class ModelServer:
         elif mode == "overloaded":
             error = {"type": "overloaded_error", "message": "Overloaded"}
             handler.reply(529, {"type": "error", "error": error})
+        elif mode == "echo_key":  # a careless server that repeats the key in its error
+            key = handler.headers.get("x-api-key")
+            error = {"type": "invalid_request_error", "message": f"bad request for key {key}"}
+            handler.reply(400, {"type": "error", "error": error})
         elif mode == "server_error":
             handler.reply(500, {"type": "error", "error": {"type": "api_error", "message": "boom"}})
         else:

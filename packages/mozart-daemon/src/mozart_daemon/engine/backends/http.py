@@ -57,9 +57,17 @@ class HttpRunner:
         headers: dict[str, str],
         context: ExecutionContext,
         timeout_seconds: float,
+        secret: str | None = None,
     ) -> tuple[BackendResult, dict[str, Any] | None]:
-        """POST ``payload``; returns a result (errors filled in) and the JSON body on 2xx."""
+        """POST ``payload``; returns a result (errors filled in) and the JSON body on 2xx.
+
+        ``secret`` (the API key) is blanked out of any message, should a server echo it.
+        """
         started = time.monotonic()
+
+        def redact(text: str) -> str:
+            return text.replace(secret, "[redacted]") if secret else text
+
         url = f"{self.base_url}{path}"
         context.stderr.header(f"POST {url}")
 
@@ -81,11 +89,11 @@ class HttpRunner:
                 exit_code=None, timed_out=True, error_class=ErrorClass.TIMEOUT, error="timed out"
             ), None
         except httpx.HTTPError as exc:
-            message = f"request to {url} failed: {type(exc).__name__}: {exc}"
+            message = redact(f"request to {url} failed: {type(exc).__name__}: {exc}")
             context.stderr.write_text(message + "\n")
             return result(exit_code=1, error_class=ErrorClass.BACKEND, error=message), None
         if response.status_code >= 400:
-            detail = _error_detail(response)
+            detail = redact(_error_detail(response))
             message = f"HTTP {response.status_code} from {url}" + (f": {detail}" if detail else "")
             retry_after = response.headers.get("retry-after")
             if retry_after:
@@ -139,7 +147,7 @@ class AnthropicApiRunner:
             "messages": [{"role": "user", "content": prompt}],
         }
         result, body = await self.http.post(
-            "/v1/messages", payload, headers, context, timeout_seconds
+            "/v1/messages", payload, headers, context, timeout_seconds, secret=key
         )
         if body is None:
             return result
