@@ -1,6 +1,7 @@
 """Daemon.reload: live fields applied, fields bound to resources kept, bad files ignored."""
 
 import asyncio
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -39,3 +40,4 @@ async def test_reload_applies_live_fields_only() -> None:
     finally:
         daemon.request_shutdown()
         await asyncio.wait_for(daemon.stopped.wait(), 10)
+        shutil.rmtree(tmp, ignore_errors=True)

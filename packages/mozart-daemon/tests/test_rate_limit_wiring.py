@@ -2,6 +2,7 @@
 job holds the sheets of another job on the same backend, and raises pressure to HIGH."""
 
 import asyncio
+import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ async def daemon() -> AsyncIterator[Daemon]:
     yield d
     d.request_shutdown(force=True)
     await asyncio.wait_for(d.stopped.wait(), 10)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def score(directory: Path, name: str, sheets: int, command: str, extra: str = "") -> str:

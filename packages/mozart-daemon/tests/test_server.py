@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -46,6 +47,7 @@ async def daemon() -> AsyncIterator[Daemon]:
     yield d
     d.request_shutdown()
     await asyncio.wait_for(d.stopped.wait(), 10)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def rpc(d: Daemon, *messages: Any, replies: int = 1) -> list[dict[str, Any]]:
@@ -132,7 +134,8 @@ async def test_symlinked_socket_path_refused(tmp_path: Path) -> None:
 async def test_stale_socket_replaced_and_permissions(tmp_path: Path) -> None:
     import socket as socket_mod
 
-    path = Path(tempfile.mkdtemp(dir="/tmp")) / "sub" / "s.sock"
+    short = Path(tempfile.mkdtemp(dir="/tmp"))
+    path = short / "sub" / "s.sock"
     path.parent.mkdir()
     stale = socket_mod.socket(socket_mod.AF_UNIX)
     stale.bind(str(path))
@@ -151,6 +154,7 @@ async def test_stale_socket_replaced_and_permissions(tmp_path: Path) -> None:
     finally:
         await srv.close()
     assert not path.exists()
+    shutil.rmtree(short, ignore_errors=True)
 
 
 def test_peer_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
