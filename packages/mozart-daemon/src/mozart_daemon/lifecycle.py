@@ -20,6 +20,8 @@ import os
 import signal
 from collections.abc import Callable
 
+import uvloop
+
 from mozart_daemon.app import Daemon, RunnerFactory
 from mozart_daemon.config import DaemonConfig
 from mozart_daemon.logging import configure_logging, get_logger
@@ -102,7 +104,8 @@ class DaemonProcess:
 
     def _serve(self, *, notify: Callable[[str], None] | None, report: Callable[[str], None]) -> int:
         try:
-            asyncio.run(self._main(notify))
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(self._main(notify))
         except StartError as exc:
             log.error("daemon.start_failed", error=str(exc))
             report(str(exc))
