@@ -7,6 +7,7 @@ writes returns, what it wrote survives ``kill -9`` of the daemon (and power loss
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -52,6 +53,7 @@ class Database:
             await conn.execute("PRAGMA foreign_keys=ON")
             await conn.execute("PRAGMA busy_timeout=5000")
             db = cls(conn, path)
+            await db.check()
             await db.migrate()
         except BaseException as exc:
             # The connection owns a thread: close it or the process cannot exit.
@@ -64,6 +66,14 @@ class Database:
                 "the job registry then starts empty."
             ) from exc
         return db
+
+    async def check(self) -> None:
+        """``PRAGMA quick_check`` before anything is written: a damaged file is refused at
+        startup (and left as it is) instead of failing, or being patched over, later."""
+        rows = await self.fetchall("PRAGMA quick_check")
+        problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
+        if problems:
+            raise sqlite3.DatabaseError(f"integrity check failed: {problems[0]}")
 
     async def migrate(self) -> None:
         version = await self.scalar("PRAGMA user_version")
@@ -126,8 +136,12 @@ class Database:
                     await self.conn.execute(sql, tuple(params))
                 await self.conn.execute("COMMIT")
             except BaseException:
-                # Shielded: a cancellation must not leave the transaction open.
-                await asyncio.shield(self.conn.execute("ROLLBACK"))
+                # Shielded: a cancellation must not leave the transaction open. SQLite may
+                # have rolled back already (disk full, I/O error): then the original error is
+                # the one to report, not "cannot rollback".
+                if self.conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        await asyncio.shield(self.conn.execute("ROLLBACK"))
                 raise
 
 
