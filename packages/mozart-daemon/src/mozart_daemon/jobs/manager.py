@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections import OrderedDict, deque
 from collections.abc import Coroutine
 from pathlib import Path
@@ -27,7 +28,7 @@ from mozart_daemon.jobs.scores import read_score
 from mozart_daemon.logging import bind_job, get_logger
 from mozart_daemon.rate_coordinator import RateLimitCoordinator
 from mozart_daemon.scheduler import GlobalSheetScheduler
-from mozart_daemon.store import ORPHAN_MESSAGE, Store
+from mozart_daemon.store import ORPHAN_MESSAGE, StateError, Store
 from mozart_daemon.store.registry import ACTIVE_STATES, JobRecord
 
 log = get_logger(__name__)
@@ -448,14 +449,32 @@ class JobManager:
         self._scheduler.unregister(job.job_id)
         with contextlib.suppress(ValueError):
             self._queue.remove(job.job_id)
-        await self._store.jobs.set_status(job.job_id, state, error=error)
-        await self.events.emit(job.job_id, f"job.{state}", message=error)
+        await self._persist_final(job.job_id, state, error)
+        try:
+            await self.events.emit(job.job_id, f"job.{state}", message=error)
+        except (StateError, sqlite3.Error) as exc:
+            log.error("store.write_failed", job_id=job.job_id, event=f"job.{state}", error=str(exc))
         self._jobs.pop(job.job_id, None)
         self._history[job.job_id] = job
         while len(self._history) > self.config.max_job_history:
             self._history.popitem(last=False)
         if not self.shutting_down:
             await self._admit()
+
+    async def _persist_final(self, job_id: str, state: str, error: str | None) -> None:
+        """Write a job's final state. While the state database refuses writes (disk full,
+        read-only), retry until it takes them: the registry must never keep an ended job as
+        running, which would also make it impossible to resume."""
+        delay = 0.5
+        while True:
+            try:
+                await self._store.jobs.set_status(job_id, state, error=error)
+                return
+            except (StateError, sqlite3.Error) as exc:
+                log.error("store.write_failed", job_id=job_id, state=state, error=str(exc),
+                          retry_seconds=delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def _cancel_timers(self, job: JobRun) -> None:
         for handle in (job.timeout_handle, job.hold_handle):
