@@ -31,6 +31,10 @@ RUN_TOKEN_ENV = "MOZART_RUN_TOKEN"  # noqa: S105 (a variable name, not a secret)
 DEFAULT_GRACE_SECONDS = 5.0
 # Escaped processes are also found by their token, so tracking need not be eager.
 _TRACK_INTERVAL = 1.0
+# create_time has clock-tick resolution: compare with a margin.
+_CREATE_TIME_SLACK = 0.1
+# Exit polling starts fast (most sheet commands are short) and backs off to this.
+_EXIT_POLL_MAX = 0.02
 _READ_CHUNK = 64 * 1024
 # After the child exits, how long its pipes may stay open (held by a leftover process)
 # before the readers give up.
@@ -73,8 +77,11 @@ class ProcessTree:
         self.pid = pid
         self.token = token
         self.known: dict[int, psutil.Process] = {}
+        # A descendant is never older than the child: older processes need no environ read.
+        self.since = 0.0
         with contextlib.suppress(psutil.Error):
-            self.known[pid] = psutil.Process(pid)
+            root = self.known[pid] = psutil.Process(pid)
+            self.since = root.create_time() - _CREATE_TIME_SLACK
 
     def refresh(self) -> None:
         root = self.known.get(self.pid)
@@ -87,9 +94,11 @@ class ProcessTree:
     def find_by_token(self) -> None:
         """Scan for processes carrying this run's token (those that escaped the tree)."""
         me = os.getuid()
-        for proc in psutil.process_iter(["uids"]):
+        for proc in psutil.process_iter(["uids", "create_time"]):
             try:
                 if proc.pid in self.known or proc.info["uids"].real != me:
+                    continue
+                if proc.info["create_time"] < self.since:
                     continue
                 if proc.environ().get(RUN_TOKEN_ENV) == self.token:
                     self.known[proc.pid] = proc
@@ -129,9 +138,21 @@ async def wait_exit(proc: asyncio.subprocess.Process) -> int:
     ``Process.wait()`` also waits for the pipes to close, which a leftover grandchild holding
     them would delay forever; the return code is set as soon as the child is reaped.
     """
-    while proc.returncode is None:  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
+    delay = 0.0005
+    while proc.returncode is None:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, _EXIT_POLL_MAX)
     return proc.returncode
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 async def stop_tree(
@@ -139,6 +160,10 @@ async def stop_tree(
 ) -> None:
     """SIGTERM the group and every known descendant, wait ``grace_seconds``, then SIGKILL."""
     await asyncio.to_thread(tree.survey)
+    if proc.returncode is not None and not tree.alive() and not _group_exists(proc.pid):
+        # The usual end of a run: the child exited and left nothing behind (no process
+        # in its group, none carrying its token), so there is nothing to signal or re-survey.
+        return
     tree.signal_all(signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
     while time.monotonic() < deadline:
