@@ -42,16 +42,16 @@ LARGE = os.environ.get("MOZART_RELIABILITY", "").lower() == "large"
 
 SIZES: dict[str, tuple[int | float, int | float]] = {
     # name: (bounded, large)
-    "crash_rounds": (3, 24),
+    "crash_rounds": (3, 60),
     "crash_jobs": (10, 12),
-    "crash_sheets": (8, 40),
-    "term_rounds": (1, 5),
-    "hypothesis_examples": (150, 2500),
-    "random_blobs": (150, 3000),
-    "churn_connections": (300, 5000),
-    "slow_client_bytes": (3, 12),
+    "crash_sheets": (8, 150),
+    "term_rounds": (1, 10),
+    "hypothesis_examples": (150, 5000),
+    "random_blobs": (150, 10000),
+    "churn_connections": (300, 20000),
+    "slow_client_bytes": (3, 30),
     "load_clients": (60, 500),
-    "load_requests_per_client": (3, 6),
+    "load_requests_per_client": (3, 10),
 }
 
 

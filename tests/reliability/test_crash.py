@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -57,6 +58,16 @@ def _write_jobs(d: Any, n_jobs: int, n_sheets: int, marker: str) -> list[str]:
         )
         names.append(name)
     return names
+
+
+def _running_sheets(db: Path) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return int(
+            conn.execute("SELECT COUNT(*) FROM sheets WHERE status = 'running'").fetchone()[0]
+        )
+    finally:
+        conn.close()
 
 
 class Ledger:
@@ -125,17 +136,19 @@ def test_kill9_at_random_moments_loses_nothing(
     ledger = Ledger(d.dir)
     for name in names:
         d.request("job.submit", {"config_path": str(d.dir / f"{name}.yaml")})
-    kills = 0
+    kills = interrupted_jobs = interrupted_sheets = 0
     for _round in range(rounds):
         time.sleep(rng.uniform(0.05, 0.5))
         d.kill9()
         kills += 1
         assert integrity_check(d.state_db) == "ok"
         before = completed_sheets(d.state_db)
+        interrupted_sheets += _running_sheets(d.state_db)
         ledger.observe(before)
         d.start()
         assert integrity_check(d.state_db) == "ok"
         to_resume = _check_after_restart(d, names, before)
+        interrupted_jobs += len(to_resume)
         ledger.observe(completed_sheets(d.state_db))
         if not to_resume:
             break
@@ -144,7 +157,10 @@ def test_kill9_at_random_moments_loses_nothing(
     _finish(d, names, n_sheets, ledger)
     assert integrity_check(d.state_db) == "ok"
     record(
-        crash_kill9_rounds=kills, crash_jobs=n_jobs * kills, crash_sheets_checked=len(ledger.frozen)
+        crash_kill9_rounds=kills,
+        crash_jobs_interrupted=interrupted_jobs,
+        crash_sheets_running_at_kill=interrupted_sheets,
+        crash_sheets_checked=len(ledger.frozen),
     )
     # The sheets the killed daemons had left running are gone once the job completes.
     wait_for(lambda: not processes_with_env("MOZART_REL_MARK", marker), 10, "stray sheets")

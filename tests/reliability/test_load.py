@@ -75,11 +75,12 @@ async def _storm(socket_path: str, names: list[str], clients: int, requests: int
     return outcome
 
 
-def _run_storm(d: Any, names: list[str]) -> tuple[Counter[str], float]:
+def _run_storm(d: Any, names: list[str], key: str) -> tuple[Counter[str], float]:
     clients, requests = size("load_clients"), size("load_requests_per_client")
     t0 = time.monotonic()
     outcome = asyncio.run(_storm(str(d.socket_path), names, clients, requests))
-    record(load_clients=clients, load_requests=outcome["ok"])
+    record(**{f"{key}_clients": clients, f"{key}_requests_ok": outcome["ok"]})
+    record(**{f"{key}_refused": outcome["refused: too many connections"]})
     return outcome, time.monotonic() - t0
 
 
@@ -90,7 +91,7 @@ def test_many_clients_within_the_cap_all_succeed(
     d = daemon_factory(max_concurrent_jobs=10, socket={"max_connections": clients + 50})
     names = _start_jobs(d, 10, marker)
     fds = daemon_fds(d)
-    outcome, seconds = _run_storm(d, names)
+    outcome, seconds = _run_storm(d, names, "load")
     print(f"{clients} clients in {seconds:.1f}s: {dict(outcome)}")
     assert set(outcome) == {"ok"}, outcome
     assert outcome["ok"] == clients * size("load_requests_per_client")
@@ -111,7 +112,7 @@ def test_past_the_cap_clients_are_refused_clearly(
 ) -> None:
     d = daemon_factory(max_concurrent_jobs=10, socket={"max_connections": 20})
     names = _start_jobs(d, 10, marker)
-    outcome, _seconds = _run_storm(d, names)
+    outcome, _seconds = _run_storm(d, names, "load_past_cap")
     print(dict(outcome))
     failures = {k: v for k, v in outcome.items() if k.startswith("FAILED")}
     assert not failures, failures

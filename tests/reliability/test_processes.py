@@ -205,4 +205,4 @@ def test_cancel_finds_a_double_fork_without_environment(daemon: Any, marker: str
     _submit(daemon, "noenv", zoo.command("sleep 300"), zoo.marker)
     wait_for(zoo.running, 15, "the sheet's processes")
     daemon.request("job.cancel", {"job_id": "noenv"})
-    zoo.assert_gone(timeout=5)
+    zoo.assert_gone(timeout=2)
