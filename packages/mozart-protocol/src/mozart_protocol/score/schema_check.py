@@ -10,6 +10,7 @@ dropped with a warning, and a ``backend`` without ``type`` gets the default one.
 from __future__ import annotations
 
 import difflib
+import functools
 import operator
 import re
 from typing import Any
@@ -25,6 +26,13 @@ from mozart_protocol.score.model import (
     SheetConfig,
     ValidationRule,
 )
+
+
+@functools.cache
+def _score_info() -> mi.Type:
+    # Built once: msgspec.inspect walks the whole model on every call, which was most of
+    # the daemon's CPU time per job.submit.
+    return mi.type_info(Score)
 
 
 def _member_classes(union: object) -> tuple[type, ...]:
@@ -102,7 +110,7 @@ class SchemaChecker:
 
     def check(self, data: object) -> object:
         """Check a whole score; returns the cleaned data (valid only if no errors)."""
-        return self._value(data, mi.type_info(Score), "")
+        return self._value(data, _score_info(), "")
 
     def _add(self, code: str, path: str, message: str, *, at_key: bool = False) -> None:
         self.problems.append(Problem(code, path, message, at_key))
