@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -44,6 +45,17 @@ def fan_out_score(directory: Path, sheets: int) -> Path:
     return path
 
 
+def _output_bytes(argv: list[str]) -> int:
+    """How much the command prints (counted as it streams, not kept)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    total = 0
+    while chunk := proc.stdout.read(1 << 20):
+        total += len(chunk)
+    proc.wait()
+    return total
+
+
 async def run(ctx: Context) -> list[Row]:
     runs = ctx.pick(5, 3)
     sheets = 10_000
@@ -58,6 +70,7 @@ async def run(ctx: Context) -> list[Row]:
             ("planning.dry_run", "mozart run --dry-run", [*mozart, "run", "--dry-run", str(score)]),
         ):
             figure = await asyncio.to_thread(refs.command_time, argv, runs)
+            size = await asyncio.to_thread(_output_bytes, argv)
             rows.append(
                 Row(
                     key=key,
@@ -69,7 +82,8 @@ async def run(ctx: Context) -> list[Row]:
                     ratio=figure / python,
                     target=f"<= {TARGET_S * 1000:g} ms",
                     passed=figure <= TARGET_S,
-                    extra={"runs": runs, "sheets": sheets},
+                    note=f"prints {size:,} bytes",
+                    extra={"runs": runs, "sheets": sheets, "stdout_bytes": size},
                 )
             )
         return rows

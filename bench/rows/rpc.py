@@ -17,7 +17,7 @@ TARGET = 0.8
 
 async def run(ctx: Context) -> list[Row]:
     seconds = ctx.seconds(3.0, 1.0)
-    rounds = ctx.pick(2, 1)
+    rounds = ctx.pick(3, 1)
     rows = []
     async with BenchDaemon() as daemon, refs.echo_server() as echo:
         for clients in (1, 32):
