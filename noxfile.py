@@ -68,8 +68,9 @@ def pins(session: nox.Session) -> None:
         session.run("uv", "venv", "-q", "--python", shutil.which("python") or "python", str(venv))
         env = {"VIRTUAL_ENV": str(venv)}
         wheels = sorted(str(p) for p in dist.glob("*.whl"))
-        session.run("uv", "pip", "install", "-q", "--find-links", str(dist),
-                    "mozart-cli[daemon]", env=env)
+        session.run(
+            "uv", "pip", "install", "-q", "--find-links", str(dist), "mozart-cli[daemon]", env=env
+        )
         session.run("uv", "pip", "check", env=env)
         session.log(f"installed and checked: {', '.join(Path(w).name for w in wheels)}")
         session.run(str(venv / "bin" / "mozart"), "--version", external=True)
@@ -87,5 +88,3 @@ def reliability(session: nox.Session) -> None:
     """The large setting of tests/reliability (crash rounds, hostile input, load)."""
     env = {"MOZART_RELIABILITY": "large"}
     session.run("pytest", "tests/reliability", "-p", "no:randomly", *session.posargs, env=env)
-
-
