@@ -65,7 +65,7 @@ METHODS: dict[Method, MethodSpec] = {
         errors=(-32001, -32003, -32011, -32602, -32603),
         kind="request",
         notifications=(),
-        description="Pause a running or queued job: running sheets are stopped and rerun on resume.",
+        description="Pause a running or queued job: no new sheet starts, running sheets finish, and its slot frees.",
     ),
     Method.JOB_RESUME: MethodSpec(
         name=Method.JOB_RESUME,
