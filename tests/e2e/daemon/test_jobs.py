@@ -36,9 +36,15 @@ def test_submit_status_list_and_resubmit_rules(
     assert info.value.code == -32002
     assert "--fresh" in info.value.message and "mozart resume" in info.value.message
     assert info.value.data["state"] == "completed"
+    logs = daemon.dir / "hello-ws" / "logs"
+    first_run = (logs / "sheet-01.stdout.log").read_text()
+    assert first_run.count("attempt 1") == 1  # one attempt's header
     daemon.request("job.submit", {"config_path": str(score), "fresh": True})
     daemon.wait_job("hello", "completed")
     assert counts(daemon.dir, "hello") == [1, 2, 3, 1, 2, 3]
+    # A fresh run starts its own logs; the last run's are kept once, aside.
+    assert (logs / "sheet-01.stdout.log").read_text().count("attempt 1") == 1
+    assert (logs.with_name("logs.previous") / "sheet-01.stdout.log").read_text() == first_run
 
 
 def test_unknown_job_and_invalid_score(daemon: Handle) -> None:

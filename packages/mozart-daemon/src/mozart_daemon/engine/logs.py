@@ -9,6 +9,7 @@ receives each complete line as well.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,24 @@ LogLineCallback = Callable[[LogLine], None]
 
 def log_dir(workspace: str | os.PathLike[str]) -> Path:
     return Path(workspace) / "logs"
+
+
+def rotate_logs(workspace: str | os.PathLike[str]) -> Path | None:
+    """Start a fresh run's logs: move ``logs/`` to ``logs.previous/`` (replacing an older one).
+
+    A ``--fresh`` run must not append to the last run's files (``mozart logs`` would show
+    both), yet the last run's output is kept once. Returns where it went, or None.
+    """
+    current = log_dir(workspace)
+    if not current.is_dir() or current.is_symlink():
+        return None
+    previous = current.with_name("logs.previous")
+    if previous.is_symlink() or previous.is_file():
+        previous.unlink()
+    elif previous.is_dir():
+        shutil.rmtree(previous)
+    current.rename(previous)
+    return previous
 
 
 def log_paths(workspace: str | os.PathLike[str], sheet_num: int) -> tuple[Path, Path]:

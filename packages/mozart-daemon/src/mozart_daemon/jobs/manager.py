@@ -23,6 +23,7 @@ from mozart_protocol.score import build_plan, resolve_workspace
 from mozart_daemon import errors
 from mozart_daemon.backpressure import BackpressureController, Pressure
 from mozart_daemon.config import DaemonConfig
+from mozart_daemon.engine.logs import rotate_logs
 from mozart_daemon.jobs.runtime import JobEvents, JobRun, SheetOutcome, SheetRunner
 from mozart_daemon.jobs.scores import read_score
 from mozart_daemon.logging import bind_job, get_logger
@@ -143,6 +144,8 @@ class JobManager:
         )  # fmt: skip
         self._jobs[job_id] = job  # reserve the id before any await
         try:
+            if existing is not None:  # --fresh over an ended job: its logs are not this run's
+                await asyncio.to_thread(rotate_logs, ws)
             await self._store.jobs.create(
                 job_id=job_id, name=loaded.score.name, description=loaded.score.description,
                 config_path=str(loaded.path), workspace=str(ws), priority=job_priority,
