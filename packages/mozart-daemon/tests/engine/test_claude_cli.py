@@ -69,6 +69,27 @@ async def test_default_argv_environment_and_json_result(
     assert '"type": "result"' in (tmp_path / "ws/logs/sheet-01.stdout.log").read_text()
 
 
+@pytest.mark.parametrize(
+    "template",
+    [
+        "WRITE out-{{ sheet_num }}.md hello from claude\n" + "x" * 200_000,  # > 128 KiB argv cap
+        "- WRITE out-{{ sheet_num }}.md hello from claude\nWRITE out-{{ sheet_num }}.md hello",
+    ],
+    ids=["larger-than-an-argument", "starts-with-a-dash"],
+)
+async def test_prompts_the_argv_cannot_carry_go_on_stdin(
+    tmp_path: Path, run: Runner, fake_claude: Path, template: str
+) -> None:
+    score = claude_score(tmp_path)
+    score["prompt"] = {"template": template}
+    result = await run(write_score(tmp_path, score))
+    assert result.status == SheetState.COMPLETED, result
+    (call,) = calls(fake_claude)
+    assert call["prompt_from_stdin"] is True and call["stdin_devnull"] is False
+    assert call["argv"][:2] == ["-p", "--dangerously-skip-permissions"]
+    assert call["prompt_length"] >= len(template.replace("{{ sheet_num }}", "1"))
+
+
 async def test_options_become_flags(tmp_path: Path, run: Runner, fake_claude: Path) -> None:
     (tmp_path / "system.md").write_text("You are terse.")
     loaded = write_score(

@@ -2,7 +2,10 @@
 
 stdin is /dev/null (the CLI would otherwise wait for input), and ``CLAUDECODE`` is removed
 from the child's environment so a daemon started from inside Claude Code does not make the
-child think it is nested. With ``--output-format json`` (or ``stream-json``) the final
+child think it is nested. A prompt the argument vector cannot carry (over
+``MAX_PROMPT_ARG_BYTES``: Linux caps one argument at 128 KiB; or starting with ``-``, which the
+CLI's option parser would take for an option) goes on stdin instead: ``claude -p`` without a
+prompt argument reads it from there. With ``--output-format json`` (or ``stream-json``) the final
 ``{"type": "result", ...}`` object gives the reply text, token usage, cost and ``is_error``.
 """
 
@@ -25,6 +28,12 @@ from mozart_daemon.engine.errors import BackendStartError, ErrorClass, looks_lik
 from mozart_daemon.engine.process import run_process
 
 EMPTY_MCP_CONFIG = '{"mcpServers":{}}'
+# Linux's MAX_ARG_STRLEN is 128 KiB per argument; stay clear of it.
+MAX_PROMPT_ARG_BYTES = 100_000
+
+
+def prompt_goes_on_stdin(prompt: str) -> bool:
+    return prompt.startswith("-") or len(prompt.encode("utf-8")) > MAX_PROMPT_ARG_BYTES
 
 
 def parse_result_object(stdout: str) -> dict[str, Any] | None:
@@ -54,7 +63,9 @@ class ClaudeCliRunner:
 
     def argv(self, prompt: str, context: ExecutionContext) -> list[str]:
         cfg = self.config
-        argv = [cfg.executable, "-p", prompt]
+        argv = [cfg.executable, "-p"]
+        if not prompt_goes_on_stdin(prompt):
+            argv.append(prompt)
         if cfg.skip_permissions:
             argv.append("--dangerously-skip-permissions")
         argv += ["--output-format", cfg.output_format]
@@ -74,6 +85,11 @@ class ClaudeCliRunner:
                 raise BackendStartError(
                     f"cannot read system_prompt_file `{path}`: {exc.strerror or exc}"
                 ) from None
+            if len(system_prompt.encode("utf-8")) > MAX_PROMPT_ARG_BYTES:
+                raise BackendStartError(
+                    f"system_prompt_file `{path}` is larger than {MAX_PROMPT_ARG_BYTES} bytes: "
+                    "the claude CLI takes it as one argument, which Linux limits to 128 KiB"
+                )
             argv += ["--append-system-prompt", system_prompt]
         argv += cfg.cli_extra_args
         return argv
@@ -98,6 +114,7 @@ class ClaudeCliRunner:
             stdout=context.stdout,
             stderr=context.stderr,
             timeout_seconds=timeout_seconds,
+            stdin_data=prompt.encode("utf-8") if prompt_goes_on_stdin(prompt) else None,
             grace_seconds=context.grace_seconds,
         )
         result = process_result(run, context, output_text=context.stdout.text)
