@@ -38,7 +38,7 @@ def test_errors_exit_1_and_name_code_location_message(
 
 
 def test_warnings_alone_still_exit_0(cli: Any, score_file: Any, valid_score: Any) -> None:
-    path = score_file(valid_score + "notifications: []\n")
+    path = score_file(valid_score + "concert: {}\n")
     result = cli("validate", str(path))
     assert result.exit_code == 0
     assert "warning W101" in result.stdout

@@ -80,7 +80,15 @@ CASES: list[tuple[str, str, int | None, str]] = [
         score("name: t\nbackend: {type: command, command: x, prompt_via: pipe}\n", SHEET, PROMPT),
     ),
     ("E106", "priority", 6, score(HEAD, SHEET, PROMPT, "priority: 1\npriority: 2\n")),
-    ("W101", "notifications", 5, score(HEAD, SHEET, PROMPT, "notifications: {slack: x}\n")),
+    ("W101", "concert", 5, score(HEAD, SHEET, PROMPT, "concert: {enabled: true}\n")),
+    (
+        "W101",
+        "on_success[0].detached",
+        5,
+        score(
+            HEAD, SHEET, PROMPT, "on_success: [{type: run_command, command: x, detached: true}]\n"
+        ),
+    ),
     (
         "W101",
         "sheet.skip_when",
@@ -296,6 +304,55 @@ CASES: list[tuple[str, str, int | None, str]] = [
         "backend.system_prompt_file",
         2,
         score("name: t\nbackend: {type: claude_cli, system_prompt_file: sys.md}\n", SHEET, PROMPT),
+    ),
+    (
+        "E601",
+        "notifications[0].config.url",
+        7,
+        score(
+            HEAD,
+            SHEET,
+            PROMPT,
+            "notifications:\n  - type: webhook\n    config: {url: 'ftp://x/y'}\n",
+        ),
+    ),
+    (
+        "E102",
+        "notifications[0].config.url",
+        6,
+        score(
+            HEAD, SHEET, PROMPT, "notifications:\n  - type: webhook\n    on_events: [job_failed]\n"
+        ),
+    ),
+    (
+        "E105",
+        "notifications[0].on_events[0]",
+        5,
+        score(HEAD, SHEET, PROMPT, "notifications: [{type: desktop, on_events: [job_finish]}]\n"),
+    ),
+    (
+        "W602",
+        "notifications[0].type",
+        5,
+        score(HEAD, SHEET, PROMPT, "notifications: [{type: slack}]\n"),
+    ),
+    (
+        "W603",
+        "on_success[0].job_path",
+        5,
+        score(HEAD, SHEET, PROMPT, "on_success: [{type: run_job, job_path: next.yaml}]\n"),
+    ),
+    (
+        "E304",
+        "on_success[0].command",
+        5,
+        score(HEAD, SHEET, PROMPT, "on_success: [{type: run_command, command: 'ls {workspce}'}]\n"),
+    ),
+    (
+        "E604",
+        "on_success[0].job_path",
+        5,
+        score(HEAD, SHEET, PROMPT, "on_success: [{type: run_job, job_path: ./score.yaml}]\n"),
     ),
 ]
 

@@ -36,10 +36,22 @@ STRUCTS: list[type] = [
     model.RetryConfig,
     model.RateLimitConfig,
     model.ParallelConfig,
+    model.WebhookConfig,
+    model.DesktopConfig,
+    model.WebhookNotification,
+    model.DesktopNotification,
+    model.SlackNotification,
+    model.EmailNotification,
+    model.RunCommandHook,
+    model.RunScriptHook,
+    model.RunJobHook,
 ]
 NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
     model.Score: model.NOT_IMPLEMENTED_TOP_LEVEL,
     model.SheetConfig: model.NOT_IMPLEMENTED_SHEET,
+    model.RunCommandHook: model.NOT_IMPLEMENTED_HOOK,
+    model.RunScriptHook: model.NOT_IMPLEMENTED_HOOK,
+    model.RunJobHook: model.NOT_IMPLEMENTED_HOOK,
 }
 
 

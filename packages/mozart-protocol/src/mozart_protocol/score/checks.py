@@ -22,6 +22,7 @@ from mozart_protocol.score.model import (
     ContentRegexRule,
     Score,
 )
+from mozart_protocol.score.orchestration import check_hooks, check_notifications
 from mozart_protocol.score.placeholders import (
     PlaceholderError,
     format_placeholders,
@@ -63,6 +64,11 @@ def check_loaded(
         problems += check_backend(loaded, plan)
     if "workspace" not in skip:
         problems += check_workspace(loaded, workspace_override)
+    if "notifications" not in skip:
+        problems += check_notifications(loaded)
+    if "on_success" not in skip:
+        total = plan.total_sheets if plan is not None else 1
+        problems += check_hooks(loaded, workspace=workspace, total_sheets=total)
     return problems
 
 

@@ -6,7 +6,8 @@ the path up in the YAML node marks, so the file, line and column come from one p
 
 Codes are stable (tools and tests match on them); the letter is the severity, the first
 digit the area: ``0`` the file itself, ``1`` the schema, ``2`` the prompt, ``3`` the
-validations, ``4`` the sheets and their dependencies, ``5`` the workspace and backend.
+validations, ``4`` the sheets and their dependencies, ``5`` the workspace and backend,
+``6`` notifications and success hooks.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ FINDING_CODES: dict[str, str] = {
     "E405": "fan-out-stage-range",
     "E501": "workspace-parent-missing",
     "E502": "system-prompt-file-missing",
+    "E601": "webhook-url-invalid",
+    "W602": "notification-type-not-implemented",
+    "W603": "hook-target-missing",
+    "E604": "hook-chains-itself",
 }
 
 

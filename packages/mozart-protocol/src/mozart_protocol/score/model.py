@@ -146,6 +146,94 @@ class ParallelConfig(_Strict, kw_only=True):
     fail_fast: bool = True
 
 
+NotificationEvent = Literal[
+    "job_start",
+    "sheet_start",
+    "sheet_complete",
+    "sheet_failed",
+    "job_complete",
+    "job_failed",
+    "job_paused",
+]
+NOTIFICATION_EVENTS: tuple[str, ...] = (
+    "job_start",
+    "sheet_start",
+    "sheet_complete",
+    "sheet_failed",
+    "job_complete",
+    "job_failed",
+    "job_paused",
+)
+
+
+def _default_events() -> list[NotificationEvent]:
+    return ["job_complete", "job_failed"]
+
+
+class WebhookConfig(_Strict, kw_only=True):
+    url: str | None = None
+    url_env: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout: Annotated[float, Meta(gt=0)] = 30.0
+    max_retries: Annotated[int, Meta(ge=0, le=10)] = 2
+    retry_delay: NonNegative = 1.0
+
+
+class DesktopConfig(_Strict, kw_only=True):
+    app_name: str = "Mozart"
+    timeout: Annotated[int, Meta(ge=0)] = 10
+
+
+class _NotificationCommon(_Strict):
+    on_events: list[NotificationEvent] = field(default_factory=_default_events)
+
+
+class WebhookNotification(_NotificationCommon, tag_field="type", tag="webhook", kw_only=True):
+    config: WebhookConfig = field(default_factory=WebhookConfig)
+
+
+class DesktopNotification(_NotificationCommon, tag_field="type", tag="desktop", kw_only=True):
+    config: DesktopConfig = field(default_factory=DesktopConfig)
+
+
+class SlackNotification(_NotificationCommon, tag_field="type", tag="slack", kw_only=True):
+    config: dict[str, object] = field(default_factory=dict)
+
+
+class EmailNotification(_NotificationCommon, tag_field="type", tag="email", kw_only=True):
+    config: dict[str, object] = field(default_factory=dict)
+
+
+Notification = WebhookNotification | DesktopNotification | SlackNotification | EmailNotification
+# Notification types of the wider Mozart format that are accepted with a warning and ignored.
+NOT_IMPLEMENTED_NOTIFICATIONS: tuple[type, ...] = (SlackNotification, EmailNotification)
+
+
+class _HookCommon(_Strict):
+    description: str | None = None
+    on_failure: Literal["continue", "abort"] = "continue"
+    timeout_seconds: Annotated[float, Meta(gt=0)] = 300.0
+
+
+class RunCommandHook(_HookCommon, tag_field="type", tag="run_command", kw_only=True):
+    command: str
+    working_directory: str | None = None
+
+
+class RunScriptHook(_HookCommon, tag_field="type", tag="run_script", kw_only=True):
+    command: str
+    working_directory: str | None = None
+
+
+class RunJobHook(_HookCommon, tag_field="type", tag="run_job", kw_only=True):
+    job_path: str
+    job_workspace: str | None = None
+    fresh: bool = False
+
+
+Hook = RunCommandHook | RunScriptHook | RunJobHook
+
+
 class Score(_Strict, kw_only=True):
     name: JobName
     sheet: SheetConfig
@@ -159,16 +247,16 @@ class Score(_Strict, kw_only=True):
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     pause_between_sheets_seconds: NonNegative = 0.0
     priority: Priority = 5
+    notifications: list[Notification] = field(default_factory=list)
+    on_success: list[Hook] = field(default_factory=list)
 
 
 # Keys of the wider Mozart format that are accepted with a warning (SCORE.md).
 NOT_IMPLEMENTED_TOP_LEVEL: frozenset[str] = frozenset(
     {
-        "notifications",
         "learning",
         "cross_sheet",
         "isolation",
-        "on_success",
         "concert",
         "cost_limits",
         "state_backend",
@@ -187,6 +275,8 @@ NOT_IMPLEMENTED_TOP_LEVEL: frozenset[str] = frozenset(
 )
 NOT_IMPLEMENTED_SHEET: frozenset[str] = frozenset({"skip_when"})
 NOT_IMPLEMENTED_RULE: frozenset[str] = frozenset({"retry_count", "retry_delay_ms"})
+# Chained jobs always run detached, and every job shares the daemon's one learning store.
+NOT_IMPLEMENTED_HOOK: frozenset[str] = frozenset({"detached", "inherit_learning"})
 
 
 def decode_score(data: object) -> Score:

@@ -19,9 +19,11 @@ import msgspec.inspect as mi
 
 from mozart_protocol.score.findings import Problem, index_path, join_path
 from mozart_protocol.score.model import (
+    NOT_IMPLEMENTED_HOOK,
     NOT_IMPLEMENTED_RULE,
     NOT_IMPLEMENTED_SHEET,
     NOT_IMPLEMENTED_TOP_LEVEL,
+    Hook,
     Score,
     SheetConfig,
     ValidationRule,
@@ -46,6 +48,7 @@ _NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
     Score: NOT_IMPLEMENTED_TOP_LEVEL,
     SheetConfig: NOT_IMPLEMENTED_SHEET,
     **{cls: NOT_IMPLEMENTED_RULE for cls in _RULE_CLASSES},
+    **{cls: NOT_IMPLEMENTED_HOOK for cls in _member_classes(Hook)},
 }
 _DEFAULT_TAG = {"backend": "claude_cli"}
 _NAME_RULE = "letters, digits, `.`, `_` and `-`, starting with a letter or digit"
