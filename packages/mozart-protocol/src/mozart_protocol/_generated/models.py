@@ -63,7 +63,7 @@ class Readiness(StrEnum):
 
 class JobEventType(StrEnum):
     """
-    What happened to a job or one of its sheets (`noun.past_verb`).
+    What happened to a job or one of its sheets (`noun.past_verb`). `job.chained`: the job was submitted by another job's `on_success` hook (the message names it and the chain depth). `hook.completed`, `hook.failed`, `hook.skipped`: the result of one of the job's `on_success` hooks; they come after `job.completed`.
     """
 
     JOB_QUEUED = "job.queued"
@@ -79,6 +79,10 @@ class JobEventType(StrEnum):
     SHEET_SKIPPED = "sheet.skipped"
     SHEET_RETRYING = "sheet.retrying"
     SHEET_RATE_LIMITED = "sheet.rate_limited"
+    JOB_CHAINED = "job.chained"
+    HOOK_COMPLETED = "hook.completed"
+    HOOK_FAILED = "hook.failed"
+    HOOK_SKIPPED = "hook.skipped"
 
 
 class LogStream(StrEnum):
