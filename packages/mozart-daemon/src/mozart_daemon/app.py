@@ -1,9 +1,9 @@
 """Daemon: the assembled daemon inside one event loop.
 
 Builds every part from the config (store, monitor, backpressure, rate coordinator,
-scheduler, learning hub, job manager, health, server), starts them in order, reloads what
-can change live on SIGHUP, and shuts down gracefully. ``lifecycle.DaemonProcess`` owns the
-process around it (fork, PID file, signals).
+scheduler, learning hub, job manager, notifications, success hooks, health, server), starts
+them in order, reloads what can change live on SIGHUP, and shuts down gracefully.
+``lifecycle.DaemonProcess`` owns the process around it (fork, PID file, signals).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from mozart_daemon import __version__
 from mozart_daemon.backpressure import BackpressureController, Pressure
 from mozart_daemon.config import RELOADABLE, ConfigError, DaemonConfig, diff, load_config
 from mozart_daemon.health import HealthChecker
+from mozart_daemon.hooks import SuccessHooks
 from mozart_daemon.jobs import JobEvents, JobManager, SheetRunner
 from mozart_daemon.learning import LearningHub
 from mozart_daemon.logging import get_logger, set_level
 from mozart_daemon.monitor import ResourceMonitor, ResourceSnapshot
+from mozart_daemon.notify import NotificationService
 from mozart_daemon.rate_coordinator import RateLimitCoordinator
 from mozart_daemon.scheduler import GlobalSheetScheduler
 from mozart_daemon.server import DaemonServer
@@ -30,6 +32,7 @@ from mozart_daemon.store import Store
 log = get_logger(__name__)
 
 RunnerFactory = Callable[["Daemon"], SheetRunner]
+NOTIFY_GRACE_SECONDS = 3.0
 
 
 def _default_runner(daemon: Daemon) -> SheetRunner:
@@ -89,12 +92,17 @@ class Daemon:
             events=self.events,
             runner=self._runner_factory(self),
         )
+        self.notifications = NotificationService(lookup=self.manager.active)
+        self.events.add_listener(self.notifications.on_event)
+        self.hooks = SuccessHooks(manager=self.manager, events=self.events, store=self.store)
+        self.manager.hooks = self.hooks
         self.health = HealthChecker(
             backpressure=self.backpressure,
             monitor=self.monitor,
             shutting_down=lambda: self.shutting_down,
             failure_rate=self.learning.recent_failure_rate,
             started_at=self.started_monotonic,
+            notifier_reasons=self.notifications.readiness,
         )
         self.server = DaemonServer(config=config.socket, dispatch=Dispatcher(self).dispatch)
         try:
@@ -155,6 +163,9 @@ class Daemon:
             await self.server.stop_listening()
             grace = 0.0 if self._force else self.config.shutdown_timeout_seconds
             await self.manager.shutdown(grace)
+            await self.hooks.aclose()
+            # The shutdown's own events (jobs failed by it) still go out, briefly.
+            await self.notifications.aclose(min(grace, NOTIFY_GRACE_SECONDS))
         except Exception:
             log.exception("daemon.shutdown_failed")
         finally:

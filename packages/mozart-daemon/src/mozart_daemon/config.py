@@ -54,6 +54,8 @@ class DaemonConfig(_Strict):
     shutdown_timeout_seconds: Annotated[float, Meta(ge=0)] = 300.0
     monitor_interval_seconds: Annotated[float, Meta(gt=0)] = 15.0
     max_job_history: Annotated[int, Meta(ge=1)] = 1000
+    # How many jobs deep an ``on_success`` ``run_job`` chain may go (0: no chains).
+    max_chain_depth: Annotated[int, Meta(ge=0, le=100)] = 5
     log_level: LogLevel = "info"
     log_file: Path | None = None
     resource_limits: ResourceLimits = field(default_factory=ResourceLimits)
@@ -87,6 +89,7 @@ RELOADABLE: frozenset[str] = frozenset(
         "shutdown_timeout_seconds",
         "monitor_interval_seconds",
         "max_job_history",
+        "max_chain_depth",
         "log_level",
         "resource_limits.max_memory_mb",
         "resource_limits.max_processes",

@@ -2,7 +2,8 @@
 
 Liveness does no I/O: if the handler runs, the daemon is alive. Readiness answers from
 state already in memory: the pressure level, shutdown, the recent failure rate of sheet
-attempts and whether the resource monitor can measure.
+attempts, whether the resource monitor can measure, and notification channels that keep
+failing (notify.py).
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ class HealthChecker:
         shutting_down: Callable[[], bool],
         failure_rate: Callable[[], float | None],
         started_at: float | None = None,
+        notifier_reasons: Callable[[], list[str]] | None = None,
     ) -> None:
         self._backpressure = backpressure
         self._monitor = monitor
         self._shutting_down = shutting_down
         self._failure_rate = failure_rate
+        self._notifier_reasons = notifier_reasons
         self.started_monotonic = started_at if started_at is not None else time.monotonic()
         self.pid = os.getpid()
 
@@ -54,4 +57,6 @@ class HealthChecker:
         rate = self._failure_rate()
         if rate is not None and rate > FAILURE_RATE_LIMIT:
             reasons.append(f"elevated failure rate: {rate:.0%} of recent sheet attempts failed")
+        if self._notifier_reasons is not None:
+            reasons += self._notifier_reasons()
         return reasons

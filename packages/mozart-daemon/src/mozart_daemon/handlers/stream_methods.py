@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mozart_daemon.handlers.table import Call
 
 LOG_POLL_SECONDS = 0.2
+HOOK_POLL_SECONDS = 0.1
 
 
 def to_event(e: EventRecord) -> JobEvent | None:
@@ -63,15 +64,18 @@ async def follow(daemon: Daemon, params: JobFollowParams, call: Call) -> JobStat
         for event in await daemon.store.events.since(job_id):
             await _send(call, event)
             last = event.id
-        if daemon.manager.active(job_id) is not None:
-            while True:
-                event = await queue.get()
-                if event.id <= last:
-                    continue
-                await _send(call, event)
-                last = event.id
-                if event.type in TERMINAL_EVENTS:
-                    break
+        ended = daemon.manager.active(job_id) is None
+        # After the job ends, its success hooks may still run: their events follow.
+        while not ended or daemon.hooks.busy(job_id):
+            try:
+                event = await asyncio.wait_for(queue.get(), HOOK_POLL_SECONDS if ended else None)
+            except TimeoutError:
+                continue
+            if event.id <= last:
+                continue
+            await _send(call, event)
+            last = event.id
+            ended = ended or event.type in TERMINAL_EVENTS
     return await job_status(daemon, job_id)
 
 

@@ -24,7 +24,14 @@ from mozart_daemon import errors
 from mozart_daemon.backpressure import BackpressureController, Pressure
 from mozart_daemon.config import DaemonConfig
 from mozart_daemon.engine.logs import rotate_logs
-from mozart_daemon.jobs.runtime import JobEvents, JobRun, SheetOutcome, SheetRunner
+from mozart_daemon.jobs.runtime import (
+    ChainLink,
+    CompletionHooks,
+    JobEvents,
+    JobRun,
+    SheetOutcome,
+    SheetRunner,
+)
 from mozart_daemon.jobs.scores import read_score
 from mozart_daemon.logging import bind_job, get_logger
 from mozart_daemon.rate_coordinator import RateLimitCoordinator
@@ -67,6 +74,7 @@ class JobManager:
         self._dispatcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.shutting_down = False
+        self.hooks: CompletionHooks | None = None
         coordinator.add_listener(self.wake)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -112,8 +120,11 @@ class JobManager:
         start_sheet: int | None = None,
         priority: int | None = None,
         workspace: str | None = None,
+        chain: ChainLink | None = None,
     ) -> tuple[str, str]:
-        """Load, check and admit a score; returns (job id = the score's name, state)."""
+        """Load, check and admit a score; returns (job id = the score's name, state).
+
+        ``chain``: the job is submitted by another job's ``run_job`` hook (``job.chained``)."""
         if self.shutting_down:
             raise errors.shutting_down()
         self._refuse_under_pressure()
@@ -152,6 +163,8 @@ class JobManager:
                 total_sheets=plan.total_sheets, backend=job.backend,
                 sheets=[(s.sheet_num, s.stage, s.instance) for s in plan.sheets],
             )  # fmt: skip
+            if chain is not None:
+                await self.events.emit(job_id, "job.chained", message=chain.message)
             for num in sorted(job.done):
                 await self._store.sheets.set_sheet_status(job_id, num, "skipped")
                 await self.events.emit(job_id, "sheet.skipped", sheet_num=num,
@@ -393,6 +406,8 @@ class JobManager:
                 outcome = SheetOutcome(status="failed", error=f"{type(exc).__name__}: {exc}")
             finally:
                 job.tasks.pop(sheet_num, None)
+            if outcome is not None:
+                job.ran_sheets += 1
             if outcome is None:
                 # Stopped (cancel, timeout, shutdown): not done, so it runs again on resume.
                 await self._store.sheets.set_sheet_status(
@@ -453,6 +468,9 @@ class JobManager:
         with contextlib.suppress(ValueError):
             self._queue.remove(job.job_id)
         await self._persist_final(job.job_id, state, error)
+        hooks = self.hooks if state == "completed" and job.score.on_success else None
+        if hooks is not None:
+            hooks.expect(job)
         try:
             await self.events.emit(job.job_id, f"job.{state}", message=error)
         except (StateError, sqlite3.Error) as exc:
@@ -461,6 +479,8 @@ class JobManager:
         self._history[job.job_id] = job
         while len(self._history) > self.config.max_job_history:
             self._history.popitem(last=False)
+        if hooks is not None:
+            hooks.start(job)
         if not self.shutting_down:
             await self._admit()
 

@@ -8,7 +8,8 @@ event log, logs it, and hands it to live subscribers (``job.follow``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from mozart_daemon.store import EventRecord, Store
 log = get_logger(__name__)
 
 TERMINAL_EVENTS = frozenset({"job.completed", "job.failed", "job.cancelled"})
+EventListener = Callable[[EventRecord], None]
 
 
 def backend_key(backend: Backend) -> str:
@@ -45,6 +47,28 @@ def backend_key(backend: Backend) -> str:
     if isinstance(backend, ClaudeCliBackend):
         return f"claude_cli@{backend.executable}"
     return "command"
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """A job submitted by another job's ``run_job`` success hook: which one, how deep.
+
+    Recorded as the chained job's ``job.chained`` event, which is where a later run (a
+    resume, a restarted daemon) reads its depth back from.
+    """
+
+    parent: str
+    depth: int
+
+    @property
+    def message(self) -> str:
+        return f"submitted by the on_success hook of {self.parent} (chain depth {self.depth})"
+
+    @classmethod
+    def parse(cls, message: str | None) -> ChainLink | None:
+        match = re.fullmatch(r"submitted by the on_success hook of (\S+) \(chain depth (\d+)\)",
+                             message or "")  # fmt: skip
+        return cls(match.group(1), int(match.group(2))) if match else None
 
 
 class SheetOutcome(msgspec.Struct, kw_only=True):
@@ -67,6 +91,7 @@ class JobRun:
     stopping: bool = False
     finalized: bool = False
     started_once: bool = False
+    ran_sheets: int = 0  # sheets this run started and saw to an end (the no-work guard)
     tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
     timeout_handle: asyncio.TimerHandle | None = None
@@ -106,10 +131,25 @@ class SheetRunner(Protocol):
     async def run(self, job: JobRun, sheet: PlannedSheet) -> SheetOutcome: ...
 
 
+class CompletionHooks(Protocol):
+    """What runs after a job completed (the score's ``on_success``)."""
+
+    def expect(self, job: JobRun) -> None:
+        """Called before ``job.completed`` is emitted: the job's hooks are now pending."""
+
+    def start(self, job: JobRun) -> None:
+        """Called once the job has left the active set: run the pending hooks."""
+
+
 class JobEvents:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._subscribers: dict[str, set[asyncio.Queue[EventRecord]]] = {}
+        self._listeners: list[EventListener] = []
+
+    def add_listener(self, listener: EventListener) -> None:
+        """Called with every event once it is persisted (notifications); must not block."""
+        self._listeners.append(listener)
 
     async def emit(
         self,
@@ -134,6 +174,11 @@ class JobEvents:
         getattr(log, level)(type, **fields)
         for queue in self._subscribers.get(job_id, ()):
             queue.put_nowait(record)
+        for listener in self._listeners:
+            try:
+                listener(record)
+            except Exception:
+                log.exception("events.listener_failed", job_id=job_id, event_type=type)
         return record
 
     @contextmanager
