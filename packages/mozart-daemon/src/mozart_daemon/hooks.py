@@ -197,6 +197,7 @@ class SuccessHooks:
             command = str(resolve_hook_path(job.loaded, hook.command, context))
             argv = [command]
         cwd = job.workspace
+        cwd.mkdir(parents=True, exist_ok=True)  # as for a sheet; its parent exists (E501)
         if hook.working_directory is not None:
             cwd = resolve_hook_path(job.loaded, hook.working_directory, context)
         if not cwd.is_dir():

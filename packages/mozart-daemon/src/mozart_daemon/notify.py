@@ -325,6 +325,8 @@ class NotificationService:
             if pending:
                 log.warning("notify.abandoned", deliveries=self._pending)
                 await asyncio.gather(*pending, return_exceptions=True)
+        self._channels.clear()
+        self._pending = 0
         if self._client is not None:
             await self._client.aclose()
             self._client = None
