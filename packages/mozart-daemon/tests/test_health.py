@@ -33,3 +33,13 @@ def test_each_reason() -> None:
         "elevated failure rate: 80% of recent sheet attempts failed"
     ]
     assert make(rate=0.2).readiness() == []
+
+
+def test_failing_notifiers_are_reasons() -> None:
+    base = make()
+    reason = "notifier failing: desktop (3 deliveries in a row failed; last: ...)"
+    checker = HealthChecker(
+        backpressure=base._backpressure, monitor=base._monitor, shutting_down=lambda: False,
+        failure_rate=lambda: None, notifier_reasons=lambda: [reason],
+    )  # fmt: skip
+    assert checker.readiness() == [reason]
