@@ -190,6 +190,28 @@ async def test_run_job_chains_until_max_chain_depth(env: Env) -> None:
     assert chained == ["submitted by the on_success hook of d2 (chain depth 2)"]
 
 
+async def test_a_score_that_chains_itself_runs_until_the_depth_limit(env: Env) -> None:
+    hook = "  - {type: run_job, job_path: ./self.yaml, fresh: true}\n"
+    await env.manager.submit(config_path=env.score("self", hook))
+
+    async def chain_ended() -> list[tuple[str, str]]:
+        while True:
+            events = [(e.type, e.message or "") for e in await env.store.events.since("self")]
+            if ("job.chained", "submitted by the on_success hook of self (chain depth 2)") in (
+                events
+            ) and any(t == "hook.failed" for t, _ in events):
+                return events
+            await asyncio.sleep(0.01)
+
+    async with asyncio.timeout(10):
+        events = await chain_ended()
+    assert env.runner.ran == [("self", 1)] * 3  # depth 0, 1, 2
+    assert "max_chain_depth is 2" in next(m for t, m in events if t == "hook.failed")
+    async with asyncio.timeout(5):
+        while env.hooks.busy("self"):
+            await asyncio.sleep(0.01)
+
+
 async def test_a_refused_chained_job_is_a_failed_hook(env: Env) -> None:
     bad = env.tmp / "bad.yaml"
     bad.write_text("name: bad\nsheet: {size: 0, total_items: 1}\nprompt: {template: x}\n")

@@ -64,11 +64,12 @@ class SuccessHooks:
         self._manager = manager
         self._events = events
         self._store = store
-        self._pending: set[str] = set()
+        # Job id -> runs whose hooks are pending (a job that chains itself has two at once).
+        self._pending: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def expect(self, job: JobRun) -> None:
-        self._pending.add(job.job_id)
+        self._pending[job.job_id] = self._pending.get(job.job_id, 0) + 1
 
     def start(self, job: JobRun) -> None:
         task = asyncio.get_running_loop().create_task(
@@ -101,7 +102,9 @@ class SuccessHooks:
         except Exception:
             log.exception("hooks.crashed")
         finally:
-            self._pending.discard(job.job_id)
+            left = self._pending.pop(job.job_id, 1) - 1
+            if left > 0:
+                self._pending[job.job_id] = left
 
     async def _run_hooks(self, job: JobRun) -> None:
         hooks = job.score.on_success
