@@ -62,3 +62,20 @@ def test_line_mode_writes_only_changes() -> None:
     assert "2/4" in lines[1]
     assert lines[2] == "sheet 3 started"
     assert "\r" not in stream.getvalue()
+
+
+def test_hook_events_are_not_shown_as_job_events() -> None:
+    from mozart_cli.commands.follow import describe_event
+    from mozart_protocol import JobEvent
+
+    def text(kind: str, message: str) -> str:
+        event = JobEvent(
+            job_id="a", type=kind, sheet_num=None, attempt=None, message=message, time=START
+        )
+        return describe_event(event, stream=io.StringIO())
+
+    done = text("hook.completed", "on_success[0] run_command `make`: exit 0")
+    assert done == "hook completed: on_success[0] run_command `make`: exit 0"
+    failed = text("hook.failed", "on_success[1] run_job `b.yaml`: refused")
+    assert failed.startswith("hook failed: on_success[1]")
+    assert text("job.completed", "") == "job completed"

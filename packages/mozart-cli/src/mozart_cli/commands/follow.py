@@ -32,6 +32,8 @@ EVENT_STYLES = {
     "job.failed": "red",
     "job.cancelled": "magenta",
     "job.paused": "yellow",
+    "hook.completed": "green",
+    "hook.failed": "red",
 }
 # Events after which the counts of the bar change: fetch the job's status again.
 REFRESH_ON = frozenset(
@@ -55,8 +57,12 @@ def outcome(status: Any) -> int:
 
 def describe_event(event: Any, *, stream: Any) -> str:
     kind = str(getattr(event.type, "value", event.type))
-    subject = f"sheet {event.sheet_num}" if event.sheet_num is not None else "job"
-    verb = kind.split(".", 1)[-1].replace("_", " ")
+    family, _, verb = kind.partition(".")
+    verb = verb.replace("_", " ")
+    if family == "hook":  # a success hook's outcome: its message names the hook
+        subject = "hook"
+    else:
+        subject = f"sheet {event.sheet_num}" if event.sheet_num is not None else "job"
     text = f"{subject} {verb}"
     if event.attempt is not None and event.attempt > 1:
         text += f" (attempt {event.attempt})"
