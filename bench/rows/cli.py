@@ -27,6 +27,10 @@ async def run(ctx: Context) -> list[Row]:
         await rpc.call(daemon.path, "job.submit", {"config_path": str(score)})
         await wait_idle(daemon.path, timeout=30)
         env = environ_with_socket(daemon.path)
+        # As installed: bytecode cached (pip compiles it at install, and a first run writes
+        # it). With PYTHONDONTWRITEBYTECODE set, every run would compile any module whose
+        # cache is missing or stale; the warm-up run of each command writes it instead.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         mozart = mozart_argv()
         cases = [
             ("cli.help", "mozart --help", [*mozart, "--help"], None),

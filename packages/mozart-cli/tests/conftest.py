@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from mozart_cli.main import app
+from mozart_cli.app import app
 from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[3]

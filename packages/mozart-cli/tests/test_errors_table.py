@@ -46,7 +46,7 @@ def test_docs_list_every_exit_code() -> None:
 
 def test_docs_describe_every_command_and_option() -> None:
     import typer.main
-    from mozart_cli.main import app
+    from mozart_cli.app import app
 
     text = DOCS.read_text()
     group = typer.main.get_command(app)

@@ -12,7 +12,7 @@ import pytest
 PROBE = """
 import sys
 sys.argv = ["mozart", *sys.argv[1:]]
-from mozart_cli.main import app
+from mozart_cli.app import app
 try:
     app()
 except SystemExit:

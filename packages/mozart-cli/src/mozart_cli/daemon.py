@@ -13,49 +13,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import typer
 
-from mozart_cli import exit_codes
+from mozart_cli import exit_codes, messages
+from mozart_cli.messages import (  # re-exported: the texts live in mozart_cli.messages
+    ERROR_MEANINGS,
+    NOT_RUNNING,
+    START_HINT,
+    Meaning,
+    describe_rpc_error,
+)
 from mozart_cli.output import error
 
-NOT_RUNNING = "Mozart daemon is not running."
-START_HINT = "Start it with: mozartd start"
-
-
-@dataclass(frozen=True)
-class Meaning:
-    """What a JSON-RPC error code means to a user, and the exit code it becomes."""
-
-    name: str
-    exit_code: int
-    hint: str = ""
-
-
-ERROR_MEANINGS: dict[int, Meaning] = {
-    -32700: Meaning("parse error", exit_codes.FAILURE, "The daemon could not parse the request."),
-    -32600: Meaning("invalid request", exit_codes.FAILURE),
-    -32601: Meaning(
-        "method not found",
-        exit_codes.FAILURE,
-        "The daemon does not know this request: are mozart and mozartd the same version?",
-    ),
-    -32602: Meaning("invalid parameters", exit_codes.USAGE),
-    -32603: Meaning("internal daemon error", exit_codes.FAILURE, "Details are in the daemon log."),
-    -32001: Meaning("job not found", exit_codes.JOB_NOT_FOUND, "List jobs with: mozart list --all"),
-    -32002: Meaning("job already exists", exit_codes.WRONG_STATE),
-    -32003: Meaning("wrong job state", exit_codes.WRONG_STATE),
-    -32004: Meaning("daemon shutting down", exit_codes.BUSY, "Start it again with: mozartd start"),
-    -32005: Meaning("daemon under pressure", exit_codes.BUSY),
-    -32006: Meaning("invalid score", exit_codes.FAILURE, "Check it with: mozart validate"),
-    -32007: Meaning("permission denied", exit_codes.PERMISSION_DENIED),
-    -32008: Meaning("too many connections", exit_codes.BUSY, "Try again in a moment."),
-    -32009: Meaning("message too large", exit_codes.FAILURE),
-    -32010: Meaning("score not readable", exit_codes.USAGE),
-    -32011: Meaning("daemon state unavailable", exit_codes.FAILURE),
-}
+__all__ = [
+    "ERROR_MEANINGS",
+    "NOT_RUNNING",
+    "START_HINT",
+    "CommandFailed",
+    "Meaning",
+    "describe_rpc_error",
+    "report",
+    "session",
+    "socket_path",
+]
 
 
 class CommandFailed(typer.Exit):
@@ -74,51 +56,6 @@ def _data(exc: BaseException) -> Mapping[str, Any]:
     return data if isinstance(data, Mapping) else {}
 
 
-def describe_rpc_error(
-    code: int, message: str, data: Mapping[str, Any], *, job: str | None = None
-) -> tuple[str, list[str], int]:
-    """``(message, detail lines, exit code)`` for a JSON-RPC error from the daemon."""
-    meaning = ERROR_MEANINGS.get(code, Meaning("daemon error", exit_codes.FAILURE))
-    details = [meaning.hint] if meaning.hint else []
-    job = job or (str(data["job_id"]) if data.get("job_id") else None)
-    who = f"Job '{job}'" if job else "The job"
-    if code == -32001:
-        text = f"{who} not found."
-    elif code == -32002:
-        state = data.get("state")
-        text = f"{who} already exists" + (f" and is {state}." if state else ".")
-        details = ["Wait until it ends, or cancel it: mozart cancel " + (job or "JOB")]
-        if state in ("completed", "cancelled"):
-            details = ["Run it again from the start with --fresh."]
-        elif state == "failed":
-            details = [f"Continue it: mozart resume {job or 'JOB'}, or start over with --fresh."]
-    elif code == -32003:
-        state, action = data.get("state"), data.get("action")
-        target = f"job '{job}'" if job else "the job"
-        if state and action:
-            text = f"Cannot {action} {target}: it is {state}."
-        else:
-            text = f"{who} is in the wrong state: {message}"
-    elif code == -32005:
-        text = message or "System under high pressure — try again later."
-        details = ["The daemon refuses new work until memory and process load go down."]
-    elif code == -32004:
-        text = "The daemon is shutting down and accepts no new work."
-    elif code == -32007:
-        reason = "" if message in ("", "Permission denied") else f": {message.rstrip('.')}"
-        text = f"Permission denied by the daemon{reason}."
-        details = ["Only the daemon's own user (or root) may use it: run your own mozartd."]
-    elif code == -32008:
-        text = "The daemon has reached its connection limit."
-    elif code == -32010:
-        generic = message in ("", "Score not readable")
-        text = "The daemon cannot read the score file." if generic else message
-        details = ["It reads the file as its own user: check the path and its permissions."]
-    else:
-        text = message or meaning.name
-    return text, details, meaning.exit_code
-
-
 def report(exc: BaseException, *, socket: str | None, job: str | None = None) -> int:
     """Print what ``exc`` means on stderr and return its exit code."""
     from mozart_protocol import errors
@@ -126,28 +63,17 @@ def report(exc: BaseException, *, socket: str | None, job: str | None = None) ->
     if isinstance(exc, errors.DaemonNotRunning):
         path = exc.socket_path or socket_path(socket)
         cause = exc.__cause__ or exc.__context__
-        if exc.reason == "permission denied" or isinstance(cause, PermissionError):
-            # The daemon may well be running: it is the socket we may not open.
-            error(
-                f"Permission denied on the daemon socket {path}.",
-                "Use a daemon of your own (--socket or MOZART_SOCKET), or ask for access to it.",
-            )
-            return exit_codes.PERMISSION_DENIED
-        reason = f" ({exc.reason})" if exc.reason else ""
-        error(NOT_RUNNING, START_HINT, f"Socket tried: {path}{reason}")
-        return exit_codes.FAILURE
+        permission = isinstance(cause, PermissionError)
+        return messages.show(messages.daemon_unreachable(path, exc.reason, permission=permission))
     if isinstance(exc, errors.UntrustedDaemonError):
         error(str(exc))
         return exit_codes.PERMISSION_DENIED
     if isinstance(exc, errors.RpcTimeout):
-        error(f"The daemon did not answer in time: {exc}")
-        return exit_codes.TIMEOUT
+        return messages.show(messages.no_reply(str(exc)))
     if isinstance(exc, errors.RpcError):
         if exc.code == -32006:
             return _report_invalid_score(exc)
-        text, details, code = describe_rpc_error(exc.code, exc.message, _data(exc), job=job)
-        error(text, *details)
-        return code
+        return messages.show(messages.rpc_error(exc.code, exc.message, exc.data, job=job))
     if isinstance(exc, errors.ProtocolError):
         error(f"Unexpected reply from the daemon: {exc}")
         return exit_codes.FAILURE
