@@ -51,8 +51,11 @@ def test_dry_run_json_shows_fan_out_stages_and_dependencies(cli: Any, score_file
     sheets = {s["sheet_num"]: s for s in plan["sheets"]}
     assert [sheets[n]["stage"] for n in range(1, 6)] == [1, 2, 2, 2, 3]
     assert sheets[3]["instance"] == 2 and sheets[3]["fan_count"] == 3
-    assert sheets[2]["dependencies"] == [1]
-    assert sheets[5]["dependencies"] == [2, 3, 4]  # N -> 1 waits for every instance
+    assert sheets[1]["waits_for"] == [] and sheets[1]["waits_for_count"] == 0
+    assert sheets[2]["waits_for"] == [[1, 1]] and sheets[2]["waits_for_count"] == 1
+    # N -> 1 waits for every instance: one inclusive range, not every number
+    assert sheets[5]["waits_for"] == [[2, 4]] and sheets[5]["waits_for_count"] == 3
+    assert "dependencies" not in sheets[5]
     assert sheets[2]["validations"] == [1] and sheets[1]["validations"] == []
 
 
@@ -95,3 +98,32 @@ def test_escalation_is_refused_with_explanation(
     assert "--escalation is incompatible with daemon mode" in result.stderr
     assert "interactive console prompts" in result.stderr
     assert result.stdout == ""
+
+
+def test_long_dependency_lists_are_summarised() -> None:
+    from mozart_cli.commands.plan import ranges, waits_for_text
+
+    assert ranges([5, 1, 2, 3, 3]) == [[1, 3], [5, 5]]
+    assert waits_for_text(()) == "-"
+    assert waits_for_text((1,)) == "1"
+    assert waits_for_text(tuple(range(2, 10_000))) == "2-9999"
+    assert waits_for_text((1, 3, 5, 6, 7)) == "1, 3, 5-7"
+    evens = tuple(range(2, 10_001, 2))
+    text = waits_for_text(evens)
+    assert text.startswith("2, 4, 6, ") and text.endswith(", … (5,000 sheets)")
+    assert len(text) < 50
+
+
+def test_dry_run_of_a_large_fan_in_stays_narrow(cli: Any, score_file: Any) -> None:
+    """A 1,000-instance fan-out then a merge: every row stays narrow (the merge sheet's
+    WAITS FOR cell used to list every instance and pad every row to its width)."""
+    path = score_file(FAN_OUT.replace("fan_out: {2: 3}", "fan_out: {2: 1000}"))
+    result = cli("run", "-n", str(path))
+    assert result.exit_code == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line[:1].isdigit()]
+    assert len(rows) == 1002
+    assert max(len(line) for line in rows) < 60
+    assert rows[-1].split()[4] == "2-1001"
+    plan = json.loads(cli("run", "-n", "--json", str(path)).stdout)
+    assert plan["sheets"][-1]["waits_for"] == [[2, 1001]]
+    assert plan["sheets"][-1]["waits_for_count"] == 1000

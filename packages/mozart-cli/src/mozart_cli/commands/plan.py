@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mozart_cli import exit_codes
@@ -10,7 +11,7 @@ from mozart_cli.findings import UNREADABLE_CODES, print_findings, summary
 from mozart_cli.output import err, out, print_json, style, table
 
 if TYPE_CHECKING:
-    from mozart_protocol.score import LoadedScore, Plan, ValidationRule
+    from mozart_protocol.score import LoadedScore, Plan, PlannedSheet, ValidationRule
 
 
 def main(config: str, *, workspace: str | None, start_sheet: int | None, json_output: bool) -> int:
@@ -57,6 +58,39 @@ def _sheet_rows(loaded: LoadedScore, plan: Plan, workspace: str) -> list[list[in
         )
         result.append([indices[id(rule)] for rule in applicable_rules(score, context)])
     return result
+
+
+WAITS_FOR_WIDTH = 30
+"""The widest WAITS FOR cell: a long list of sheets is cut and counted (every row is padded
+to the widest cell, so one fan-in of 10,000 sheets would otherwise widen them all)."""
+
+
+def ranges(numbers: Sequence[int]) -> list[list[int]]:
+    """``[first, last]`` of each run of consecutive numbers, in order: 1,2,3,5 -> [1,3],[5,5]."""
+    result: list[list[int]] = []
+    for number in sorted(set(numbers)):
+        if result and number == result[-1][1] + 1:
+            result[-1][1] = number
+        else:
+            result.append([number, number])
+    return result
+
+
+def waits_for_text(numbers: Sequence[int], width: int = WAITS_FOR_WIDTH) -> str:
+    """``-``, ``1``, ``2-9999``, ``1, 3, 5-7``; when longer than ``width``, the first runs
+    that fit then ``… (N sheets)``."""
+    if not numbers:
+        return "-"
+    parts = [str(a) if a == b else f"{a}-{b}" for a, b in ranges(numbers)]
+    text = ", ".join(parts)
+    if len(text) <= width:
+        return text
+    kept: list[str] = []
+    for part in parts:
+        if len(", ".join([*kept, part])) > width:
+            break
+        kept.append(part)
+    return ", ".join([*kept, "…"]) + f" ({len(set(numbers)):,} sheets)"
 
 
 def _rule_text(rule: ValidationRule) -> str:
@@ -107,7 +141,7 @@ def _print_plan(
         row = [str(planned.sheet_num), items]
         if fan_out:
             row += [str(planned.stage), f"{planned.instance}/{planned.fan_count}"]
-        row.append(", ".join(str(d) for d in planned.dependencies) or "-")
+        row.append(waits_for_text(planned.dependencies))
         row.append(", ".join(f"#{n}" for n in applies) or "-")
         if start is not None and planned.sheet_num < start:
             row = [style(cell, "dim") for cell in row]
@@ -147,9 +181,26 @@ def _as_json(
         "total_sheets": plan.total_sheets,
         "total_stages": plan.total_stages,
         "sheets": [
-            {**msgspec.structs.asdict(planned), "validations": applies}
+            _sheet_json(planned, applies)
             for planned, applies in zip(plan.sheets, rules, strict=True)
         ],
         "validations": [msgspec.to_builtins(rule) for rule in score.validations],
         "findings": findings,
+    }
+
+
+def _sheet_json(planned: PlannedSheet, applies: list[int]) -> dict[str, object]:
+    """One sheet of the ``--json`` plan. The sheets it waits for are given as inclusive
+    ``[first, last]`` ranges (``waits_for``) and counted (``waits_for_count``), not listed one
+    by one: a fan-in after a fan-out of 10,000 would be 10,000 numbers."""
+    return {
+        "sheet_num": planned.sheet_num,
+        "start_item": planned.start_item,
+        "end_item": planned.end_item,
+        "stage": planned.stage,
+        "instance": planned.instance,
+        "fan_count": planned.fan_count,
+        "waits_for": ranges(planned.dependencies),
+        "waits_for_count": len(set(planned.dependencies)),
+        "validations": applies,
     }
