@@ -88,8 +88,8 @@ def test_method_table() -> None:
     methods = SCHEMA["x-mozart-methods"]
     assert set(methods) == {
         "job.submit", "job.status", "job.pause", "job.resume", "job.cancel", "job.list",
-        "job.follow", "job.logs", "daemon.status", "daemon.shutdown", "daemon.health",
-        "daemon.ready", "rpc.discover",
+        "job.follow", "job.logs", "job.history", "daemon.status", "daemon.shutdown",
+        "daemon.health", "daemon.ready", "learning.patterns", "rpc.discover",
     }  # fmt: skip
     codes = {e["code"] for e in SCHEMA["x-mozart-errors"].values()}
     for name, spec in methods.items():

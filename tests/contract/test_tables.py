@@ -101,7 +101,8 @@ async def test_client_has_one_call_per_method(monkeypatch: pytest.MonkeyPatch) -
     assert sorted(by_call.values()) == sorted(m.value for m in Method), by_call
     assert set(by_call) == {
         "submit_job", "job_status", "pause_job", "resume_job", "cancel_job", "list_jobs",
-        "follow_job", "job_logs", "daemon_status", "shutdown", "health", "ready", "discover",
+        "follow_job", "job_logs", "job_history", "daemon_status", "shutdown", "health", "ready",
+        "learning_patterns", "discover",
     }  # fmt: skip
 
 

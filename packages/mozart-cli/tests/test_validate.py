@@ -59,7 +59,7 @@ def test_yaml_syntax_error_exits_2(cli: Any, score_file: Any, valid_score: Any) 
 
 
 def test_json_is_clean_and_complete(cli: Any, score_file: Any, valid_score: Any) -> None:
-    path = score_file(valid_score.replace("size: 1", "size: 0") + "learning: {}\n")
+    path = score_file(valid_score.replace("size: 1", "size: 0") + "cross_sheet: {}\n")
     result = cli("validate", "--json", str(path))
     assert result.exit_code == 1
     assert result.stderr == ""

@@ -32,6 +32,7 @@ SHEET = {
     "duration_seconds": 1.5,
     "stage": 1,
     "instance": 1,
+    "expected_seconds": 2.0,
 }
 JOB_STATUS = {
     "job_id": "hello",
@@ -50,6 +51,7 @@ JOB_STATUS = {
     "started_at": TIME,
     "finished_at": TIME,
     "updated_at": TIME,
+    "eta_seconds": None,
 }
 SUMMARY = {
     k: JOB_STATUS[k]

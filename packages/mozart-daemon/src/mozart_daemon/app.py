@@ -68,6 +68,7 @@ class Daemon:
         self.store = await Store.open(config.state_db_path)
         self.events = JobEvents(self.store)
         self.learning = LearningHub(self.store.db)
+        await self.learning.load()
         self.monitor = ResourceMonitor(interval=config.monitor_interval_seconds)
         self.coordinator = RateLimitCoordinator(
             max_api_calls_per_minute=config.resource_limits.max_api_calls_per_minute

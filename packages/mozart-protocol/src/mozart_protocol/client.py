@@ -39,6 +39,7 @@ from mozart_protocol._generated.models import (
     JobActionResult,
     JobEvent,
     JobFollowParams,
+    JobHistory,
     JobIdParams,
     JobListParams,
     JobListResult,
@@ -48,7 +49,10 @@ from mozart_protocol._generated.models import (
     JobStatus,
     JobSubmitParams,
     JobSubmitResult,
+    LearningPatternsParams,
+    LearningPatternsResult,
     LogLine,
+    PatternKind,
     SchemaDocument,
 )
 from mozart_protocol._probe import is_daemon_available
@@ -256,6 +260,16 @@ class AsyncDaemonClient(_Options):
         kinds = {"job.log": LogLine}
         return RpcStream(self, Method.JOB_LOGS, params, kinds, JobLogsResult, idle_timeout)
 
+    async def job_history(self, job_id: str) -> JobHistory:
+        return await self._request(Method.JOB_HISTORY, JobIdParams(job_id=job_id), JobHistory, None)
+
+    async def learning_patterns(
+        self, *, kind: PatternKind | str | None = None, limit: int = 100
+    ) -> LearningPatternsResult:
+        chosen = PatternKind(kind) if kind is not None else None
+        params = LearningPatternsParams(kind=chosen, limit=limit)
+        return await self._request(Method.LEARNING_PATTERNS, params, LearningPatternsResult, None)
+
     async def daemon_status(self) -> DaemonStatus:
         return await self._request(Method.DAEMON_STATUS, EmptyParams(), DaemonStatus, None)
 
@@ -386,6 +400,14 @@ class DaemonClient(_Options):
                 job_id, sheet_num=sheet_num, follow=follow, tail=tail, idle_timeout=idle_timeout
             )
         )
+
+    def job_history(self, job_id: str) -> JobHistory:
+        return self._run(lambda c: c.job_history(job_id))
+
+    def learning_patterns(
+        self, *, kind: PatternKind | str | None = None, limit: int = 100
+    ) -> LearningPatternsResult:
+        return self._run(lambda c: c.learning_patterns(kind=kind, limit=limit))
 
     def daemon_status(self) -> DaemonStatus:
         return self._run(lambda c: c.daemon_status())

@@ -92,5 +92,7 @@ def test_not_implemented_list_matches_the_model() -> None:
         | model.NOT_IMPLEMENTED_RULE
         | model.NOT_IMPLEMENTED_HOOK
     )
+    learning = DOC.read_text().split("## Learning", 1)[1].split("## ", 1)[0]
+    assert model.NOT_IMPLEMENTED_LEARNING <= set(re.findall(r"`([a-z_]+)`", learning))
     not_implemented_types = {"slack", "email"}
     assert named - {"sheet"} - not_implemented_types == expected

@@ -146,7 +146,7 @@ def test_not_implemented_keys_are_warnings(write_score: WriteScore) -> None:
         write_score(
             MINIMAL
             + """
-    learning: {enabled: true}
+    learning: {enabled: true, use_global_patterns: true}
     circuit_breaker: {}
     validations:
       - {type: file_exists, path: x, retry_delay_ms: 5}
@@ -155,7 +155,7 @@ def test_not_implemented_keys_are_warnings(write_score: WriteScore) -> None:
     )
     assert sorted((w.code, w.path) for w in loaded.warnings) == [
         ("W101", "circuit_breaker"),
-        ("W101", "learning"),
+        ("W101", "learning.use_global_patterns"),
         ("W101", "validations[0].retry_delay_ms"),
     ]
     assert all("not implemented" in w.message for w in loaded.warnings)

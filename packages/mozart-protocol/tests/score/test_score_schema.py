@@ -45,10 +45,12 @@ STRUCTS: list[type] = [
     model.RunCommandHook,
     model.RunScriptHook,
     model.RunJobHook,
+    model.LearningConfig,
 ]
 NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
     model.Score: model.NOT_IMPLEMENTED_TOP_LEVEL,
     model.SheetConfig: model.NOT_IMPLEMENTED_SHEET,
+    model.LearningConfig: model.NOT_IMPLEMENTED_LEARNING,
     model.RunCommandHook: model.NOT_IMPLEMENTED_HOOK,
     model.RunScriptHook: model.NOT_IMPLEMENTED_HOOK,
     model.RunJobHook: model.NOT_IMPLEMENTED_HOOK,
@@ -184,7 +186,8 @@ VALID = [
     "backend: {type: anthropic_api, temperature: 0.2, max_tokens: 100}",
     "backend: {type: command, command: [echo, hi], env: {A: b}}",
     "validations: [{type: file_modified, path: x, stage: 10}]",
-    "learning: {enabled: true}",  # not implemented: accepted (with a warning)
+    "learning: {enabled: false}",
+    "learning: {use_global_patterns: true}",  # not implemented: accepted (with a warning)
     "description: null",
 ]
 

@@ -15,6 +15,8 @@ The daemon calls one coroutine per sheet::
             on_rate_limit=report,             # (backend_key, wait_seconds) -> None | awaitable
             wait_if_rate_limited=wait_clear,  # async (backend_key) -> None, before each attempt
             on_log_line=log_line,             # (LogLine) -> None, each output line, live
+            lessons=lessons,                  # (rules, attempt) -> str | None: appended
+                                              # to each attempt's prompt (no I/O)
         ),                                    # also: sleep, random, now, grace_seconds (tests)
         backend=None,                         # default make_backend(score.backend)
     )

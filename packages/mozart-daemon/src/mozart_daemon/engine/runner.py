@@ -18,7 +18,7 @@ import asyncio
 import inspect
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from mozart_protocol.score import (
     Plan,
     PlannedSheet,
     RenderError,
+    ValidationRule,
     evaluate_condition,
     render_prompt,
     sheet_context,
@@ -86,6 +87,9 @@ class EngineHooks:
     on_rate_limit: Callable[[str, float], object] | None = None  # may return an awaitable
     wait_if_rate_limited: Callable[[str], Awaitable[None]] | None = None
     on_log_line: LogLineCallback | None = None
+    # Text to append to an attempt's prompt (the daemon's lessons from earlier runs), given
+    # the applicable rules and the attempt number; called with no I/O before each attempt.
+    lessons: Callable[[Sequence[ValidationRule], int], str | None] | None = None
     sleep: Callable[[float], Awaitable[None]] = field(default_factory=_real_sleep)
     random: Callable[[], float] = random.random
     now: Callable[[], datetime] = lambda: datetime.now().astimezone()
@@ -202,6 +206,10 @@ class _SheetRun:
                 return await self._finish(SheetState.FAILED, ErrorClass.FATAL, str(exc))
             if kind == "completion" and validation_run is not None:
                 prompt = f"{prompt.rstrip()}\n\n{completion_section(validation_run)}"
+            if self.hooks.lessons is not None:
+                section = self.hooks.lessons([rule for _, rule in rules], number)
+                if section:
+                    prompt = f"{prompt.rstrip()}\n\n{section}"
             self.attempt = number
             record = AttemptRecord(
                 sheet_num=self.sheet_num,

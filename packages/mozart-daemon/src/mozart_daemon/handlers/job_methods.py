@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mozart_protocol import (
@@ -21,12 +22,14 @@ from mozart_protocol import (
 from mozart_daemon import errors
 from mozart_daemon.store import JobRecord, SheetRecord
 
+ENDED = frozenset({"completed", "failed", "cancelled"})
+
 if TYPE_CHECKING:
     from mozart_daemon.app import Daemon
     from mozart_daemon.handlers.table import Call
 
 
-def sheet_status(s: SheetRecord) -> SheetStatus:
+def sheet_status(s: SheetRecord, expected: float | None = None) -> SheetStatus:
     return SheetStatus(
         sheet_num=s.sheet_num,
         status=SheetState(s.status),
@@ -38,6 +41,7 @@ def sheet_status(s: SheetRecord) -> SheetStatus:
         duration_seconds=s.duration_seconds,
         stage=s.stage,
         instance=s.instance,
+        expected_seconds=expected,
     )
 
 
@@ -46,10 +50,45 @@ async def job_status(daemon: Daemon, job_id: str) -> JobStatus:
     if record is None:
         raise errors.job_not_found(job_id)
     sheets = await daemon.store.sheets.sheets(job_id)
-    return build_status(record, sheets)
+    if record.status in ENDED:
+        return build_status(record, sheets)
+    history = await daemon.learning.expected_durations(job_id)
+    fallback = daemon.learning.backend_expected_seconds(record.backend)
+    expected = {s.sheet_num: history.get(s.sheet_num, fallback) for s in sheets}
+    run = daemon.manager.active(job_id)
+    parallel = run.max_parallel if run is not None else 1
+    return build_status(record, sheets, expected=expected, parallel=parallel)
 
 
-def build_status(r: JobRecord, sheets: list[SheetRecord]) -> JobStatus:
+def eta_seconds(
+    sheets: list[SheetRecord], expected: dict[int, float | None], parallel: int, now: datetime
+) -> float | None:
+    """Remaining expected work spread over the job's parallel slots (never less than the
+    longest single remaining sheet); None when a remaining sheet has no history."""
+    remaining: list[float] = []
+    for s in sheets:
+        if s.status in ("completed", "failed", "skipped"):
+            continue
+        guess = expected.get(s.sheet_num)
+        if guess is None:
+            return None
+        if s.status == "running" and s.started_at is not None:
+            guess -= (now - s.started_at).total_seconds()
+        remaining.append(max(0.0, guess))
+    if not remaining:
+        return 0.0
+    return max(sum(remaining) / max(1, min(parallel, len(remaining))), max(remaining))
+
+
+def build_status(
+    r: JobRecord,
+    sheets: list[SheetRecord],
+    *,
+    expected: dict[int, float | None] | None = None,
+    parallel: int = 1,
+) -> JobStatus:
+    expected = expected or {}
+    eta = eta_seconds(sheets, expected, parallel, datetime.now(UTC)) if expected else None
     return JobStatus(
         job_id=r.job_id,
         name=r.name,
@@ -61,12 +100,13 @@ def build_status(r: JobRecord, sheets: list[SheetRecord]) -> JobStatus:
         total_sheets=r.total_sheets,
         completed_sheets=sum(1 for s in sheets if s.status == "completed"),
         failed_sheets=sum(1 for s in sheets if s.status == "failed"),
-        sheets=[sheet_status(s) for s in sheets],
+        sheets=[sheet_status(s, expected.get(s.sheet_num)) for s in sheets],
         error=r.error,
         created_at=r.created_at,
         started_at=r.started_at,
         finished_at=r.finished_at,
         updated_at=r.updated_at,
+        eta_seconds=eta,
     )
 
 

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from mozart_protocol import Method, framing
 
-from mozart_daemon.handlers import daemon_methods, job_methods, stream_methods
+from mozart_daemon.handlers import (
+    daemon_methods,
+    job_methods,
+    learning_methods,
+    stream_methods,
+)
 
 if TYPE_CHECKING:
     from mozart_daemon.app import Daemon
@@ -44,9 +49,11 @@ HANDLERS: dict[Method, Handler] = {
     Method.JOB_LIST: job_methods.list_jobs,
     Method.JOB_FOLLOW: stream_methods.follow,
     Method.JOB_LOGS: stream_methods.logs,
+    Method.JOB_HISTORY: learning_methods.history,
     Method.DAEMON_STATUS: daemon_methods.status,
     Method.DAEMON_SHUTDOWN: daemon_methods.shutdown,
     Method.DAEMON_HEALTH: daemon_methods.health,
     Method.DAEMON_READY: daemon_methods.ready,
+    Method.LEARNING_PATTERNS: learning_methods.patterns,
     Method.RPC_DISCOVER: daemon_methods.discover,
 }

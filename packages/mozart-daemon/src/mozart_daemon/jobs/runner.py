@@ -1,6 +1,9 @@
 """EngineSheetRunner: runs one sheet through the engine, wired to the daemon.
 
 - checkpoint: ``StoreCheckpoint`` (the state database, plus the LearningHub);
+- lessons: unless the score turns learning off, each attempt's prompt gets the LearningHub's
+  "Lessons from previous runs" for the sheet's rules and backend; when the sheet ends the
+  hub scores the lessons it was given;
 - events: each engine event is emitted as a job event (persisted, logged, streamed);
 - rate limits: a limit the engine detects is reported to the RateLimitCoordinator under the
   job's backend key, so every job on that backend waits; before each attempt the engine
@@ -9,9 +12,11 @@
 
 from __future__ import annotations
 
-from mozart_protocol.score import PlannedSheet
+from collections.abc import Awaitable, Callable, Sequence
 
-from mozart_daemon.engine import EngineHooks, SheetEvent, SheetRequest, run_sheet
+from mozart_protocol.score import PlannedSheet, ValidationRule
+
+from mozart_daemon.engine import EngineHooks, SheetEvent, SheetRequest, SheetResult, run_sheet
 from mozart_daemon.jobs.runtime import JobEvents, JobRun, SheetOutcome
 from mozart_daemon.learning import LearningHub
 from mozart_daemon.logging import get_logger
@@ -62,13 +67,43 @@ class EngineSheetRunner:
                     attempt=event.attempt, detail=event.message,
                 )  # fmt: skip
 
+        learn = job.score.learning.enabled
+        lessons = None
+        if learn:
+
+            def lessons(rules: Sequence[ValidationRule], _attempt: int) -> str | None:
+                return self._learning.lessons(job.job_id, sheet.sheet_num, rules, backend)
+
+        completed: bool | None = None
+        try:
+            result = await self._run_sheet(job, sheet, start_attempt, lessons, on_event)
+            completed = str(result.status) == "completed"
+        finally:
+            await self._learning.sheet_finished(job.job_id, sheet.sheet_num, completed=completed)
+        return SheetOutcome(
+            status="completed" if completed else "failed",
+            attempts=result.attempts,
+            exit_code=result.exit_code,
+            error=result.error,
+        )
+
+    async def _run_sheet(
+        self,
+        job: JobRun,
+        sheet: PlannedSheet,
+        start_attempt: int,
+        lessons: Callable[[Sequence[ValidationRule], int], str | None] | None,
+        on_event: Callable[[SheetEvent], Awaitable[None]],
+    ) -> SheetResult:
+        backend = job.backend
+
         def on_rate_limit(_engine_key: str, wait_seconds: float) -> None:
             self._coordinator.report(backend, wait_seconds, job_id=job.job_id)
 
         async def before_attempt(_engine_key: str) -> None:
             await self._coordinator.acquire(backend)
 
-        result = await run_sheet(
+        return await run_sheet(
             SheetRequest(
                 job_id=job.job_id,
                 loaded=job.loaded,
@@ -78,16 +113,17 @@ class EngineSheetRunner:
                 start_attempt=start_attempt,
                 backend_key=backend,
             ),
-            checkpoint=StoreCheckpoint(self._store.sheets, self._learning, backend=backend),
+            checkpoint=StoreCheckpoint(
+                self._store.sheets,
+                self._learning,
+                backend=backend,
+                rules=job.score.validations,
+                learn=job.score.learning.enabled,
+            ),
             hooks=EngineHooks(
                 on_event=on_event,
                 on_rate_limit=on_rate_limit,
                 wait_if_rate_limited=before_attempt,
+                lessons=lessons,
             ),
-        )
-        return SheetOutcome(
-            status="completed" if str(result.status) == "completed" else "failed",
-            attempts=result.attempts,
-            exit_code=result.exit_code,
-            error=result.error,
         )

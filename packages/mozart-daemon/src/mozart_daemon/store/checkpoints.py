@@ -196,23 +196,31 @@ class SheetStore:
             ]
         )
 
+    async def job_attempts(self, job_id: str) -> list[AttemptRecord]:
+        """Every attempt of the job's current run, by sheet then attempt."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM attempts WHERE job_id = ? ORDER BY sheet_num, attempt", (job_id,)
+        )
+        return [_attempt(r) for r in rows]
+
     async def attempts(self, job_id: str, sheet_num: int) -> list[AttemptRecord]:
         rows = await self._db.fetchall(
             "SELECT * FROM attempts WHERE job_id = ? AND sheet_num = ? ORDER BY attempt",
             (job_id, sheet_num),
         )
-        return [
-            AttemptRecord(
-                sheet_num=r["sheet_num"],
-                attempt=r["attempt"],
-                kind=r["kind"],
-                started_at=parse_time(r["started_at"]) or datetime.min,
-                finished_at=parse_time(r["finished_at"]),
-                exit_code=r["exit_code"],
-                outcome=r["outcome"],
-                error=r["error"],
-                duration_seconds=r["duration_seconds"],
-                validations=json.loads(r["validations"]),
-            )
-            for r in rows
-        ]
+        return [_attempt(r) for r in rows]
+
+
+def _attempt(r: sqlite3.Row) -> AttemptRecord:
+    return AttemptRecord(
+        sheet_num=r["sheet_num"],
+        attempt=r["attempt"],
+        kind=r["kind"],
+        started_at=parse_time(r["started_at"]) or datetime.min,
+        finished_at=parse_time(r["finished_at"]),
+        exit_code=r["exit_code"],
+        outcome=r["outcome"],
+        error=r["error"],
+        duration_seconds=r["duration_seconds"],
+        validations=json.loads(r["validations"]),
+    )

@@ -6,16 +6,30 @@ attempt is also recorded in the LearningHub (the one learning store of the daemo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from mozart_protocol.score import ValidationRule
+
 from mozart_daemon.engine import AttemptKind, AttemptRecord, SheetResult
 from mozart_daemon.learning import AttemptOutcome, LearningHub
 from mozart_daemon.store.checkpoints import SheetStore
 
 
 class StoreCheckpoint:
-    def __init__(self, sheets: SheetStore, learning: LearningHub, *, backend: str) -> None:
+    def __init__(
+        self,
+        sheets: SheetStore,
+        learning: LearningHub,
+        *,
+        backend: str,
+        rules: Sequence[ValidationRule] = (),
+        learn: bool = True,
+    ) -> None:
         self._sheets = sheets
         self._learning = learning
         self._backend = backend
+        self._rules = rules  # the score's validations, to name the rule a failure concerns
+        self._learn = learn  # the score's learning.enabled
 
     async def sheet_started(self, job_id: str, sheet_num: int) -> None:
         await self._sheets.sheet_started(job_id, sheet_num)
@@ -50,7 +64,11 @@ class StoreCheckpoint:
                 attempts=record.attempt,
                 validations=validations,
                 error_class=record.error_class,
-            )
+                kind=record.kind,
+                error=record.error,
+            ),
+            rules=self._rules,
+            mine=self._learn,
         )
 
     async def sheet_finished(self, job_id: str, result: SheetResult) -> None:

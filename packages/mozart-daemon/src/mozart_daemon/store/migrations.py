@@ -93,6 +93,32 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_by_status_created ON jobs (status, created_at DESC, job_id DESC);
     DROP INDEX jobs_by_status;
     """,
+    # 4: patterns mined from the outcomes (the in-memory index of the LearningHub, persisted),
+    # each outcome's attempt kind and error, and the per-job lookup behind expected durations.
+    """
+    CREATE TABLE learning_patterns (
+        id                  TEXT PRIMARY KEY,
+        kind                TEXT NOT NULL,
+        backend             TEXT NOT NULL,
+        rule_type           TEXT,
+        path                TEXT,
+        pattern             TEXT,
+        description         TEXT,
+        error_class         TEXT,
+        last_error          TEXT,
+        last_job_id         TEXT NOT NULL,
+        occurrences         INTEGER NOT NULL DEFAULT 0,
+        fixed_by_retry      INTEGER NOT NULL DEFAULT 0,
+        fixed_by_completion INTEGER NOT NULL DEFAULT 0,
+        given               INTEGER NOT NULL DEFAULT 0,
+        given_passed        INTEGER NOT NULL DEFAULT 0,
+        first_seen          TEXT NOT NULL,
+        last_seen           TEXT NOT NULL
+    );
+    ALTER TABLE learning_outcomes ADD COLUMN kind TEXT NOT NULL DEFAULT 'normal';
+    ALTER TABLE learning_outcomes ADD COLUMN error TEXT;
+    CREATE INDEX learning_by_job ON learning_outcomes (job_id, sheet_num);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,10 +22,12 @@ class Method(StrEnum):
     JOB_LIST = "job.list"
     JOB_FOLLOW = "job.follow"
     JOB_LOGS = "job.logs"
+    JOB_HISTORY = "job.history"
     DAEMON_STATUS = "daemon.status"
     DAEMON_SHUTDOWN = "daemon.shutdown"
     DAEMON_HEALTH = "daemon.health"
     DAEMON_READY = "daemon.ready"
+    LEARNING_PATTERNS = "learning.patterns"
     RPC_DISCOVER = "rpc.discover"
 
 
@@ -112,6 +114,15 @@ METHODS: dict[Method, MethodSpec] = {
         notifications=("job.log",),
         description="Send sheet output lines as `job.log` notifications; with follow, until the job ends. The final reply counts the lines.",
     ),
+    Method.JOB_HISTORY: MethodSpec(
+        name=Method.JOB_HISTORY,
+        params=models.JobIdParams,
+        result=models.JobHistory,
+        errors=(-32001, -32011, -32602, -32603),
+        kind="request",
+        notifications=(),
+        description="Every attempt of a job's current run with its outcome, kind, error and validation results.",
+    ),
     Method.DAEMON_STATUS: MethodSpec(
         name=Method.DAEMON_STATUS,
         params=models.EmptyParams,
@@ -147,6 +158,15 @@ METHODS: dict[Method, MethodSpec] = {
         kind="request",
         notifications=(),
         description="Readiness probe: ready unless under pressure, shutting down or failing.",
+    ),
+    Method.LEARNING_PATTERNS: MethodSpec(
+        name=Method.LEARNING_PATTERNS,
+        params=models.LearningPatternsParams,
+        result=models.LearningPatternsResult,
+        errors=(-32011, -32602, -32603),
+        kind="request",
+        notifications=(),
+        description="The patterns mined from every job's recorded outcomes (recurring validation failures, error classes per backend), with counts and effectiveness.",
     ),
     Method.RPC_DISCOVER: MethodSpec(
         name=Method.RPC_DISCOVER,

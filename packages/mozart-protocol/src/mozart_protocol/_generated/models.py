@@ -192,6 +192,16 @@ class SheetStatus(Struct, kw_only=True, forbid_unknown_fields=True):
     instance: Annotated[
         int, Meta(description="Instance within a fanned-out stage (1 when not fanned out).", ge=1)
     ]
+    expected_seconds: (
+        Annotated[
+            float,
+            Meta(
+                description="Expected duration of this sheet from earlier runs (same score and sheet, else same backend); null without history.",
+                ge=0.0,
+            ),
+        ]
+        | None
+    ) = None
 
 
 class JobStatus(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -221,6 +231,16 @@ class JobStatus(Struct, kw_only=True, forbid_unknown_fields=True):
     started_at: Timestamp | None
     finished_at: Timestamp | None
     updated_at: Timestamp
+    eta_seconds: (
+        Annotated[
+            float,
+            Meta(
+                description="Expected seconds until the job ends, from the durations of earlier runs (same score and sheet, else same backend); null when the job has ended or there is no history yet.",
+                ge=0.0,
+            ),
+        ]
+        | None
+    ) = None
 
 
 class JobActionResult(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -372,6 +392,142 @@ class JobLogsResult(Struct, kw_only=True, forbid_unknown_fields=True):
     lines: Annotated[int, Meta(description="How many job.log notifications were sent.", ge=0)]
 
 
+class AttemptKind(StrEnum):
+    """
+    A normal attempt (first run or retry) or a completion attempt.
+    """
+
+    NORMAL = "normal"
+    COMPLETION = "completion"
+
+
+class AttemptOutcome(StrEnum):
+    """
+    How an attempt ended: passed (every applicable validation passed), failed (a retry or completion may follow), rate_limited (waited out, no retry used), timeout, fatal (never retried), cancelled.
+    """
+
+    PASSED = "passed"
+    FAILED = "failed"
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    FATAL = "fatal"
+    CANCELLED = "cancelled"
+
+
+class ValidationCheck(Struct, kw_only=True, forbid_unknown_fields=True):
+    """
+    One validation rule checked after an attempt.
+    """
+
+    type: Annotated[str, Meta(description="The rule's type (file_exists, ...).")]
+    stage: Annotated[int, Meta(ge=1)]
+    passed: bool
+    description: Annotated[str, Meta(description="What was checked.")]
+    message: Annotated[str, Meta(description="Why it failed.")] | None
+
+
+class AttemptInfo(Struct, kw_only=True, forbid_unknown_fields=True):
+    """
+    One attempt of a sheet and its outcome.
+    """
+
+    sheet_num: Annotated[int, Meta(ge=1)]
+    attempt: Annotated[int, Meta(description="1-based, per sheet.", ge=1)]
+    kind: AttemptKind
+    started_at: Timestamp
+    finished_at: Timestamp | None
+    duration_seconds: Annotated[float, Meta(ge=0.0)] | None
+    outcome: (
+        Annotated[AttemptOutcome, Meta(description="How the attempt ended; null while it runs.")]
+        | None
+    )
+    exit_code: int | None
+    error: Annotated[str, Meta(description="What went wrong.")] | None
+    validations: list[ValidationCheck]
+
+
+class JobHistory(Struct, kw_only=True, forbid_unknown_fields=True):
+    """
+    Every attempt of a job's current run, by sheet then attempt.
+    """
+
+    job_id: str
+    attempts: list[AttemptInfo]
+
+
+class PatternKind(StrEnum):
+    """
+    validation: a validation rule that keeps failing; error: an error class that keeps occurring on a backend.
+    """
+
+    VALIDATION = "validation"
+    ERROR = "error"
+
+
+class LearningPatternsParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    """
+    List the patterns mined from recorded outcomes.
+    """
+
+    kind: Annotated[PatternKind, Meta(description="Only patterns of this kind.")] | None = None
+    limit: Annotated[
+        int, Meta(description="At most this many patterns (most frequent first).", ge=1, le=1000)
+    ] = 100
+
+
+class LearningPattern(Struct, kw_only=True, forbid_unknown_fields=True):
+    """
+    A recurring failure mined from the outcomes of every job.
+    """
+
+    id: Annotated[str, Meta(description="Stable identifier of the pattern.")]
+    kind: PatternKind
+    rule_type: Annotated[str, Meta(description="The validation rule's type.")] | None
+    path: (
+        Annotated[
+            str,
+            Meta(
+                description="The rule's path (or command) as written in the score, placeholders unexpanded."
+            ),
+        ]
+        | None
+    )
+    pattern: Annotated[str, Meta(description="The rule's pattern.")] | None
+    description: Annotated[str, Meta(description="The rule's description.")] | None
+    backend: Annotated[str, Meta(description="The backend it was last seen on.")]
+    error_class: Annotated[str, Meta(description="For error patterns.")] | None
+    last_error: Annotated[str, Meta(description="What went wrong, last time.")] | None
+    last_job_id: str
+    occurrences: Annotated[int, Meta(description="Failed attempts.", ge=0)]
+    fixed_by_retry: Annotated[
+        int, Meta(description="Sheets where a later normal attempt passed after it.", ge=0)
+    ]
+    fixed_by_completion: Annotated[
+        int, Meta(description="Sheets where a later completion attempt passed after it.", ge=0)
+    ]
+    given: Annotated[
+        int, Meta(description="Sheets whose prompt carried this pattern as a lesson.", ge=0)
+    ]
+    given_passed: Annotated[
+        int, Meta(description="Of those, the sheets that then completed.", ge=0)
+    ]
+    effectiveness: (
+        Annotated[
+            float,
+            Meta(
+                description="given_passed / given; null until the lesson was given.", ge=0.0, le=1.0
+            ),
+        ]
+        | None
+    )
+    first_seen: Timestamp
+    last_seen: Timestamp
+
+
+class LearningPatternsResult(Struct, kw_only=True, forbid_unknown_fields=True):
+    patterns: list[LearningPattern]
+
+
 class DaemonStatus(Struct, kw_only=True, forbid_unknown_fields=True):
     """
     What `mozartd status` shows.
@@ -495,6 +651,9 @@ class InvalidParamsData(Struct, kw_only=True, forbid_unknown_fields=True):
 SchemaDocument: TypeAlias = dict[str, Any]
 
 __all__ = [
+    "AttemptInfo",
+    "AttemptKind",
+    "AttemptOutcome",
     "DaemonHealth",
     "DaemonReady",
     "DaemonShutdownParams",
@@ -509,6 +668,7 @@ __all__ = [
     "JobEvent",
     "JobEventType",
     "JobFollowParams",
+    "JobHistory",
     "JobIdParams",
     "JobListParams",
     "JobListResult",
@@ -520,8 +680,12 @@ __all__ = [
     "JobSubmitParams",
     "JobSubmitResult",
     "JobSummary",
+    "LearningPattern",
+    "LearningPatternsParams",
+    "LearningPatternsResult",
     "LogLine",
     "LogStream",
+    "PatternKind",
     "PressureLevel",
     "Readiness",
     "RpcErrorObject",
@@ -531,4 +695,5 @@ __all__ = [
     "SheetState",
     "SheetStatus",
     "Timestamp",
+    "ValidationCheck",
 ]

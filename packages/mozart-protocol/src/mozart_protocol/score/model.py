@@ -234,6 +234,10 @@ class RunJobHook(_HookCommon, tag_field="type", tag="run_job", kw_only=True):
 Hook = RunCommandHook | RunScriptHook | RunJobHook
 
 
+class LearningConfig(_Strict, kw_only=True):
+    enabled: bool = True
+
+
 class Score(_Strict, kw_only=True):
     name: JobName
     sheet: SheetConfig
@@ -249,12 +253,12 @@ class Score(_Strict, kw_only=True):
     priority: Priority = 5
     notifications: list[Notification] = field(default_factory=list)
     on_success: list[Hook] = field(default_factory=list)
+    learning: LearningConfig = field(default_factory=LearningConfig)
 
 
 # Keys of the wider Mozart format that are accepted with a warning (SCORE.md).
 NOT_IMPLEMENTED_TOP_LEVEL: frozenset[str] = frozenset(
     {
-        "learning",
         "cross_sheet",
         "isolation",
         "concert",
@@ -275,6 +279,20 @@ NOT_IMPLEMENTED_TOP_LEVEL: frozenset[str] = frozenset(
 )
 NOT_IMPLEMENTED_SHEET: frozenset[str] = frozenset({"skip_when"})
 NOT_IMPLEMENTED_RULE: frozenset[str] = frozenset({"retry_count", "retry_delay_ms"})
+# The daemon has one learning store, in its state database, shared by every job.
+NOT_IMPLEMENTED_LEARNING: frozenset[str] = frozenset(
+    {
+        "outcome_store_type",
+        "outcome_store_path",
+        "min_confidence_threshold",
+        "high_confidence_threshold",
+        "escalation_enabled",
+        "use_global_patterns",
+        "exploration_rate",
+        "exploration_min_priority",
+        "auto_apply",
+    }
+)
 # Chained jobs always run detached, and every job shares the daemon's one learning store.
 NOT_IMPLEMENTED_HOOK: frozenset[str] = frozenset({"detached", "inherit_learning"})
 

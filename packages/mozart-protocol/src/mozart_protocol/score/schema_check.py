@@ -20,10 +20,12 @@ import msgspec.inspect as mi
 from mozart_protocol.score.findings import Problem, index_path, join_path
 from mozart_protocol.score.model import (
     NOT_IMPLEMENTED_HOOK,
+    NOT_IMPLEMENTED_LEARNING,
     NOT_IMPLEMENTED_RULE,
     NOT_IMPLEMENTED_SHEET,
     NOT_IMPLEMENTED_TOP_LEVEL,
     Hook,
+    LearningConfig,
     Score,
     SheetConfig,
     ValidationRule,
@@ -47,6 +49,7 @@ _RULE_CLASSES = _member_classes(ValidationRule)
 _NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
     Score: NOT_IMPLEMENTED_TOP_LEVEL,
     SheetConfig: NOT_IMPLEMENTED_SHEET,
+    LearningConfig: NOT_IMPLEMENTED_LEARNING,
     **{cls: NOT_IMPLEMENTED_RULE for cls in _RULE_CLASSES},
     **{cls: NOT_IMPLEMENTED_HOOK for cls in _member_classes(Hook)},
 }
