@@ -28,6 +28,7 @@ from mozart_cli import daemon, fastpath, messages
 from mozart_protocol import _transport, errors, framing
 from mozart_protocol._generated import models
 from mozart_protocol.client import DEFAULT_TIMEOUT
+from msgspec import NODEFAULT
 
 FULL = "import sys; from mozart_cli.app import app; app(prog_name='mozart')"
 NOW = "2026-11-26T20:00:00Z"
@@ -68,14 +69,16 @@ def _kind(info: Any) -> tuple[str, bool, Any, Any]:
     raise AssertionError(f"a type the fast path does not know: {info}")
 
 
-def _table(struct: type[msgspec.Struct]) -> tuple[tuple[str, str, bool, Any, Any], ...]:
+def _table(struct: type[msgspec.Struct]) -> tuple[tuple[str, str, bool, Any, Any, bool], ...]:
     info = msgspec.inspect.type_info(struct)
     assert isinstance(info, msgspec.inspect.StructType)
     assert not info.array_like and info.forbid_unknown_fields
     rows = []
     for field in info.fields:
-        assert field.required and field.encode_name == field.name, field
-        rows.append((field.name, *_kind(field.type)))
+        assert field.encode_name == field.name, field
+        # An optional field must default to null: the fast path prints null when it is left out.
+        assert field.required or (field.default is None and field.default_factory is NODEFAULT)
+        rows.append((field.name, *_kind(field.type), field.required))
     return tuple(rows)
 
 
@@ -497,6 +500,10 @@ def _ok(request: dict[str, Any], result: Any = None) -> bytes:
     [
         ({"priority": 9, "total_sheets": 0, "error": "x"}, True),
         ({"sheets": []}, True),
+        # Optional fields (a default of null): sent or left out, msgspec prints them.
+        ({"eta_seconds": 12.5, "sheets": [sheet(1, expected_seconds=2.5)]}, True),
+        ({"eta_seconds": None, "sheets": [sheet(1, expected_seconds=None)]}, True),
+        ({"eta_seconds": -1.0}, False),
         ({"extra_field": 1}, False),
         ({"priority": 10}, False),
         ({"priority": True}, False),

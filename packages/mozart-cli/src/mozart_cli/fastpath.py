@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, TypeAlias
 
-    # (field, kind, nullable, minimum, maximum): see JOB_STATUS below.
-    Field: TypeAlias = tuple[str, str, bool, int | None, int | None]
+    # (field, kind, nullable, minimum, maximum, required): see JOB_STATUS below.
+    Field: TypeAlias = tuple[str, str, bool, int | None, int | None, bool]
     # (method, params, result shape, job, --socket value)
     Request: TypeAlias = tuple[str, dict[str, Any], tuple[Field, ...], str | None, str | None]
 
@@ -63,56 +63,59 @@ REASONS: dict[type[BaseException], str] = {
 JOB_STATES = ("queued", "running", "paused", "completed", "failed", "cancelled")
 SHEET_STATES = ("pending", "running", "completed", "failed", "skipped")
 
-# The result shapes: (field, kind, nullable, minimum, maximum) in the schema's order. For a
-# string, minimum is its minimum length; "time" is a timestamp with a time zone; "states"
-# and lists name their own table. tests/test_fast_path.py derives the same tables from the
-# generated models, so a schema change fails that test (and, until this file follows,
-# replies with the new shape simply take the full path).
+# The result shapes: (field, kind, nullable, minimum, maximum, required) in the schema's
+# order. For a string, minimum is its minimum length; "time" is a timestamp with a time
+# zone; the states and lists name their own table; a field that is not required defaults to
+# null (msgspec prints it as null when the reply leaves it out). tests/test_fast_path.py
+# derives the same tables from the generated models, so a schema change fails that test
+# (and, until this file follows, replies with the new shape simply take the full path).
 SHEET_STATUS: tuple[Field, ...] = (
-    ("sheet_num", "int", False, 1, None),
-    ("status", "sheet_state", False, None, None),
-    ("attempts", "int", False, 0, None),
-    ("exit_code", "int", True, None, None),
-    ("error", "str", True, None, None),
-    ("started_at", "time", True, None, None),
-    ("finished_at", "time", True, None, None),
-    ("duration_seconds", "float", True, 0, None),
-    ("stage", "int", False, 1, None),
-    ("instance", "int", False, 1, None),
+    ("sheet_num", "int", False, 1, None, True),
+    ("status", "sheet_state", False, None, None, True),
+    ("attempts", "int", False, 0, None, True),
+    ("exit_code", "int", True, None, None, True),
+    ("error", "str", True, None, None, True),
+    ("started_at", "time", True, None, None, True),
+    ("finished_at", "time", True, None, None, True),
+    ("duration_seconds", "float", True, 0, None, True),
+    ("stage", "int", False, 1, None, True),
+    ("instance", "int", False, 1, None, True),
+    ("expected_seconds", "float", True, 0, None, False),
 )
 JOB_STATUS: tuple[Field, ...] = (
-    ("job_id", "str", False, 1, None),
-    ("name", "str", False, None, None),
-    ("status", "job_state", False, None, None),
-    ("description", "str", True, None, None),
-    ("config_path", "str", False, None, None),
-    ("workspace", "str", False, None, None),
-    ("priority", "int", False, 0, 9),
-    ("total_sheets", "int", False, 0, None),
-    ("completed_sheets", "int", False, 0, None),
-    ("failed_sheets", "int", False, 0, None),
-    ("sheets", "sheets", False, None, None),
-    ("error", "str", True, None, None),
-    ("created_at", "time", False, None, None),
-    ("started_at", "time", True, None, None),
-    ("finished_at", "time", True, None, None),
-    ("updated_at", "time", False, None, None),
+    ("job_id", "str", False, 1, None, True),
+    ("name", "str", False, None, None, True),
+    ("status", "job_state", False, None, None, True),
+    ("description", "str", True, None, None, True),
+    ("config_path", "str", False, None, None, True),
+    ("workspace", "str", False, None, None, True),
+    ("priority", "int", False, 0, 9, True),
+    ("total_sheets", "int", False, 0, None, True),
+    ("completed_sheets", "int", False, 0, None, True),
+    ("failed_sheets", "int", False, 0, None, True),
+    ("sheets", "sheets", False, None, None, True),
+    ("error", "str", True, None, None, True),
+    ("created_at", "time", False, None, None, True),
+    ("started_at", "time", True, None, None, True),
+    ("finished_at", "time", True, None, None, True),
+    ("updated_at", "time", False, None, None, True),
+    ("eta_seconds", "float", True, 0, None, False),
 )
 JOB_SUMMARY: tuple[Field, ...] = (
-    ("job_id", "str", False, 1, None),
-    ("name", "str", False, None, None),
-    ("status", "job_state", False, None, None),
-    ("description", "str", True, None, None),
-    ("priority", "int", False, 0, 9),
-    ("total_sheets", "int", False, 0, None),
-    ("completed_sheets", "int", False, 0, None),
-    ("error", "str", True, None, None),
-    ("created_at", "time", False, None, None),
-    ("updated_at", "time", False, None, None),
+    ("job_id", "str", False, 1, None, True),
+    ("name", "str", False, None, None, True),
+    ("status", "job_state", False, None, None, True),
+    ("description", "str", True, None, None, True),
+    ("priority", "int", False, 0, 9, True),
+    ("total_sheets", "int", False, 0, None, True),
+    ("completed_sheets", "int", False, 0, None, True),
+    ("error", "str", True, None, None, True),
+    ("created_at", "time", False, None, None, True),
+    ("updated_at", "time", False, None, None, True),
 )
 JOB_LIST: tuple[Field, ...] = (
-    ("jobs", "jobs", False, None, None),
-    ("next_cursor", "str", True, None, None),
+    ("jobs", "jobs", False, None, None, True),
+    ("next_cursor", "str", True, None, None, True),
 )
 NESTED: dict[str, tuple[Field, ...]] = {"sheets": SHEET_STATUS, "jobs": JOB_SUMMARY}
 
@@ -373,12 +376,15 @@ def error_object(value: Any) -> tuple[int, str, Any]:
 
 def convert(value: Any, shape: tuple[Field, ...]) -> dict[str, Any]:
     """``value`` checked against ``shape`` and in its field order, as msgspec would print it."""
-    if not isinstance(value, dict) or len(value) != len(shape):
+    if not isinstance(value, dict):
         raise HandOver
     result: dict[str, Any] = {}
-    for name, kind, nullable, low, high in shape:
+    for name, kind, nullable, low, high, required in shape:
         if name not in value:
-            raise HandOver
+            if required:
+                raise HandOver
+            result[name] = None  # the default of every optional field (a test holds it)
+            continue
         item = value[name]
         if item is None:
             if not nullable:
@@ -393,6 +399,8 @@ def convert(value: Any, shape: tuple[Field, ...]) -> dict[str, Any]:
             result[name] = [convert(element, nested) for element in item]
         else:
             raise HandOver
+    if len(value) > len(result) or not set(value) <= set(result):
+        raise HandOver  # a field the schema does not have (forbid_unknown_fields)
     return result
 
 
