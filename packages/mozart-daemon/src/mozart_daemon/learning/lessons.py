@@ -50,9 +50,12 @@ def describe(pattern: Pattern) -> str:
             subject += f" with pattern `{pattern.pattern}`"
         if pattern.description:
             subject += f" ({pattern.description})"
+        text = f"{subject} failed {_times(pattern.occurrences)}"
     else:
-        subject = f"Backend `{pattern.backend}`: error `{pattern.error_class}`"
-    text = f"{subject} failed {_times(pattern.occurrences)}"
+        text = (
+            f"Backend `{pattern.backend}`: an attempt ended with error `{pattern.error_class}` "
+            f"{_times(pattern.occurrences)}"
+        )
     if pattern.last_error:
         text += f"; what went wrong: {_clip(pattern.last_error)}"
     fixes = []
@@ -69,8 +72,8 @@ def lessons_section(patterns: Sequence[Pattern]) -> str:
     lines = [
         f"## {HEADING}",
         "",
-        "These checks failed in earlier attempts (of this job or others). Make sure they "
-        "pass this time:",
+        "These went wrong in earlier attempts (of this job or others). Make sure they do not "
+        "happen again:",
         "",
     ]
     lines += [f"- {describe(p)}" for p in patterns]
