@@ -306,6 +306,51 @@ def errors(job: JobId, json_output: Json = False, socket: Socket = None) -> None
 
 
 @app.command()
+def history(
+    job: JobId,
+    sheet: Annotated[
+        int | None, typer.Option("--sheet", min=1, metavar="N", help="Only this sheet.")
+    ] = None,
+    json_output: Json = False,
+    socket: Socket = None,
+) -> None:
+    """Show every attempt of a job: kind, outcome, exit code, duration and error."""
+    from mozart_cli.commands import history as command
+
+    raise typer.Exit(command.main(job, sheet=sheet, json_output=json_output, socket=socket))
+
+
+class PatternKindChoice(StrEnum):
+    validation = "validation"
+    error = "error"
+
+
+@app.command()
+def patterns(
+    kind: Annotated[
+        PatternKindChoice | None,
+        typer.Option("--kind", case_sensitive=False, help="Only patterns of this kind."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=1000, help="At most this many patterns.")
+    ] = 100,
+    json_output: Json = False,
+    socket: Socket = None,
+) -> None:
+    """Show what the daemon learned from failed attempts: counts, fixes, effectiveness."""
+    from mozart_cli.commands import patterns as command
+
+    raise typer.Exit(
+        command.main(
+            kind=kind.value if kind is not None else None,
+            limit=limit,
+            json_output=json_output,
+            socket=socket,
+        )
+    )
+
+
+@app.command()
 def init(
     path: Annotated[
         str, typer.Argument(metavar="[PATH]", help="Where to write the score.")

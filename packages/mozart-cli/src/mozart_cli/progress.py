@@ -9,6 +9,7 @@ the state changes, so logs stay readable. Nothing here talks to the daemon: call
 from __future__ import annotations
 
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
 
@@ -68,8 +69,18 @@ def bar(done: int, total: int, *, unicode: bool) -> str:
     return "[" + full * filled + empty * (WIDTH - filled) + "]"
 
 
-def render(job: Any, *, now: datetime | None = None, unicode: bool = True, stream: TextIO) -> str:
-    """``[████░░] 2/3 sheets  elapsed 4.1s  ETA 2.0s  running``."""
+def render(
+    job: Any,
+    *,
+    now: datetime | None = None,
+    unicode: bool = True,
+    stream: TextIO,
+    age: float = 0.0,
+) -> str:
+    """``[████░░] 2/3 sheets  elapsed 4.1s  ETA 2.0s  running``.
+
+    ``age``: seconds since ``job`` was fetched (the daemon's ETA counts down meanwhile).
+    """
     state = state_of(job)
     done = job.completed_sheets + job.failed_sheets
     total = job.total_sheets
@@ -79,7 +90,9 @@ def render(job: Any, *, now: datetime | None = None, unicode: bool = True, strea
         parts.append(style(f"{job.failed_sheets} failed", "red", stream=stream))
     parts.append(f"elapsed {format_duration(elapsed)}")
     if state not in TERMINAL_STATES:
-        eta = eta_seconds(done, total, elapsed)
+        # The daemon's estimate from earlier runs when it has one; else the pace so far.
+        eta = getattr(job, "eta_seconds", None)
+        eta = max(0.0, eta - age) if eta is not None else eta_seconds(done, total, elapsed)
         parts.append(f"ETA {format_duration(eta) if eta is not None else '-'}")
     parts.append(state_text(state, stream=stream))
     return "  ".join(parts)
@@ -97,9 +110,11 @@ class ProgressView:
         self._drawn = False
         self._last_key: tuple[object, ...] | None = None
         self._last: Any = None
+        self._fetched = 0.0
 
     def update(self, job: Any) -> None:
         self._last = job
+        self._fetched = time.monotonic()
         if self.live:
             self._draw(job)
             return
@@ -128,7 +143,9 @@ class ProgressView:
         self._last = None
 
     def _draw(self, job: Any) -> None:
-        self._emit("\r\x1b[2K" + render(job, unicode=self.unicode, stream=self.stream))
+        age = time.monotonic() - self._fetched
+        line = render(job, unicode=self.unicode, stream=self.stream, age=age)
+        self._emit("\r\x1b[2K" + line)
         self._drawn = True
 
     def _emit(self, text: str) -> None:

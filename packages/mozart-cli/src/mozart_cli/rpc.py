@@ -13,10 +13,12 @@ if TYPE_CHECKING:
         DaemonStatus,
         JobActionResult,
         JobEvent,
+        JobHistory,
         JobListResult,
         JobLogsResult,
         JobStatus,
         JobSubmitResult,
+        LearningPatternsResult,
         LogLine,
     )
     from mozart_protocol.client import AsyncDaemonClient, DaemonClient, RpcStream
@@ -65,6 +67,16 @@ def list_jobs(
     after: str | None = None,
 ) -> JobListResult:
     return sync_client(socket).list_jobs(status=status, all=all_jobs, limit=limit, after=after)
+
+
+def job_history(socket: str | None, job_id: str) -> JobHistory:
+    return sync_client(socket).job_history(job_id)
+
+
+def learning_patterns(
+    socket: str | None, *, kind: str | None, limit: int
+) -> LearningPatternsResult:
+    return sync_client(socket).learning_patterns(kind=kind, limit=limit)
 
 
 def daemon_status(socket: str | None) -> DaemonStatus:
