@@ -1,8 +1,12 @@
 """The start-up fast path of ``mozart status JOB --json`` and ``mozart list --json``.
 
 Scripts and monitoring tools run these two thousands of times, so they are served with the
-standard library alone (``socket`` and ``json``): no Typer, asyncio, msgspec or generated
-models, which would multiply the start-up time of the interpreter by ten.
+standard library alone: no Typer, asyncio, msgspec or generated models, which would multiply
+the start-up time of the interpreter by ten. Even the ``json`` and ``socket`` modules are
+left out (with ``re``, ``enum`` and ``selectors`` they cost about as much as the interpreter's
+own start): the fast path uses their C cores, ``_json`` (the scanner and the string escaper
+behind ``json.loads``/``json.dumps``) and ``_socket``, and prints JSON itself (:func:`dumps`,
+the layout of ``json.dumps(indent=2, ensure_ascii=False)``, which is msgspec's).
 
 It is not a second implementation of the commands: it answers only when it can prove that
 its output is the one of the full command, and otherwise hands over (:func:`serve` returns
@@ -34,11 +38,11 @@ import os
 import sys
 import time
 
-# json and socket are imported once a command line is known to be served: the other
+# _json and _socket are imported once a command line is known to be served: the other
 # commands do not pay for them. typing is not imported at all (a few milliseconds).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import socket
+    from _socket import socket
     from collections.abc import Callable
     from typing import Any, TypeAlias
 
@@ -203,17 +207,17 @@ def normalise(path: str) -> str:
 def call(
     method: str, params: dict[str, Any], shape: tuple[Field, ...], job: str | None, path: str
 ) -> int:
-    import json
-    import socket
-
-    deadline = time.monotonic() + TIMEOUT
     try:
-        line = json.dumps(
-            {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, ensure_ascii=False
-        ).encode()
+        import _socket
+    except ImportError:  # pragma: no cover - not CPython
+        raise HandOver from None
+    deadline = time.monotonic() + TIMEOUT
+    request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    try:
+        line = dumps(request).encode()
     except UnicodeEncodeError:
         raise HandOver from None  # an argument that is not valid text (surrogate escapes)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         try:
             connect(sock, path, deadline)
@@ -242,7 +246,7 @@ def call(
         return messages.show(messages.rpc_error(code, message, data, job=job))
     if type(reply.get("id")) is not int or reply["id"] != 1 or "result" not in reply:
         raise HandOver
-    text = json.dumps(convert(reply["result"], shape), indent=2, ensure_ascii=False)
+    text = dumps(convert(reply["result"], shape), indent="\n")
     try:
         text.encode()
     except UnicodeEncodeError:
@@ -250,6 +254,70 @@ def call(
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
     return 0
+
+
+# JSON without the json package (which imports re and enum). The C scanner behind
+# json.loads and the escaper behind json.dumps(ensure_ascii=False) do the work.
+
+
+class _ScanContext:
+    """What ``_json.make_scanner`` reads from a ``json.JSONDecoder``: its defaults, except
+    that NaN and Infinity are refused (msgspec refuses them too)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+
+def loads(data: bytes) -> Any:
+    """``json.loads(data)`` of one UTF-8 JSON text; ValueError (or StopIteration) if it is not."""
+    from _json import make_scanner
+
+    text = data.decode().strip(" \t\n\r")
+    # typeshed types the context as the scanner itself; it is any object with these attributes
+    value, end = make_scanner(_ScanContext())(text, 0)  # type: ignore[arg-type]
+    if end != len(text):
+        raise ValueError("extra data after the JSON value")
+    return value
+
+
+def dumps(value: Any, indent: str | None = None) -> str:
+    """``json.dumps(value, ensure_ascii=False)``, or with ``indent="\\n"`` the layout of
+    ``json.dumps(value, indent=2, ensure_ascii=False)``, for the JSON values of a reply.
+    Floats are printed with ``repr``; :func:`convert` has made sure msgspec agrees."""
+    from _json import encode_basestring
+
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is str:
+        return str(encode_basestring(value))
+    if type(value) in (int, float):
+        return repr(value)
+    inner = None if indent is None else indent + "  "
+    comma = ", " if inner is None else "," + inner
+    if type(value) is list:
+        if not value:
+            return "[]"
+        items = comma.join(dumps(item, inner) for item in value)
+        return f"[{items}]" if inner is None else f"[{inner}{items}{indent}]"
+    if type(value) is dict:
+        if not value:
+            return "{}"
+        pairs = comma.join(
+            f"{encode_basestring(key)}: {dumps(item, inner)}" for key, item in value.items()
+        )
+        return f"{{{pairs}}}" if inner is None else f"{{{inner}{pairs}{indent}}}"
+    raise HandOver  # pragma: no cover - replies hold JSON values only
 
 
 # The failures, in the words of mozart_cli.messages (imported only on the way out).
@@ -278,7 +346,7 @@ def _unreachable(path: str, exc: BaseException) -> int:
     return messages.show(messages.daemon_unreachable(path, unreachable_reason(exc)))
 
 
-def connect(sock: socket.socket, path: str, deadline: float) -> None:
+def connect(sock: socket, path: str, deadline: float) -> None:
     """Connect; while the daemon's backlog is full (EAGAIN) retry until ``deadline``."""
     sock.setblocking(False)
     delay = 0.001
@@ -293,23 +361,21 @@ def connect(sock: socket.socket, path: str, deadline: float) -> None:
             delay = min(delay * 2, 0.05)
 
 
-def check_peer(sock: socket.socket) -> None:
+def check_peer(sock: socket) -> None:
     """A daemon of another user (not root) is refused by the full client, in its words."""
-    import socket
+    import _socket
 
-    option = getattr(socket, "SO_PEERCRED", None)
+    option = getattr(_socket, "SO_PEERCRED", None)
     if option is None:
         return
-    raw = sock.getsockopt(socket.SOL_SOCKET, option, 12)  # struct ucred: pid, uid, gid
+    raw = sock.getsockopt(_socket.SOL_SOCKET, option, 12)  # struct ucred: pid, uid, gid
     uid = int.from_bytes(raw[4:8], sys.byteorder, signed=True)
     if uid not in (os.getuid(), 0):
         raise HandOver
 
 
-def exchange(sock: socket.socket, request: bytes, deadline: float) -> dict[str, Any]:
+def exchange(sock: socket, request: bytes, deadline: float) -> dict[str, Any]:
     """Send ``request`` and return the reply to it (notifications and blank lines skipped)."""
-    import json
-
     sock.settimeout(max(deadline - time.monotonic(), 0.001))
     sock.sendall(request)
     buffer = b""
@@ -333,18 +399,14 @@ def exchange(sock: socket.socket, request: bytes, deadline: float) -> dict[str, 
         if not line.strip():
             continue
         try:
-            message = json.loads(line, parse_constant=_refuse)
-        except ValueError:
+            message = loads(line)
+        except (ValueError, StopIteration):
             raise HandOver from None
         if not isinstance(message, dict):
             raise HandOver
         kind = _message_kind(message)
         if kind == "reply":
             return message
-
-
-def _refuse(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")  # NaN, Infinity: msgspec refuses them too
 
 
 def _message_kind(message: dict[str, Any]) -> str:
