@@ -40,6 +40,23 @@ def test_render_running_and_finished() -> None:
     assert text.endswith("failed")
 
 
+@dataclass
+class JobWithEta(Job):
+    eta_seconds: float | None = None
+
+
+def test_the_daemons_eta_wins_and_counts_down() -> None:
+    now = START + timedelta(seconds=20)
+    job = JobWithEta(completed_sheets=2, eta_seconds=90.0)
+    text = progress.render(job, now=now, unicode=False, stream=io.StringIO())
+    assert "ETA 1m 30s" in text
+    text = progress.render(job, now=now, unicode=False, stream=io.StringIO(), age=100.0)
+    assert "ETA 0.0s" in text
+    no_history = JobWithEta(completed_sheets=2)
+    text = progress.render(no_history, now=now, unicode=False, stream=io.StringIO())
+    assert "ETA 20s" in text  # the pace so far
+
+
 def test_not_started_job_has_no_elapsed_time() -> None:
     text = progress.render(
         Job(started_at=None, completed_sheets=0), unicode=False, stream=io.StringIO()

@@ -83,6 +83,19 @@ def test_a_failure_of_job_a_is_a_lesson_in_the_first_prompt_of_job_b(
     # Given to a's own retry (which failed again) and to b (which passed).
     assert (pattern["given"], pattern["given_passed"], pattern["effectiveness"]) == (2, 1, 0.5)
 
+    # ETAs: a running job's sheets are expected to take what passing sheets of the same
+    # backend took (no run of its own score yet).
+    release = tmp_path / "release"
+    slow = score(tmp_path, "d", f"{writes}; {wait_file(release)}", description="d")
+    d_id = submit(daemon, slow)
+    daemon.wait_job(d_id, "running")
+    status = daemon.request("job.status", {"job_id": d_id})
+    assert status["sheets"][0]["expected_seconds"] is not None
+    assert status["eta_seconds"] is not None
+    release.touch()
+    ended = daemon.wait_job(d_id, "completed")
+    assert ended["eta_seconds"] is None and ended["sheets"][0]["expected_seconds"] is None
+
     history = daemon.request("job.history", {"job_id": "a"})["attempts"]
     assert [(h["attempt"], h["kind"], h["outcome"]) for h in history] == [
         (1, "normal", "failed"),
