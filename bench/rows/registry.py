@@ -9,6 +9,7 @@ a round trip that touches no state.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import statistics
 import time
@@ -32,20 +33,23 @@ async def populate(db_path: Path, jobs: int, sheets_per_job: int = 2) -> float:
     t0 = time.perf_counter()
     store = await Store.open(db_path)
     try:
-        # A bulk load for the benchmark's setup only: the daemon later opens the file with
-        # its own (durable) settings.
-        await store.db.conn.execute("PRAGMA synchronous=OFF")
-        for i in range(jobs):
-            await store.jobs.create(
-                job_id=f"job-{i:06d}",
-                name=f"job-{i:06d}",
-                description=f"registry scale job {i}",
-                config_path=f"/nonexistent/job-{i:06d}.yaml",
-                workspace=f"/nonexistent/ws/job-{i:06d}",
-                priority=i % 10,
-                total_sheets=sheets_per_job,
-                backend="command",
-                sheets=[(n, n, 1) for n in range(1, sheets_per_job + 1)],
+        # Creates issued together are group-committed: one transaction per batch.
+        for start in range(0, jobs, 500):
+            await asyncio.gather(
+                *(
+                    store.jobs.create(
+                        job_id=f"job-{i:06d}",
+                        name=f"job-{i:06d}",
+                        description=f"registry scale job {i}",
+                        config_path=f"/nonexistent/job-{i:06d}.yaml",
+                        workspace=f"/nonexistent/ws/job-{i:06d}",
+                        priority=i % 10,
+                        total_sheets=sheets_per_job,
+                        backend="command",
+                        sheets=[(n, n, 1) for n in range(1, sheets_per_job + 1)],
+                    )
+                    for i in range(start, min(start + 500, jobs))
+                )
             )
         await store.db.execute(
             "UPDATE jobs SET status = CASE"

@@ -2,8 +2,8 @@
 
 Each sheet starts a small zoo: a plain child, a grandchild, and a double fork into a session
 of its own (``setsid``), all found by the test's marker variable. Zombies of the daemon must be
-reaped too. A double fork that also empties its environment (``env -i``) escapes every
-mechanism the daemon has today (see docs/reliability.md): that case is a strict xfail.
+reaped too. A double fork that also empties its environment (``env -i``) carries no token:
+the daemon, a child subreaper, finds it among the orphans re-parented to it.
 """
 
 from __future__ import annotations
@@ -195,11 +195,6 @@ def test_kill9_leaves_no_sheet_running_once_restarted(
     record(process_trees_stopped=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a double fork that empties its environment leaves the sheet's tree with no trace; "
-    "needs a per-sheet subreaper (or cgroup), see docs/reliability.md",
-)
 def test_cancel_finds_a_double_fork_without_environment(daemon: Any, marker: str) -> None:
     zoo = Zoo(daemon.dir, marker, no_env=True)
     _submit(daemon, "noenv", zoo.command("sleep 300"), zoo.marker)

@@ -24,6 +24,7 @@ import uvloop
 
 from mozart_daemon.app import Daemon, RunnerFactory
 from mozart_daemon.config import DaemonConfig
+from mozart_daemon.engine.process import enable_subreaper
 from mozart_daemon.logging import configure_logging, get_logger
 from mozart_daemon.pidfile import PidFile, PidFileError
 from mozart_daemon.server import ServerError
@@ -128,6 +129,9 @@ class DaemonProcess:
         return 0
 
     async def _main(self, notify: Callable[[str], None] | None) -> None:
+        # Orphans of sheets are re-parented to the daemon, where the engine finds them
+        # cheaply (engine/process.py); only the daemon process itself, never a library user.
+        enable_subreaper()
         daemon = Daemon(self.config, runner_factory=self._runner_factory)
         try:
             await daemon.start()

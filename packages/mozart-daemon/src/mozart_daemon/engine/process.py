@@ -1,23 +1,39 @@
 """Child processes of a sheet: own process group, live output, and no process left behind.
 
 Every child starts in a new session (``start_new_session=True``), so its process group holds
-everything it forks. Descendants are also tracked with psutil while the child runs, and each
-child carries a unique ``MOZART_RUN_TOKEN`` in its environment: a grandchild that escaped into
-a session of its own (``setsid``, a double fork) is still found and stopped. Stopping is
-SIGTERM to the group and to every tracked process, a grace period, then SIGKILL. It happens
-on timeout, on cancellation, and after a normal exit (leftover background processes of a
-finished run are stopped too).
+everything it forks, and carries a unique ``MOZART_RUN_TOKEN`` in its environment. Stopping
+is SIGTERM to the group and to every process of the run, a grace period, then SIGKILL. It
+happens on timeout, on cancellation, and after a normal exit (leftover background processes
+of a finished run are stopped too).
+
+How a run's processes are found:
+
+- **Subreaper mode** (the daemon: ``enable_subreaper``): the daemon is a child subreaper
+  (``PR_SET_CHILD_SUBREAPER``), so a process orphaned anywhere below a run (a ``setsid``
+  double fork) is re-parented to the daemon instead of init. A run's processes are then its
+  child's tree plus the daemon's children it did not start itself: those carrying the run's
+  token, and those with no token at all (``env -i``) that started while this run was the
+  only live run that could have made them. Only those few processes are read, never the
+  whole process table; the daemon reaps the orphans it adopts.
+- Otherwise (a library user, tests): descendants are tracked with psutil while the child
+  runs, and after it the whole of /proc is scanned for the run's token.
+
+Children are spawned with ``subprocess.Popen`` (vfork and exec: the parent's memory is not
+copied, unlike the fork of uvloop's libuv) and their exit is seen through a pidfd on the
+event loop; their output is read through non-blocking pipes on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
+import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -31,15 +47,15 @@ RUN_TOKEN_ENV = "MOZART_RUN_TOKEN"  # noqa: S105 (a variable name, not a secret)
 DEFAULT_GRACE_SECONDS = 5.0
 # Escaped processes are also found by their token, so tracking need not be eager.
 _TRACK_INTERVAL = 1.0
-# create_time has clock-tick resolution: compare with a margin.
-_CREATE_TIME_SLACK = 0.1
 _PROC = "/proc"
-# Exit polling starts fast (most sheet commands are short) and backs off to this.
+# Without a pidfd, exit polling starts fast (most sheet commands are short) and backs off.
 _EXIT_POLL_MAX = 0.02
 _READ_CHUNK = 64 * 1024
 # After the child exits, how long its pipes may stay open (held by a leftover process)
 # before the readers give up.
 _DRAIN_SECONDS = 2.0
+_PR_SET_CHILD_SUBREAPER = 36
+_TOKEN_PREFIX = f"{RUN_TOKEN_ENV}=".encode()
 
 T = TypeVar("T")
 
@@ -71,20 +87,105 @@ async def finish_even_if_cancelled(aw: Awaitable[T]) -> T:
     return task.result()
 
 
+# -- /proc ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Stat:
+    state: str
+    ppid: int
+    session: int
+    start: int  # clock ticks since boot
+
+
+def _proc_stat(pid: int) -> _Stat | None:
+    """From /proc/PID/stat; None if unreadable (gone)."""
+    try:
+        with open(f"{_PROC}/{pid}/stat", "rb") as f:
+            data = f.read()
+        # The command name (field 2) may hold spaces and parentheses: split after the last ")".
+        fields = data[data.rindex(b")") + 2 :].split()
+        return _Stat(fields[0].decode(), int(fields[1]), int(fields[3]), int(fields[19]))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (every thread's), from /proc/PID/task/*/children."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"{_PROC}/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"{_PROC}/{pid}/task/{tid}/children", "rb") as f:
+                out.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _token_of(pid: int, uid: int) -> bytes | None:
+    """The run token in the process's environment: b"" when it has none, None when
+    unreadable (gone, or another user's)."""
+    try:
+        if os.stat(f"{_PROC}/{pid}").st_uid != uid:
+            return None
+        with open(f"{_PROC}/{pid}/environ", "rb") as f:
+            environ = f.read()
+    except OSError:
+        return None
+    for entry in environ.split(b"\0"):
+        if entry.startswith(_TOKEN_PREFIX):
+            return entry[len(_TOKEN_PREFIX) :]
+    return b""
+
+
+# -- subreaper mode ---------------------------------------------------------------------
+
+
+class _Runs:
+    """The runs of this process that are alive: root pid -> (token, start ticks)."""
+
+    def __init__(self) -> None:
+        self.subreaper = False
+        self.live: dict[int, tuple[str, int]] = {}
+
+
+_RUNS = _Runs()
+
+
+def enable_subreaper() -> bool:
+    """Make this process a child subreaper (Linux), so that processes orphaned below its
+    runs are re-parented to it, where the post-run survey finds them cheaply. Returns whether
+    it is on. Call once, from the daemon (a subreaper must reap the orphans it receives)."""
+    if _RUNS.subreaper:
+        return True
+    if not os.path.exists(f"{_PROC}/self/task/{os.getpid()}/children"):
+        return False  # no children lists in procfs: the full survey is needed anyway
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    _RUNS.subreaper = True
+    return True
+
+
 class ProcessTree:
-    """The processes a child may have spawned, remembered while it runs."""
+    """The processes of one run (its child and everything it started)."""
 
     def __init__(self, pid: int, token: str) -> None:
         self.pid = pid
         self.token = token
         self.known: dict[int, psutil.Process] = {}
-        # A descendant is never older than the child: older processes need no environ read.
-        self.since = 0.0
         with contextlib.suppress(psutil.Error):
-            root = self.known[pid] = psutil.Process(pid)
-            self.since = root.create_time() - _CREATE_TIME_SLACK
+            self.known[pid] = psutil.Process(pid)
         stat = _proc_stat(pid)
-        self.since_ticks = stat[1] if stat is not None else 0
+        # A descendant is never older than the child: older processes need no environ read.
+        self.since_ticks = stat.start if stat is not None else 0
 
     def refresh(self) -> None:
         root = self.known.get(self.pid)
@@ -93,20 +194,6 @@ class ProcessTree:
         with contextlib.suppress(psutil.Error):
             for child in root.children(recursive=True):
                 self.known.setdefault(child.pid, child)
-
-    def find_by_token(self) -> None:
-        """Scan for processes carrying this run's token (those that escaped the tree)."""
-        me = os.getuid()
-        for proc in psutil.process_iter(["uids", "create_time"]):
-            try:
-                if proc.pid in self.known or proc.info["uids"].real != me:
-                    continue
-                if proc.info["create_time"] < self.since:
-                    continue
-                if proc.environ().get(RUN_TOKEN_ENV) == self.token:
-                    self.known[proc.pid] = proc
-            except (psutil.Error, OSError):
-                continue
 
     def alive(self) -> list[psutil.Process]:
         alive = []
@@ -126,22 +213,75 @@ class ProcessTree:
                 proc.send_signal(sig)
 
     def survey(self) -> None:
-        """``refresh`` and ``find_by_token`` in one pass over /proc.
+        """Find every process of the run that is not known yet."""
+        if _RUNS.subreaper:
+            self._survey_orphans()
+        else:
+            self._survey_proc()
 
-        Reads each process's stat file once (parent and start time) instead of psutil's
-        several files per process: this survey runs after every sheet, and psutil made it
-        several milliseconds on a host with a hundred processes.
-        """
+    def _adopt(self, pids: set[int]) -> None:
+        for pid in pids:
+            if pid not in self.known:
+                with contextlib.suppress(psutil.Error):
+                    self.known[pid] = psutil.Process(pid)
+
+    def _descendants(self, roots: list[int]) -> set[int]:
+        found: set[int] = set()
+        stack = list(roots)
+        while stack:
+            for child in _children(stack.pop()):
+                if child not in found:
+                    found.add(child)
+                    stack.append(child)
+        return found
+
+    def _survey_orphans(self) -> None:
+        """Subreaper mode: the run's tree, plus the daemon's children that are orphans of
+        this run. Also reaps orphans (of any run) that have exited."""
+        me, uid = os.getpid(), os.getuid()
+        found = self._descendants(list(self.known))
+        my_session = os.getsid(0)
+        others = [start for root, (_, start) in _RUNS.live.items() if root != self.pid]
+        adopted: list[int] = []
+        for pid in _children(me):
+            if pid in _RUNS.live or pid in self.known or pid in found:
+                continue
+            stat = _proc_stat(pid)
+            if stat is None or stat.session == my_session:
+                continue  # gone, or started by the daemon itself (not through a run)
+            if stat.state == "Z":
+                _reap(pid)
+                continue
+            token = _token_of(pid, uid)
+            if token is None:
+                continue
+            if token == self.token.encode():
+                adopted.append(pid)
+            elif (
+                not token
+                and stat.start >= self.since_ticks
+                and not any(start <= stat.start for start in others)
+            ):
+                # No token (``env -i``): started while this run lived, and no other live
+                # run could have started it.
+                adopted.append(pid)
+        found.update(adopted)
+        found.update(self._descendants(adopted))
+        self._adopt(found)
+
+    def _survey_proc(self) -> None:
+        """One pass over /proc: the tree by parent pids, and the token of every process
+        newer than the child. Reads each process's stat file once instead of psutil's
+        several files per process."""
         try:
             pids = [int(name) for name in os.listdir(_PROC) if name.isdigit()]
         except OSError:  # no procfs: psutil knows other ways
             self.refresh()
-            self.find_by_token()
             return
         stats = {pid: st for pid in pids if (st := _proc_stat(pid)) is not None}
         children: dict[int, list[int]] = {}
-        for pid, (ppid, _start) in stats.items():
-            children.setdefault(ppid, []).append(pid)
+        for pid, st in stats.items():
+            children.setdefault(st.ppid, []).append(pid)
         found: set[int] = set()
         stack = list(self.known)
         while stack:
@@ -149,25 +289,26 @@ class ProcessTree:
                 if child not in found and child not in self.known:
                     found.add(child)
                     stack.append(child)
-        me = os.getuid()
-        for pid, (_ppid, start) in stats.items():
-            if start < self.since_ticks or pid in found or pid in self.known:
+        uid, token = os.getuid(), self.token.encode()
+        for pid, st in stats.items():
+            if st.start < self.since_ticks or pid in found or pid in self.known:
                 continue
-            if self._carries_token(pid, me):
+            if _token_of(pid, uid) == token:
                 found.add(pid)
-        for pid in found:
-            with contextlib.suppress(psutil.Error):
-                self.known[pid] = psutil.Process(pid)
+        self._adopt(found)
 
-    def _carries_token(self, pid: int, uid: int) -> bool:
-        try:
-            if os.stat(f"{_PROC}/{pid}").st_uid != uid:
-                return False
-            with open(f"{_PROC}/{pid}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            return False
-        return f"{RUN_TOKEN_ENV}={self.token}".encode() in environ.split(b"\0")
+    def reap(self) -> None:
+        """Subreaper mode: collect the exit of the run's orphans that were re-parented to
+        this process (never a run's own child: its owner reaps it)."""
+        if not _RUNS.subreaper:
+            return
+        me = os.getpid()
+        for pid in self.known:
+            if pid == self.pid or pid in _RUNS.live:
+                continue
+            stat = _proc_stat(pid)
+            if stat is not None and stat.ppid == me and stat.state == "Z":
+                _reap(pid)
 
     async def track(self) -> None:
         while True:
@@ -175,99 +316,174 @@ class ProcessTree:
             await asyncio.to_thread(self.refresh)
 
 
-def _proc_stat(pid: int) -> tuple[int, int] | None:
-    """(parent pid, start time in clock ticks) from /proc/PID/stat; None if unreadable."""
-    try:
-        with open(f"{_PROC}/{pid}/stat", "rb") as f:
-            data = f.read()
-        # The command name (field 2) may hold spaces and parentheses: split after the last ")".
-        fields = data[data.rindex(b")") + 2 :].split()
-        return int(fields[1]), int(fields[19])
-    except (OSError, ValueError, IndexError):
-        return None
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
 
 
-async def wait_exit(proc: asyncio.subprocess.Process) -> int:
-    """Wait for the child itself to exit.
-
-    ``Process.wait()`` also waits for the pipes to close, which a leftover grandchild holding
-    them would delay forever; the return code is set as soon as the child is reaped.
-    """
-    delay = 0.0005
-    while proc.returncode is None:
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, _EXIT_POLL_MAX)
-    return proc.returncode
+# -- the child --------------------------------------------------------------------------
 
 
-def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class _Child:
+    """A process started with ``Popen`` (vfork), its exit seen through a pidfd on the loop."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        self._loop = loop
+        self._exited: asyncio.Future[int] = loop.create_future()
+        self._pidfd: int | None = None
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+            loop.add_reader(self._pidfd, self._poll)
+        except (OSError, AttributeError, NotImplementedError):
+            self._close_pidfd()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    def _poll(self) -> None:
+        if self.popen.poll() is not None:
+            self._close_pidfd()
+            if not self._exited.done():
+                self._exited.set_result(self.popen.returncode)
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            with contextlib.suppress(ValueError, OSError, RuntimeError):
+                self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    async def wait(self) -> int:
+        """Until the child itself exited (not its pipes, which a leftover may hold)."""
+        if self._pidfd is not None:
+            return await asyncio.shield(self._exited)
+        delay = 0.0005
+        while self.popen.poll() is None:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _EXIT_POLL_MAX)
+        return self.popen.returncode
+
+    def close(self) -> None:
+        self._close_pidfd()
 
 
-async def stop_tree(
-    proc: asyncio.subprocess.Process, tree: ProcessTree, grace_seconds: float
-) -> None:
-    """SIGTERM the group and every known descendant, wait ``grace_seconds``, then SIGKILL."""
-    await asyncio.to_thread(tree.survey)
-    if proc.returncode is not None and not tree.alive() and not _group_exists(proc.pid):
-        # The usual end of a run: the child exited and left nothing behind (no process
-        # in its group, none carrying its token), so there is nothing to signal or re-survey.
-        return
-    tree.signal_all(signal.SIGTERM)
-    deadline = time.monotonic() + grace_seconds
-    while time.monotonic() < deadline:
-        if proc.returncode is not None and not tree.alive():
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.to_thread(tree.survey)
-    if tree.alive() or proc.returncode is None:
-        tree.signal_all(signal.SIGKILL)
-    await wait_exit(proc)
-    # SIGKILLed processes vanish at once unless a parent has yet to reap them.
-    for _ in range(50):
-        if not tree.alive():
-            break
-        await asyncio.sleep(0.02)
+class _Pipe:
+    """The daemon's end of one of the child's pipes, served by the event loop."""
+
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.fd: int | None = fd
+        self.loop = loop
+        self.done: asyncio.Future[None] = loop.create_future()
+        os.set_blocking(fd, False)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(ValueError, OSError, RuntimeError):
+                self.loop.remove_reader(self.fd)
+            with contextlib.suppress(ValueError, OSError, RuntimeError):
+                self.loop.remove_writer(self.fd)
+            os.close(self.fd)
+            self.fd = None
+        if not self.done.done():
+            self.done.set_result(None)
 
 
-async def _pump(stream: asyncio.StreamReader, sink: OutputSink) -> None:
-    while True:
-        data = await stream.read(_READ_CHUNK)
-        if not data:
+class _Reader(_Pipe):
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, sink: OutputSink) -> None:
+        super().__init__(fd, loop)
+        self.sink = sink
+        loop.add_reader(fd, self._read)
+
+    def _read(self) -> None:
+        if self.fd is None:
             return
-        sink.feed(data)
+        try:
+            data = os.read(self.fd, _READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.sink.feed(data)
+        else:
+            self.close()
 
 
-async def _feed_stdin(writer: asyncio.StreamWriter, data: bytes) -> None:
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        writer.write(data)
-        await writer.drain()
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        writer.close()
-        await writer.wait_closed()
+class _Writer(_Pipe):
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, data: bytes) -> None:
+        super().__init__(fd, loop)
+        self.data = memoryview(data)
+        self._write()
+
+    def _write(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            while self.data:
+                self.data = self.data[os.write(self.fd, self.data) :]
+        except (BlockingIOError, InterruptedError):
+            self.loop.add_writer(self.fd, self._write)
+            return
+        except OSError:  # the child closed its stdin (BrokenPipe): what it does not read
+            pass
+        self.close()
 
 
-async def _spawn(
-    argv: Sequence[str], cwd: Path, env: Mapping[str, str], with_stdin: bool
-) -> asyncio.subprocess.Process:
+def _spawn(
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    stdout: OutputSink,
+    stderr: OutputSink,
+    stdin_data: bytes | None,
+) -> tuple[_Child, list[_Pipe]]:
+    loop = asyncio.get_running_loop()
+    parent_ends: list[int] = []
+    child_ends: list[int] = []
     try:
-        return await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE if with_stdin else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=cwd,
-            env=dict(env),
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise _start_error(exc, argv, cwd) from None
+        out_r, out_w = os.pipe()
+        parent_ends.append(out_r)
+        child_ends.append(out_w)
+        err_r, err_w = os.pipe()
+        parent_ends.append(err_r)
+        child_ends.append(err_w)
+        in_r: int = subprocess.DEVNULL
+        if stdin_data is not None:
+            in_r, in_w = os.pipe()
+            child_ends.append(in_r)
+            parent_ends.append(in_w)
+        try:
+            popen = subprocess.Popen(
+                list(argv),
+                stdin=in_r,
+                stdout=out_w,
+                stderr=err_w,
+                cwd=cwd,
+                env=dict(env),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise _start_error(exc, argv, cwd) from None
+    except BaseException:
+        for fd in parent_ends:
+            os.close(fd)
+        raise
+    finally:
+        for fd in child_ends:
+            os.close(fd)
+    _RUNS.live[popen.pid] = (str(env.get(RUN_TOKEN_ENV, "")), _start_ticks(popen.pid))
+    pipes: list[_Pipe] = [_Reader(out_r, loop, stdout), _Reader(err_r, loop, stderr)]
+    if stdin_data is not None:
+        pipes.append(_Writer(parent_ends[2], loop, stdin_data))
+    return _Child(popen, loop), pipes
+
+
+def _start_ticks(pid: int) -> int:
+    stat = _proc_stat(pid)
+    return stat.start if stat is not None else 0
 
 
 def _start_error(exc: OSError, argv: Sequence[str], cwd: Path) -> BackendStartError:
@@ -280,14 +496,49 @@ def _start_error(exc: OSError, argv: Sequence[str], cwd: Path) -> BackendStartEr
     return BackendStartError(f"cannot start `{argv[0]}`: {exc.strerror or exc}")
 
 
-async def _stop_spawned(
-    spawn: asyncio.Future[asyncio.subprocess.Process], token: str, grace_seconds: float
-) -> None:
+def _group_exists(pgid: int) -> bool:
     try:
-        proc = await spawn
-    except BackendStartError:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _in_thread_unless_cheap(fn: Callable[[], None]) -> None:
+    # The subreaper survey reads a handful of small procfs files: cheaper than a thread hop.
+    if _RUNS.subreaper:
+        fn()
+    else:
+        await asyncio.to_thread(fn)
+
+
+async def stop_tree(child: _Child, tree: ProcessTree, grace_seconds: float) -> None:
+    """SIGTERM the group and every known descendant, wait ``grace_seconds``, then SIGKILL."""
+    await _in_thread_unless_cheap(tree.survey)
+    if child.returncode is not None and not tree.alive() and not _group_exists(child.pid):
+        # The usual end of a run: the child exited and left nothing behind (no process
+        # in its group, none carrying its token), so there is nothing to signal or re-survey.
+        tree.reap()
         return
-    await stop_tree(proc, ProcessTree(proc.pid, token), grace_seconds)
+    tree.signal_all(signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        if child.returncode is not None and not tree.alive():
+            break
+        await asyncio.sleep(0.02)
+    await _in_thread_unless_cheap(tree.survey)
+    if tree.alive() or child.returncode is None:
+        tree.signal_all(signal.SIGKILL)
+    await child.wait()
+    # SIGKILLed processes vanish at once unless a parent has yet to reap them.
+    for _ in range(50):
+        tree.reap()
+        if not tree.alive():
+            break
+        await asyncio.sleep(0.02)
+    tree.reap()
 
 
 async def run_process(
@@ -307,43 +558,33 @@ async def run_process(
     """
     token = uuid.uuid4().hex
     started = time.monotonic()
-    spawn = asyncio.ensure_future(
-        _spawn(argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdin_data is not None)
-    )
-    try:
-        # Shielded: a cancelled spawn makes asyncio kill the child alone and then wait for
-        # its pipes, which its own children may hold open forever.
-        proc = await asyncio.shield(spawn)
-    except asyncio.CancelledError:
-        await finish_even_if_cancelled(_stop_spawned(spawn, token, grace_seconds))
-        raise
-    tree = ProcessTree(proc.pid, token)
-    assert proc.stdout is not None and proc.stderr is not None
-    helpers = [
-        asyncio.create_task(_pump(proc.stdout, stdout)),
-        asyncio.create_task(_pump(proc.stderr, stderr)),
-    ]
-    tracker = asyncio.create_task(tree.track())
-    if stdin_data is not None:
-        assert proc.stdin is not None
-        helpers.append(asyncio.create_task(_feed_stdin(proc.stdin, stdin_data)))
+    # Synchronous (vfork and exec return at once): nothing can cancel it half-way.
+    child, pipes = _spawn(argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdout, stderr, stdin_data)
+    tree = ProcessTree(child.pid, token)
+    tracker = None if _RUNS.subreaper else asyncio.create_task(tree.track())
     timed_out = False
     try:
         try:
-            await asyncio.wait_for(wait_exit(proc), timeout_seconds)
-        except TimeoutError:
-            timed_out = True
-        await finish_even_if_cancelled(stop_tree(proc, tree, grace_seconds))
-        await asyncio.wait(helpers, timeout=_DRAIN_SECONDS)
-    except BaseException:
-        await finish_even_if_cancelled(stop_tree(proc, tree, grace_seconds))
-        raise
+            try:
+                await asyncio.wait_for(child.wait(), timeout_seconds)
+            except TimeoutError:
+                timed_out = True
+            await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
+            pending = [p.done for p in pipes if not p.done.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=_DRAIN_SECONDS)
+        except BaseException:
+            await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
+            raise
     finally:
-        tracker.cancel()
-        for task in helpers:
-            task.cancel()
-        await asyncio.gather(tracker, *helpers, return_exceptions=True)
-    code = proc.returncode
+        if tracker is not None:
+            tracker.cancel()
+            await asyncio.gather(tracker, return_exceptions=True)
+        for pipe in pipes:
+            pipe.close()
+        child.close()
+        _RUNS.live.pop(child.pid, None)
+    code = child.returncode
     assert code is not None
     return ProcessResult(
         exit_code=code if code >= 0 else None,

@@ -71,11 +71,13 @@ async def follow(daemon: Daemon, params: JobFollowParams, call: Call) -> JobStat
                 event = await asyncio.wait_for(queue.get(), HOOK_POLL_SECONDS if ended else None)
             except TimeoutError:
                 continue
+            # An event already sent from the log may still end the wait: the job can end
+            # between the log read and the active check above.
+            ended = ended or event.type in TERMINAL_EVENTS
             if event.id <= last:
                 continue
             await _send(call, event)
             last = event.id
-            ended = ended or event.type in TERMINAL_EVENTS
     return await job_status(daemon, job_id)
 
 

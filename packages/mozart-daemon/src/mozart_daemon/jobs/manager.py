@@ -174,7 +174,7 @@ class JobManager:
             raise
         with bind_job(job_id):
             log.info("job.submitted", config_path=str(loaded.path), fresh=fresh)
-        await self._enqueue(job)
+        await self._enqueue(job, persisted=True)
         return job_id, job.state
 
     async def pause(self, job_id: str) -> str:
@@ -312,9 +312,11 @@ class JobManager:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _enqueue(self, job: JobRun) -> None:
+    async def _enqueue(self, job: JobRun, *, persisted: bool = False) -> None:
+        """``persisted``: the registry already holds the job as queued (a new submit)."""
         job.state = "queued"
-        await self._store.jobs.set_status(job.job_id, "queued")
+        if not persisted:
+            await self._store.jobs.set_status(job.job_id, "queued")
         await self.events.emit(job.job_id, "job.queued")
         self._queue.append(job.job_id)
         await self._admit()

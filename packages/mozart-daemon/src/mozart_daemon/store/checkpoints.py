@@ -1,7 +1,9 @@
 """SheetStore: the persisted checkpoint of every job's sheets and their attempts.
 
 Each method is one committed write (see ``database``): a sheet recorded as completed here
-stays completed across any crash, and a restart never runs it again.
+stays completed across any crash, power loss included, and a restart never runs it again.
+The transitions before a sheet's end (started, attempts) survive a crash of the daemon; on
+power loss they may rewind, which recovery treats like any interrupted sheet.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime
 
 import msgspec
 
-from mozart_daemon.store.database import Database, now_iso, parse_time
+from mozart_daemon.store.database import Database, Statements, now_iso, parse_time
 
 
 class SheetRecord(msgspec.Struct, kw_only=True):
@@ -97,13 +99,24 @@ class SheetStore:
         )
         return {r[0]: int(r[1]) for r in rows}
 
-    async def sheet_started(self, job_id: str, sheet_num: int) -> None:
-        await self._db.execute(
-            "UPDATE sheets SET status = 'running', error = NULL, exit_code = NULL,"
-            " started_at = ?, finished_at = NULL, duration_seconds = NULL"
-            " WHERE job_id = ? AND sheet_num = ?",
-            (now_iso(), job_id, sheet_num),
-        )
+    async def sheet_started(self, job_id: str, sheet_num: int, *, defer: bool = False) -> None:
+        """``defer``: queued, committed with the next write (``Database.enqueue``)."""
+        statements: Statements = [
+            (
+                "UPDATE sheets SET status = 'running', error = NULL, exit_code = NULL,"
+                " started_at = ?, finished_at = NULL, duration_seconds = NULL"
+                " WHERE job_id = ? AND sheet_num = ?",
+                (now_iso(), job_id, sheet_num),
+            )
+        ]
+        # Not durable: a sheet found running after a crash is pending again anyway.
+        await self._write(statements, durable=False, defer=defer)
+
+    async def _write(self, statements: Statements, *, durable: bool, defer: bool) -> None:
+        if defer:
+            self._db.enqueue(statements, durable=durable)
+        else:
+            await self._db.transaction(statements, durable=durable)
 
     async def sheet_finished(
         self,
@@ -114,12 +127,17 @@ class SheetStore:
         exit_code: int | None = None,
         error: str | None = None,
         duration_seconds: float | None = None,
+        defer: bool = False,
     ) -> None:
-        await self._db.execute(
-            "UPDATE sheets SET status = ?, exit_code = ?, error = ?, finished_at = ?,"
-            " duration_seconds = ? WHERE job_id = ? AND sheet_num = ?",
-            (status, exit_code, error, now_iso(), duration_seconds, job_id, sheet_num),
-        )
+        """Durable (power loss included). ``defer``: see ``sheet_started``."""
+        statements: Statements = [
+            (
+                "UPDATE sheets SET status = ?, exit_code = ?, error = ?, finished_at = ?,"
+                " duration_seconds = ? WHERE job_id = ? AND sheet_num = ?",
+                (status, exit_code, error, now_iso(), duration_seconds, job_id, sheet_num),
+            )
+        ]
+        await self._write(statements, durable=True, defer=defer)
 
     async def set_sheet_status(
         self, job_id: str, sheet_num: int, status: str, *, error: str | None = None
@@ -152,7 +170,8 @@ class SheetStore:
                     " WHERE job_id = ? AND sheet_num = ?",
                     (attempt, job_id, sheet_num),
                 ),
-            ]
+            ],
+            durable=False,
         )
 
     async def attempt_finished(
@@ -168,8 +187,10 @@ class SheetStore:
         stdout_tail: str | None = None,
         stderr_tail: str | None = None,
         validations: list[object] | None = None,
+        defer: bool = False,
     ) -> None:
-        await self._db.transaction(
+        """``defer``: see ``sheet_started``."""
+        await self._write(
             [
                 (
                     "UPDATE attempts SET finished_at = ?, outcome = ?, exit_code = ?, error = ?,"
@@ -193,7 +214,11 @@ class SheetStore:
                     "UPDATE sheets SET exit_code = ?, error = ? WHERE job_id = ? AND sheet_num = ?",
                     (exit_code, error, job_id, sheet_num),
                 ),
-            ]
+            ],
+            # The sheet's own end (``sheet_finished``, durable) follows; a retry's attempt
+            # only needs to survive a crash of the daemon.
+            durable=False,
+            defer=defer,
         )
 
     async def job_attempts(self, job_id: str) -> list[AttemptRecord]:

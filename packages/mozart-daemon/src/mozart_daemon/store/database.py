@@ -1,7 +1,26 @@
-"""The state database: one SQLite file in WAL mode behind one aiosqlite connection.
+"""The state database: one SQLite file in WAL mode, used from one thread of its own.
 
-Every write is its own committed transaction with ``synchronous=FULL``: once a method that
-writes returns, what it wrote survives ``kill -9`` of the daemon (and power loss).
+Every write is a committed transaction before the coroutine that asked for it resumes, so
+what a method wrote survives ``kill -9`` of the daemon. Writes are **group-committed**:
+writes issued while the thread is busy wait in a queue and are then committed together,
+in one transaction, each in a savepoint of its own (one failing write does not undo the
+others; each caller gets its own result or error). Concurrent writers share one commit and
+one ``fsync`` instead of queueing for one each.
+
+Durability has two levels, chosen per write (``durable``):
+
+- durable (the default): committed with ``synchronous=FULL``, the WAL is ``fsync``-ed before
+  the caller resumes: the write survives power loss too;
+- not durable: committed with ``synchronous=NORMAL``: the WAL frames are written to the
+  operating system before the caller resumes, so the write survives a crash of the daemon
+  (``kill -9``, a segfault, OOM) but may be lost, with every later write, if the machine
+  loses power before the next durable write or WAL checkpoint. Because the WAL is appended
+  in order, a durable commit also makes every earlier write durable: power loss rewinds the
+  database to a consistent earlier point, never to a state with a gap.
+
+The daemon writes intermediate transitions (a sheet or attempt started, progress events) as
+not durable, and every end (a sheet completed or failed, a job's final state, a submit) as
+durable.
 """
 
 from __future__ import annotations
@@ -9,17 +28,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from typing import Any, TypeVar
 
 from mozart_daemon.logging import get_logger
 from mozart_daemon.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
+Statements = list[tuple[str, Iterable[Any]]]
 
 
 class StateError(Exception):
@@ -34,30 +56,46 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
 
+@dataclass
+class _Write:
+    statements: list[tuple[str, tuple[Any, ...]]]
+    durable: bool
+    rowid: bool  # the result is the last statement's rowid (else its rowcount)
+    future: asyncio.Future[int]
+
+
 class Database:
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
-        self.conn = conn
+    def __init__(self, conn: sqlite3.Connection, path: Path, executor: ThreadPoolExecutor) -> None:
+        # Used only in the executor's one thread.
+        self._conn = conn
         self.path = path
-        # One connection serves every coroutine: writes take turns so that no statement
-        # lands inside another coroutine's open transaction.
-        self._write_lock = asyncio.Lock()
+        self._executor = executor
+        self._loop = asyncio.get_running_loop()
+        self._pending: list[_Write] = []
+        self._writing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._synchronous = "FULL"
+        self._kick_scheduled = False
 
     @classmethod
     async def open(cls, path: Path) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mozart-db")
+        loop = asyncio.get_running_loop()
         try:
-            conn.row_factory = sqlite3.Row
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA synchronous=FULL")
-            await conn.execute("PRAGMA foreign_keys=ON")
-            await conn.execute("PRAGMA busy_timeout=5000")
-            db = cls(conn, path)
+            conn = await loop.run_in_executor(executor, _connect, path)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        db = cls(conn, path, executor)
+        try:
+            await db._run(_prepare, conn)
             await db.check()
             await db.migrate()
         except BaseException as exc:
             # The connection owns a thread: close it or the process cannot exit.
-            await conn.close()
+            await db.close()
             if not isinstance(exc, sqlite3.DatabaseError):
                 raise
             raise StateError(
@@ -76,73 +114,205 @@ class Database:
             raise sqlite3.DatabaseError(f"integrity check failed: {problems[0]}")
 
     async def migrate(self) -> None:
-        version = await self.scalar("PRAGMA user_version")
-        version = int(version or 0)
+        version = int(await self.scalar("PRAGMA user_version") or 0)
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"the state database {self.path} has schema version {version}, newer than "
                 f"this mozartd understands ({SCHEMA_VERSION}); upgrade mozartd"
             )
         for number in range(version, SCHEMA_VERSION):
-            await self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _statements(MIGRATIONS[number]):
-                    await self.conn.execute(statement)
-                await self.conn.execute(f"PRAGMA user_version = {number + 1}")
-                await self.conn.execute("COMMIT")
-            except BaseException:
-                await self.conn.execute("ROLLBACK")
-                raise
+            await self._run(_migrate_one, self._conn, number)
             log.info("store.migrated", version=number + 1, path=str(self.path))
 
     async def close(self) -> None:
-        await self.conn.close()
+        await self.flush()
+        with contextlib.suppress(sqlite3.Error):
+            await self._run(self._conn.close)
+        self._executor.shutdown(wait=True)
 
-    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one write; returns the number of rows changed."""
-        async with self._write_lock:
-            cursor = await self.conn.execute(sql, tuple(params))
-            count = cursor.rowcount
-            await cursor.close()
-        return count
+    async def flush(self) -> None:
+        """Until every write issued so far is committed (or failed)."""
+        while self._pending or self._writing:
+            self._kick()
+            await self._idle.wait()
 
-    async def insert(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one INSERT; returns the new rowid."""
-        async with self._write_lock:
-            cursor = await self.conn.execute(sql, tuple(params))
-            rowid = cursor.lastrowid
-            await cursor.close()
-        return int(rowid or 0)
+    # -- reads: one hop to the database thread each -------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._pending:
+            # A queued write (``enqueue``) is not in the thread's queue yet: a read must see it.
+            await self.flush()
+        return await self._loop.run_in_executor(self._executor, fn, *args)
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self.conn.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        return await self._run(_fetchall, self._conn, sql, tuple(params))
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        async with self.conn.execute(sql, tuple(params)) as cursor:
-            row = await cursor.fetchone()
-            return row
+        rows = await self._run(_fetchmany1, self._conn, sql, tuple(params))
+        return rows[0] if rows else None
 
     async def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
         return row[0] if row is not None else None
 
-    async def transaction(self, statements: list[tuple[str, Iterable[Any]]]) -> None:
+    # -- writes: group-committed ----------------------------------------------------------
+
+    async def execute(self, sql: str, params: Iterable[Any] = (), *, durable: bool = True) -> int:
+        """Run one write; returns the number of rows changed."""
+        return await self._write([(sql, params)], durable=durable, rowid=False)
+
+    async def insert(self, sql: str, params: Iterable[Any] = (), *, durable: bool = True) -> int:
+        """Run one INSERT; returns the new rowid."""
+        return await self._write([(sql, params)], durable=durable, rowid=True)
+
+    async def transaction(self, statements: Statements, *, durable: bool = True) -> None:
         """Several writes committed together (all or none)."""
-        async with self._write_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, params in statements:
-                    await self.conn.execute(sql, tuple(params))
-                await self.conn.execute("COMMIT")
-            except BaseException:
-                # Shielded: a cancellation must not leave the transaction open. SQLite may
-                # have rolled back already (disk full, I/O error): then the original error is
-                # the one to report, not "cannot rollback".
-                if self.conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        await asyncio.shield(self.conn.execute("ROLLBACK"))
-                raise
+        await self._write(statements, durable=durable, rowid=False)
+
+    def enqueue(self, statements: Statements, *, durable: bool = True) -> None:
+        """Queue writes (one transaction) without waiting for them: they are committed
+        before, or together with, any write queued after them, so a caller that awaits a
+        later write (the event that reports this one) knows both are committed. Used to let
+        a transition share the commit of the event that reports it. A failure is logged
+        (the later write, in the same database, fails too)."""
+        future: asyncio.Future[int] = self._loop.create_future()
+        future.add_done_callback(_log_failure)
+        frozen = [(sql, tuple(params)) for sql, params in statements]
+        self._pending.append(_Write(frozen, durable, False, future))
+        if not self._kick_scheduled:
+            # Not at once: a write the caller queues before its next await joins the batch.
+            self._kick_scheduled = True
+            self._loop.call_soon(self._scheduled_kick)
+
+    def _scheduled_kick(self) -> None:
+        self._kick_scheduled = False
+        self._kick()
+
+    async def _write(self, statements: Statements, *, durable: bool, rowid: bool) -> int:
+        future: asyncio.Future[int] = self._loop.create_future()
+        frozen = [(sql, tuple(params)) for sql, params in statements]
+        self._pending.append(_Write(frozen, durable, rowid, future))
+        self._kick()
+        # A cancelled caller does not cancel its write: it is committed (all or none) with
+        # its batch, as if the cancellation had come just after.
+        return await asyncio.shield(future)
+
+    def _kick(self) -> None:
+        if self._writing or not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        self._writing = True
+        self._idle.clear()
+        done = self._executor.submit(self._commit, batch)
+        done.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._committed, batch, f))
+
+    def _committed(self, batch: list[_Write], done: Future[list[int | BaseException]]) -> None:
+        self._writing = False
+        error = done.exception()
+        results: list[int | BaseException] = (
+            [error] * len(batch) if error is not None else done.result()
+        )
+        for write, result in zip(batch, results, strict=True):
+            if write.future.done():
+                continue
+            if isinstance(result, BaseException):
+                write.future.set_exception(result)
+            else:
+                write.future.set_result(result)
+        if self._pending:
+            self._kick()
+        else:
+            self._idle.set()
+
+    def _commit(self, batch: list[_Write]) -> list[int | BaseException]:
+        """In the database thread: the whole batch in one transaction, one write per
+        savepoint; one ``fsync`` if any write of the batch is durable."""
+        conn = self._conn
+        wanted = "FULL" if any(w.durable for w in batch) else "NORMAL"
+        if wanted != self._synchronous:
+            conn.execute(f"PRAGMA synchronous={wanted}")
+            self._synchronous = wanted
+        single = len(batch) == 1
+        results: list[int | BaseException] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for write in batch:
+                if single:
+                    results.append(_apply(conn, write))
+                    continue
+                conn.execute("SAVEPOINT w")
+                try:
+                    results.append(_apply(conn, write))
+                except sqlite3.Error as exc:
+                    if not conn.in_transaction:
+                        raise  # SQLite rolled the whole transaction back (disk full, I/O)
+                    conn.execute("ROLLBACK TO w")
+                    results.append(exc)
+                conn.execute("RELEASE w")
+            conn.execute("COMMIT")
+        except BaseException:
+            # SQLite may have rolled back already (disk full, I/O error): then the original
+            # error is the one to report, not "cannot rollback".
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        return results
+
+
+def _log_failure(future: asyncio.Future[int]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.error("store.write_failed", error=str(exc))
+
+
+def _apply(conn: sqlite3.Connection, write: _Write) -> int:
+    value = 0
+    for sql, params in write.statements:
+        cursor = conn.execute(sql, params)
+        value = int(cursor.lastrowid or 0) if write.rowid else cursor.rowcount
+    return value
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
+    cursor = conn.execute(sql, params)
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _fetchmany1(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
+    cursor = conn.execute(sql, params)
+    try:
+        return cursor.fetchmany(1)
+    finally:
+        cursor.close()
+
+
+def _migrate_one(conn: sqlite3.Connection, number: int) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _statements(MIGRATIONS[number]):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _statements(script: str) -> list[str]:

@@ -1,7 +1,15 @@
 """StoreCheckpoint: the engine's ``Checkpoint`` protocol on the state database.
 
-Each transition is one committed write before the engine reports it. Every finished
-attempt is also recorded in the LearningHub (the one learning store of the daemon).
+Each transition is committed before it is reported. A sheet's start, an attempt's end and
+a sheet's end are queued (``Database.enqueue``) rather than awaited: the write that reports
+each of them comes next (the ``sheet.started`` / ``sheet.completed`` event, the attempt's
+learning record) and is committed in the same transaction or after it, so by the time
+anything is reported, what it reports is committed. One commit instead of two, with the
+same durability: a sheet's end is durable across power loss, its start and its attempts
+across a crash of the daemon (see ``database``).
+
+Every finished attempt is also recorded in the LearningHub (the one learning store of the
+daemon).
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ class StoreCheckpoint:
         self._learn = learn  # the score's learning.enabled
 
     async def sheet_started(self, job_id: str, sheet_num: int) -> None:
-        await self._sheets.sheet_started(job_id, sheet_num)
+        await self._sheets.sheet_started(job_id, sheet_num, defer=True)
 
     async def attempt_started(
         self, job_id: str, sheet_num: int, attempt: int, kind: AttemptKind
@@ -52,6 +60,7 @@ class StoreCheckpoint:
             stdout_tail=record.stdout_tail,
             stderr_tail=record.stderr_tail,
             validations=validations,
+            defer=True,
         )
         await self._learning.record(
             AttemptOutcome(
@@ -79,6 +88,7 @@ class StoreCheckpoint:
             exit_code=result.exit_code,
             error=result.error,
             duration_seconds=result.duration_seconds,
+            defer=True,
         )
 
     async def sheet_interrupted(self, job_id: str, sheet_num: int) -> None:

@@ -8,6 +8,11 @@ import msgspec
 
 from mozart_daemon.store.database import Database, now_iso, parse_time
 
+# The end of a job is durable across power loss (see ``database``); every other event is
+# durable across a crash of the daemon, and the state it reports (a sheet's row) carries
+# its own durability.
+DURABLE_EVENTS = frozenset({"job.completed", "job.failed", "job.cancelled", "job.paused"})
+
 
 class EventRecord(msgspec.Struct, kw_only=True):
     id: int
@@ -37,6 +42,7 @@ class EventLog:
             "INSERT INTO events (job_id, type, sheet_num, attempt, message, time)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (job_id, type, sheet_num, attempt, message, stamp),
+            durable=type in DURABLE_EVENTS,
         )
         return EventRecord(
             id=rowid,

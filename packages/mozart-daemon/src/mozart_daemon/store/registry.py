@@ -139,7 +139,7 @@ class JobRegistry:
         row = await self._db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
         return _record(row) if row is not None else None
 
-    async def update(self, job_id: str, **fields: object) -> None:
+    async def update(self, job_id: str, *, durable: bool = True, **fields: object) -> None:
         unknown = set(fields) - _UPDATABLE
         if unknown:
             raise ValueError(f"cannot update job fields {sorted(unknown)}")
@@ -148,6 +148,7 @@ class JobRegistry:
         await self._db.execute(
             f"UPDATE jobs SET {assignments}, updated_at = ? WHERE job_id = ?",  # noqa: S608
             (*values, now_iso(), job_id),
+            durable=durable,
         )
 
     async def set_status(
@@ -160,7 +161,9 @@ class JobRegistry:
             fields["finished_at"] = None
         if status in TERMINAL_STATES:
             fields["finished_at"] = now
-        await self.update(job_id, **fields)
+        # Queued and running are where a crash leaves a job anyway (recovery marks it failed,
+        # resumable): they need not survive power loss. Every other state does.
+        await self.update(job_id, durable=status not in ("queued", "running"), **fields)
 
     async def list_jobs(
         self,
