@@ -56,6 +56,7 @@ _READ_CHUNK = 64 * 1024
 _DRAIN_SECONDS = 2.0
 _PR_SET_CHILD_SUBREAPER = 36
 _TOKEN_PREFIX = f"{RUN_TOKEN_ENV}=".encode()
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 T = TypeVar("T")
 
@@ -175,27 +176,30 @@ def enable_subreaper() -> bool:
 
 
 class ProcessTree:
-    """The processes of one run (its child and everything it started)."""
+    """The processes of one run: its child, and every descendant found (``known``)."""
 
-    def __init__(self, pid: int, token: str) -> None:
-        self.pid = pid
+    def __init__(self, child: _Child, token: str, since_ticks: int) -> None:
+        self.child = child
+        self.pid = child.pid
         self.token = token
+        # Descendants (not the child: it is the child's owner who knows when it is gone).
         self.known: dict[int, psutil.Process] = {}
-        with contextlib.suppress(psutil.Error):
-            self.known[pid] = psutil.Process(pid)
-        stat = _proc_stat(pid)
+        self._root: psutil.Process | None = None
         # A descendant is never older than the child: older processes need no environ read.
-        self.since_ticks = stat.start if stat is not None else 0
+        self.since_ticks = since_ticks
 
     def refresh(self) -> None:
-        root = self.known.get(self.pid)
-        if root is None:
+        if self.child.returncode is not None:
             return
         with contextlib.suppress(psutil.Error):
-            for child in root.children(recursive=True):
+            # Not at spawn: reading a process's /proc files waits for its exec to finish.
+            if self._root is None:
+                self._root = psutil.Process(self.pid)
+            for child in self._root.children(recursive=True):
                 self.known.setdefault(child.pid, child)
 
     def alive(self) -> list[psutil.Process]:
+        """The descendants still running (zombies are not)."""
         alive = []
         for proc in self.known.values():
             try:
@@ -208,6 +212,9 @@ class ProcessTree:
     def signal_all(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
+        if self.child.returncode is None:  # not reaped: its pid is still its own
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, sig)
         for proc in self.alive():
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(sig)
@@ -221,7 +228,7 @@ class ProcessTree:
 
     def _adopt(self, pids: set[int]) -> None:
         for pid in pids:
-            if pid not in self.known:
+            if pid != self.pid and pid not in self.known:
                 with contextlib.suppress(psutil.Error):
                     self.known[pid] = psutil.Process(pid)
 
@@ -239,12 +246,12 @@ class ProcessTree:
         """Subreaper mode: the run's tree, plus the daemon's children that are orphans of
         this run. Also reaps orphans (of any run) that have exited."""
         me, uid = os.getpid(), os.getuid()
-        found = self._descendants(list(self.known))
+        found = self._descendants([self.pid, *self.known])
         my_session = os.getsid(0)
         others = [start for root, (_, start) in _RUNS.live.items() if root != self.pid]
         adopted: list[int] = []
         for pid in _children(me):
-            if pid in _RUNS.live or pid in self.known or pid in found:
+            if pid == self.pid or pid in _RUNS.live or pid in self.known or pid in found:
                 continue
             stat = _proc_stat(pid)
             if stat is None or stat.session == my_session:
@@ -283,15 +290,15 @@ class ProcessTree:
         for pid, st in stats.items():
             children.setdefault(st.ppid, []).append(pid)
         found: set[int] = set()
-        stack = list(self.known)
+        stack = [self.pid, *self.known]
         while stack:
             for child in children.get(stack.pop(), ()):
-                if child not in found and child not in self.known:
+                if child != self.pid and child not in found and child not in self.known:
                     found.add(child)
                     stack.append(child)
         uid, token = os.getuid(), self.token.encode()
         for pid, st in stats.items():
-            if st.start < self.since_ticks or pid in found or pid in self.known:
+            if st.start < self.since_ticks or pid in found or pid in self.known or pid == self.pid:
                 continue
             if _token_of(pid, uid) == token:
                 found.add(pid)
@@ -474,16 +481,16 @@ def _spawn(
     finally:
         for fd in child_ends:
             os.close(fd)
-    _RUNS.live[popen.pid] = (str(env.get(RUN_TOKEN_ENV, "")), _start_ticks(popen.pid))
     pipes: list[_Pipe] = [_Reader(out_r, loop, stdout), _Reader(err_r, loop, stderr)]
     if stdin_data is not None:
         pipes.append(_Writer(parent_ends[2], loop, stdin_data))
     return _Child(popen, loop), pipes
 
 
-def _start_ticks(pid: int) -> int:
-    stat = _proc_stat(pid)
-    return stat.start if stat is not None else 0
+def _ticks_now() -> int:
+    """Clock ticks since boot, the unit of a process's start time in /proc/PID/stat (rounded
+    down: a process started after this call has a start time at least this)."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * _CLK_TCK)
 
 
 def _start_error(exc: OSError, argv: Sequence[str], cwd: Path) -> BackendStartError:
@@ -559,8 +566,10 @@ async def run_process(
     token = uuid.uuid4().hex
     started = time.monotonic()
     # Synchronous (vfork and exec return at once): nothing can cancel it half-way.
+    since = _ticks_now()
     child, pipes = _spawn(argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdout, stderr, stdin_data)
-    tree = ProcessTree(child.pid, token)
+    _RUNS.live[child.pid] = (token, since)
+    tree = ProcessTree(child, token, since)
     tracker = None if _RUNS.subreaper else asyncio.create_task(tree.track())
     timed_out = False
     try:

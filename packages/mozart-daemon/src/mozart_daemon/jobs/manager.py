@@ -151,7 +151,7 @@ class JobManager:
         job_priority = priority if priority is not None else loaded.score.priority
         job = JobRun(
             job_id=job_id, loaded=loaded, plan=plan, workspace=ws, priority=job_priority,
-            done=set(range(1, start_sheet)) if start_sheet else set(),
+            done=set(range(1, start_sheet)) if start_sheet else set(), new_checkpoint=True,
         )  # fmt: skip
         self._jobs[job_id] = job  # reserve the id before any await
         try:

@@ -31,6 +31,8 @@ log = get_logger(__name__)
 FORWARDED = frozenset(
     {"sheet.started", "sheet.completed", "sheet.failed", "sheet.retrying", "sheet.rate_limited"}
 )
+# Those a sheet's run need not wait for; it waits for its end to be persisted.
+PROGRESS = frozenset({"sheet.started", "sheet.retrying", "sheet.rate_limited"})
 
 
 class EngineSheetRunner:
@@ -49,11 +51,19 @@ class EngineSheetRunner:
 
     async def run(self, job: JobRun, sheet: PlannedSheet) -> SheetOutcome:
         backend = job.backend
-        previous = await self._store.sheets.sheet(job.job_id, sheet.sheet_num)
-        start_attempt = (previous.attempts if previous is not None else 0) + 1
+        start_attempt = await self._recorded_attempts(job, sheet.sheet_num) + 1
 
         async def on_event(event: SheetEvent) -> None:
-            if event.type in FORWARDED:
+            if event.type in PROGRESS:
+                # Nothing to wait for: persisted, then delivered, in order with the rest.
+                self._events.emit_soon(
+                    job.job_id,
+                    event.type,
+                    sheet_num=event.sheet_num,
+                    attempt=event.attempt,
+                    message=event.message,
+                )
+            elif event.type in FORWARDED:
                 await self._events.emit(
                     job.job_id,
                     event.type,
@@ -75,9 +85,11 @@ class EngineSheetRunner:
                 return self._learning.lessons(job.job_id, sheet.sheet_num, rules, backend)
 
         completed: bool | None = None
+        job.attempts.pop(sheet.sheet_num, None)
         try:
             result = await self._run_sheet(job, sheet, start_attempt, lessons, on_event)
             completed = str(result.status) == "completed"
+            job.attempts[sheet.sheet_num] = result.attempts
         finally:
             await self._learning.sheet_finished(job.job_id, sheet.sheet_num, completed=completed)
         return SheetOutcome(
@@ -86,6 +98,16 @@ class EngineSheetRunner:
             exit_code=result.exit_code,
             error=result.error,
         )
+
+    async def _recorded_attempts(self, job: JobRun, sheet_num: int) -> int:
+        """Attempts the checkpoint holds for the sheet (the next one is numbered after)."""
+        known = job.attempts.get(sheet_num)
+        if known is not None:
+            return known
+        if job.new_checkpoint:
+            return 0
+        previous = await self._store.sheets.sheet(job.job_id, sheet_num)
+        return previous.attempts if previous is not None else 0
 
     async def _run_sheet(
         self,

@@ -92,6 +92,10 @@ class JobRun:
     finalized: bool = False
     started_once: bool = False
     ran_sheets: int = 0  # sheets this run started and saw to an end (the no-work guard)
+    # The sheets' checkpoint rows were created by this run (a submit): no attempts yet.
+    new_checkpoint: bool = False
+    # Attempts recorded per sheet that this run saw to an end (spares reading them back).
+    attempts: dict[int, int] = field(default_factory=dict)
     tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
     timeout_handle: asyncio.TimerHandle | None = None
@@ -163,13 +167,34 @@ class JobEvents:
         record = await self._store.events.append(
             job_id, type, sheet_num=sheet_num, attempt=attempt, message=message
         )
+        self._deliver(record)
+        return record
+
+    def emit_soon(
+        self,
+        job_id: str,
+        type: str,
+        *,
+        sheet_num: int | None = None,
+        attempt: int | None = None,
+        message: str | None = None,
+    ) -> None:
+        """``emit`` without waiting for the write: the event is logged and delivered once it
+        is persisted, in order with every other event. For progress events, whose caller
+        has nothing to wait for."""
+        self._store.events.append_soon(
+            job_id, type, self._deliver, sheet_num=sheet_num, attempt=attempt, message=message
+        )
+
+    def _deliver(self, record: EventRecord) -> None:
+        job_id, type = record.job_id, record.type
         fields: dict[str, object] = {"job_id": job_id}
-        if sheet_num is not None:
-            fields["sheet_num"] = sheet_num
-        if attempt is not None:
-            fields["attempt"] = attempt
-        if message:
-            fields["detail"] = message
+        if record.sheet_num is not None:
+            fields["sheet_num"] = record.sheet_num
+        if record.attempt is not None:
+            fields["attempt"] = record.attempt
+        if record.message:
+            fields["detail"] = record.message
         level = "warning" if type.endswith(("failed", "rate_limited", "cancelled")) else "info"
         getattr(log, level)(type, **fields)
         for queue in self._subscribers.get(job_id, ()):
@@ -179,7 +204,6 @@ class JobEvents:
                 listener(record)
             except Exception:
                 log.exception("events.listener_failed", job_id=job_id, event_type=type)
-        return record
 
     @contextmanager
     def subscribe(self, job_id: str) -> Iterator[asyncio.Queue[EventRecord]]:

@@ -156,9 +156,16 @@ class SheetStore:
         )
 
     async def attempt_started(
-        self, job_id: str, sheet_num: int, attempt: int, *, kind: str = "normal"
+        self,
+        job_id: str,
+        sheet_num: int,
+        attempt: int,
+        *,
+        kind: str = "normal",
+        defer: bool = False,
     ) -> None:
-        await self._db.transaction(
+        """``defer``: see ``sheet_started``."""
+        await self._write(
             [
                 (
                     "INSERT OR REPLACE INTO attempts (job_id, sheet_num, attempt, kind,"
@@ -172,6 +179,7 @@ class SheetStore:
                 ),
             ],
             durable=False,
+            defer=defer,
         )
 
     async def attempt_finished(

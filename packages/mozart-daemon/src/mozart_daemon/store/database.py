@@ -169,20 +169,26 @@ class Database:
         """Several writes committed together (all or none)."""
         await self._write(statements, durable=durable, rowid=False)
 
-    def enqueue(self, statements: Statements, *, durable: bool = True) -> None:
+    def enqueue(
+        self, statements: Statements, *, durable: bool = True, rowid: bool = False
+    ) -> asyncio.Future[int]:
         """Queue writes (one transaction) without waiting for them: they are committed
         before, or together with, any write queued after them, so a caller that awaits a
         later write (the event that reports this one) knows both are committed. Used to let
         a transition share the commit of the event that reports it. A failure is logged
-        (the later write, in the same database, fails too)."""
+        (the later write, in the same database, fails too).
+
+        Returns the write's future (its rowid or rowcount), resolved in commit order: a
+        callback added to it runs before anything that awaits a later write resumes."""
         future: asyncio.Future[int] = self._loop.create_future()
         future.add_done_callback(_log_failure)
         frozen = [(sql, tuple(params)) for sql, params in statements]
-        self._pending.append(_Write(frozen, durable, False, future))
+        self._pending.append(_Write(frozen, durable, rowid, future))
         if not self._kick_scheduled:
             # Not at once: a write the caller queues before its next await joins the batch.
             self._kick_scheduled = True
             self._loop.call_soon(self._scheduled_kick)
+        return future
 
     def _scheduled_kick(self) -> None:
         self._kick_scheduled = False
@@ -195,7 +201,7 @@ class Database:
         self._kick()
         # A cancelled caller does not cancel its write: it is committed (all or none) with
         # its batch, as if the cancellation had come just after.
-        return await asyncio.shield(future)
+        return await future
 
     def _kick(self) -> None:
         if self._writing or not self._pending:

@@ -1,12 +1,15 @@
 """StoreCheckpoint: the engine's ``Checkpoint`` protocol on the state database.
 
-Each transition is committed before it is reported. A sheet's start, an attempt's end and
-a sheet's end are queued (``Database.enqueue``) rather than awaited: the write that reports
-each of them comes next (the ``sheet.started`` / ``sheet.completed`` event, the attempt's
-learning record) and is committed in the same transaction or after it, so by the time
-anything is reported, what it reports is committed. One commit instead of two, with the
-same durability: a sheet's end is durable across power loss, its start and its attempts
-across a crash of the daemon (see ``database``).
+Each transition is committed before it is reported. The writes are queued
+(``Database.enqueue``) rather than awaited: the state database commits writes in the order
+they were queued, and the write that reports each transition comes after it (the
+``sheet.started`` / ``sheet.completed`` event, the attempt's learning record), in the same
+transaction or a later one; so by the time anything is reported, what it reports is
+committed. An attempt's start is reported to nobody: its write is committed while the
+attempt's process starts (a crash in between loses only the record that the attempt
+started; recovery makes the sheet pending again either way). A sheet's end is durable
+across power loss, its start and its attempts across a crash of the daemon (see
+``database``).
 
 Every finished attempt is also recorded in the LearningHub (the one learning store of the
 daemon).
@@ -45,7 +48,7 @@ class StoreCheckpoint:
     async def attempt_started(
         self, job_id: str, sheet_num: int, attempt: int, kind: AttemptKind
     ) -> None:
-        await self._sheets.attempt_started(job_id, sheet_num, attempt, kind=kind)
+        await self._sheets.attempt_started(job_id, sheet_num, attempt, kind=kind, defer=True)
 
     async def attempt_finished(self, job_id: str, record: AttemptRecord) -> None:
         validations: list[object] = [v.to_dict() for v in record.validations]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime
 
 import msgspec
@@ -53,6 +55,48 @@ class EventLog:
             message=message,
             time=parse_time(stamp) or datetime.min,
         )
+
+    def append_soon(
+        self,
+        job_id: str,
+        type: str,
+        on_persisted: Callable[[EventRecord], None],
+        *,
+        sheet_num: int | None = None,
+        attempt: int | None = None,
+        message: str | None = None,
+    ) -> None:
+        """``append`` without waiting: queued (``Database.enqueue``), and ``on_persisted``
+        called once it is committed, in commit order with every other write."""
+        stamp = now_iso()
+        written = self._db.enqueue(
+            [
+                (
+                    "INSERT INTO events (job_id, type, sheet_num, attempt, message, time)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (job_id, type, sheet_num, attempt, message, stamp),
+                )
+            ],
+            durable=type in DURABLE_EVENTS,
+            rowid=True,
+        )
+
+        def persisted(future: asyncio.Future[int]) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return  # logged by the database
+            on_persisted(
+                EventRecord(
+                    id=future.result(),
+                    job_id=job_id,
+                    type=type,
+                    sheet_num=sheet_num,
+                    attempt=attempt,
+                    message=message,
+                    time=parse_time(stamp) or datetime.min,
+                )
+            )
+
+        written.add_done_callback(persisted)
 
     async def since(self, job_id: str, after_id: int = 0) -> list[EventRecord]:
         rows = await self._db.fetchall(
