@@ -78,6 +78,12 @@ async def follow(daemon: Daemon, params: JobFollowParams, call: Call) -> JobStat
                 continue
             await _send(call, event)
             last = event.id
+        # Events that arrived while the last one was being sent (the hooks' last ones).
+        while not queue.empty():
+            event = queue.get_nowait()
+            if event.id > last:
+                await _send(call, event)
+                last = event.id
     return await job_status(daemon, job_id)
 
 
