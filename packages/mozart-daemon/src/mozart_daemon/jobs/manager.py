@@ -133,13 +133,6 @@ class JobManager:
         active = self._jobs.get(job_id)
         if active is not None:  # also catches a concurrent submit of the same score
             raise errors.job_already_exists(job_id, active.state, ended=False)
-        existing = await self._store.jobs.get(job_id)
-        if existing is not None:
-            ended = existing.status in ENDED_STATES
-            if not ended or not fresh or job_id in self._jobs:
-                raise errors.job_already_exists(job_id, existing.status, ended=ended)
-        if job_id in self._jobs:
-            raise errors.job_already_exists(job_id, self._jobs[job_id].state, ended=False)
         plan = build_plan(loaded.score)
         if start_sheet is not None and not 1 <= start_sheet <= plan.total_sheets:
             raise errors.DaemonError(
@@ -154,15 +147,29 @@ class JobManager:
             done=set(range(1, start_sheet)) if start_sheet else set(), new_checkpoint=True,
         )  # fmt: skip
         self._jobs[job_id] = job  # reserve the id before any await
-        try:
-            if existing is not None:  # --fresh over an ended job: its logs are not this run's
-                await asyncio.to_thread(rotate_logs, ws)
+
+        async def create(replace: bool) -> None:
             await self._store.jobs.create(
                 job_id=job_id, name=loaded.score.name, description=loaded.score.description,
                 config_path=str(loaded.path), workspace=str(ws), priority=job_priority,
                 total_sheets=plan.total_sheets, backend=job.backend,
                 sheets=[(s.sheet_num, s.stage, s.instance) for s in plan.sheets],
+                replace=replace,
             )  # fmt: skip
+
+        try:
+            try:
+                await create(replace=False)  # a new job id: no read first
+            except sqlite3.IntegrityError:
+                existing = await self._store.jobs.get(job_id)
+                if existing is None:
+                    raise
+                ended = existing.status in ENDED_STATES
+                if not ended or not fresh:
+                    raise errors.job_already_exists(job_id, existing.status, ended=ended) from None
+                # --fresh over an ended job: its logs are not this run's.
+                await asyncio.to_thread(rotate_logs, ws)
+                await create(replace=True)
             if chain is not None:
                 await self.events.emit(job_id, "job.chained", message=chain.message)
             for num in sorted(job.done):
@@ -317,7 +324,7 @@ class JobManager:
         job.state = "queued"
         if not persisted:
             await self._store.jobs.set_status(job.job_id, "queued")
-        await self.events.emit(job.job_id, "job.queued")
+        self.events.emit_soon(job.job_id, "job.queued")
         self._queue.append(job.job_id)
         await self._admit()
 
@@ -336,7 +343,8 @@ class JobManager:
                 job.state = "running"
                 first = not job.started_once
                 job.started_once = True
-                await self._store.jobs.set_status(job.job_id, "running", started=first)
+                # Queued, committed with job.started: no await while holding admission.
+                await self._store.jobs.set_status(job.job_id, "running", started=first, defer=True)
                 if job.job_id in self._scheduler:
                     self._scheduler.set_paused(job.job_id, False)
                 else:
@@ -349,7 +357,7 @@ class JobManager:
                     job.timeout_handle = asyncio.get_running_loop().call_later(
                         limit, self._timeout_fired, job, limit
                     )
-                await self.events.emit(job.job_id, "job.started")
+                self.events.emit_soon(job.job_id, "job.started")
                 if self._scheduler.is_finished(job.job_id):
                     self._spawn(self._check_finished(job))
             self.wake()
@@ -469,14 +477,21 @@ class JobManager:
         self._scheduler.unregister(job.job_id)
         with contextlib.suppress(ValueError):
             self._queue.remove(job.job_id)
-        await self._persist_final(job.job_id, state, error)
         hooks = self.hooks if state == "completed" and job.score.on_success else None
         if hooks is not None:
             hooks.expect(job)
         try:
-            await self.events.emit(job.job_id, f"job.{state}", message=error)
+            # The final state and its event in one transaction (one fsync).
+            final = self._store.jobs.status_statements(job.job_id, state, error=error)
+            await self.events.emit(job.job_id, f"job.{state}", message=error, with_writes=final)
         except (StateError, sqlite3.Error) as exc:
             log.error("store.write_failed", job_id=job.job_id, event=f"job.{state}", error=str(exc))
+            await self._persist_final(job.job_id, state, error)
+            try:
+                await self.events.emit(job.job_id, f"job.{state}", message=error)
+            except (StateError, sqlite3.Error) as again:
+                log.error("store.write_failed", job_id=job.job_id, event=f"job.{state}",
+                          error=str(again))  # fmt: skip
         self._jobs.pop(job.job_id, None)
         self._history[job.job_id] = job
         while len(self._history) > self.config.max_job_history:

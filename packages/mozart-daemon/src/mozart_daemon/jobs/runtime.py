@@ -29,6 +29,7 @@ from mozart_protocol.score import (
 
 from mozart_daemon.logging import get_logger
 from mozart_daemon.store import EventRecord, Store
+from mozart_daemon.store.database import Statements
 
 log = get_logger(__name__)
 
@@ -163,9 +164,17 @@ class JobEvents:
         sheet_num: int | None = None,
         attempt: int | None = None,
         message: str | None = None,
+        with_writes: Statements = (),
     ) -> EventRecord:
+        """Persist, log and deliver an event; ``with_writes`` are committed with it, before
+        it (the state change it reports)."""
         record = await self._store.events.append(
-            job_id, type, sheet_num=sheet_num, attempt=attempt, message=message
+            job_id,
+            type,
+            sheet_num=sheet_num,
+            attempt=attempt,
+            message=message,
+            with_writes=with_writes,
         )
         self._deliver(record)
         return record

@@ -18,12 +18,24 @@ from mozart_protocol.score.loaded import resolve_path
 from mozart_daemon import errors
 from mozart_daemon.peer import require_readable
 
+_NAMING_KEYS = ("template_file", "system_prompt_file")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def _named_files(config_path: str) -> list[Path]:
     """The other files a score makes the daemon read: its template and system prompt."""
     try:
-        data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        text = Path(config_path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []  # the loader reports it
+    # Most scores name no file: then the parse (the loader parses again) is not needed. A
+    # YAML key can only be spelt without its letters through an escape in a double-quoted
+    # scalar, which needs a backslash.
+    if "\\" not in text and not any(key in text for key in _NAMING_KEYS):
+        return []
+    try:
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 (a safe loader)
+    except yaml.YAMLError:
         return []  # the loader reports it
     if not isinstance(data, dict):
         return []

@@ -5,7 +5,9 @@ what a method wrote survives ``kill -9`` of the daemon. Writes are **group-commi
 writes issued while the thread is busy wait in a queue and are then committed together,
 in one transaction, each in a savepoint of its own (one failing write does not undo the
 others; each caller gets its own result or error). Concurrent writers share one commit and
-one ``fsync`` instead of queueing for one each.
+one ``fsync`` instead of queueing for one each. Reads go through the same queue and run
+after the batch's commit: a batch costs one hop to the thread (about 0.1 ms of CPU here)
+however many coroutines it serves.
 
 Durability has two levels, chosen per write (``durable``):
 
@@ -28,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +43,7 @@ from mozart_daemon.store.migrations import MIGRATIONS, SCHEMA_VERSION
 log = get_logger(__name__)
 
 T = TypeVar("T")
-Statements = list[tuple[str, Iterable[Any]]]
+Statements = Sequence[tuple[str, Iterable[Any]]]
 
 
 class StateError(Exception):
@@ -64,6 +66,13 @@ class _Write:
     future: asyncio.Future[int]
 
 
+@dataclass
+class _Read:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+
+
 class Database:
     def __init__(self, conn: sqlite3.Connection, path: Path, executor: ThreadPoolExecutor) -> None:
         # Used only in the executor's one thread.
@@ -71,7 +80,7 @@ class Database:
         self.path = path
         self._executor = executor
         self._loop = asyncio.get_running_loop()
-        self._pending: list[_Write] = []
+        self._pending: list[_Write | _Read] = []
         self._writing = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -136,13 +145,16 @@ class Database:
             self._kick()
             await self._idle.wait()
 
-    # -- reads: one hop to the database thread each -------------------------------------
+    # -- reads: in the same queue as the writes -------------------------------------------
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._pending:
-            # A queued write (``enqueue``) is not in the thread's queue yet: a read must see it.
-            await self.flush()
-        return await self._loop.run_in_executor(self._executor, fn, *args)
+        """Run ``fn(*args)`` in the database thread, after the writes queued before it are
+        committed (a coroutine reads what it wrote, queued writes included). Reads queued
+        together share one hop to the thread."""
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._pending.append(_Read(fn, args, future))
+        self._kick()
+        return await future
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return await self._run(_fetchall, self._conn, sql, tuple(params))
@@ -164,6 +176,17 @@ class Database:
     async def insert(self, sql: str, params: Iterable[Any] = (), *, durable: bool = True) -> int:
         """Run one INSERT; returns the new rowid."""
         return await self._write([(sql, params)], durable=durable, rowid=True)
+
+    async def insert_with(
+        self,
+        before: Statements,
+        sql: str,
+        params: Iterable[Any] = (),
+        *,
+        durable: bool = True,
+    ) -> int:
+        """Run ``before`` then one INSERT in one transaction; returns the new rowid."""
+        return await self._write([*before, (sql, params)], durable=durable, rowid=True)
 
     async def transaction(self, statements: Statements, *, durable: bool = True) -> None:
         """Several writes committed together (all or none)."""
@@ -209,30 +232,51 @@ class Database:
         batch, self._pending = self._pending, []
         self._writing = True
         self._idle.clear()
-        done = self._executor.submit(self._commit, batch)
-        done.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._committed, batch, f))
+        done = self._executor.submit(self._process, batch)
+        done.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._processed, batch, f))
 
-    def _committed(self, batch: list[_Write], done: Future[list[int | BaseException]]) -> None:
+    def _processed(self, batch: list[_Write | _Read], done: Future[list[object]]) -> None:
         self._writing = False
         error = done.exception()
-        results: list[int | BaseException] = (
-            [error] * len(batch) if error is not None else done.result()
-        )
-        for write, result in zip(batch, results, strict=True):
-            if write.future.done():
-                continue
-            if isinstance(result, BaseException):
-                write.future.set_exception(result)
-            else:
-                write.future.set_result(result)
+        results: list[object] = [error] * len(batch) if error is not None else done.result()
+        # Writes first, in the order they were queued, then reads: a callback on a queued
+        # write's future runs before anything that awaits a later operation resumes.
+        for op, result in zip(batch, results, strict=True):
+            if isinstance(op, _Write) and not op.future.done():
+                _resolve(op.future, result)
+        for op, result in zip(batch, results, strict=True):
+            if isinstance(op, _Read) and not op.future.done():
+                _resolve(op.future, result)
         if self._pending:
             self._kick()
         else:
             self._idle.set()
 
+    def _process(self, batch: list[_Write | _Read]) -> list[object]:
+        """In the database thread: the batch's writes in one transaction, then its reads.
+        Each result is a value or the exception of that operation."""
+        writes = [op for op in batch if isinstance(op, _Write)]
+        written: list[int | BaseException] = []
+        if writes:
+            try:
+                written = self._commit(writes)
+            except Exception as exc:
+                written = [exc] * len(writes)
+        results: list[object] = []
+        next_write = iter(written)
+        for op in batch:
+            if isinstance(op, _Write):
+                results.append(next(next_write))
+                continue
+            try:
+                results.append(op.fn(*op.args))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
     def _commit(self, batch: list[_Write]) -> list[int | BaseException]:
-        """In the database thread: the whole batch in one transaction, one write per
-        savepoint; one ``fsync`` if any write of the batch is durable."""
+        """The writes in one transaction, one write per savepoint; one ``fsync`` if any
+        write of the batch is durable."""
         conn = self._conn
         wanted = "FULL" if any(w.durable for w in batch) else "NORMAL"
         if wanted != self._synchronous:
@@ -264,6 +308,13 @@ class Database:
                     conn.execute("ROLLBACK")
             raise
         return results
+
+
+def _resolve(future: asyncio.Future[Any], result: object) -> None:
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
 
 def _log_failure(future: asyncio.Future[int]) -> None:

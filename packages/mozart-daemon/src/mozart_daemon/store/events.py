@@ -8,7 +8,7 @@ from datetime import datetime
 
 import msgspec
 
-from mozart_daemon.store.database import Database, now_iso, parse_time
+from mozart_daemon.store.database import Database, Statements, now_iso, parse_time
 
 # The end of a job is durable across power loss (see ``database``); every other event is
 # durable across a crash of the daemon, and the state it reports (a sheet's row) carries
@@ -38,9 +38,13 @@ class EventLog:
         sheet_num: int | None = None,
         attempt: int | None = None,
         message: str | None = None,
+        with_writes: Statements = (),
     ) -> EventRecord:
+        """Persist an event; ``with_writes``: writes to commit in the same transaction,
+        before it (the state change the event reports)."""
         stamp = now_iso()
-        rowid = await self._db.insert(
+        rowid = await self._db.insert_with(
+            with_writes,
             "INSERT INTO events (job_id, type, sheet_num, attempt, message, time)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (job_id, type, sheet_num, attempt, message, stamp),

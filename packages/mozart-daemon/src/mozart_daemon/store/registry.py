@@ -15,7 +15,7 @@ from datetime import datetime
 
 import msgspec
 
-from mozart_daemon.store.database import Database, now_iso, parse_time
+from mozart_daemon.store.database import Database, Statements, now_iso, parse_time
 
 ACTIVE_STATES = ("queued", "running", "paused")
 TERMINAL_STATES = ("completed", "failed", "cancelled")
@@ -78,6 +78,24 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 _UPDATABLE = frozenset({"status", "error", "started_at", "finished_at", "priority", "workspace"})
 
 
+def status_is_durable(status: str) -> bool:
+    """Queued and running are where a crash leaves a job anyway (recovery marks it failed,
+    resumable): they need not survive power loss (see ``database``). Every other state does."""
+    return status not in ("queued", "running")
+
+
+def _update_statement(job_id: str, fields: dict[str, object]) -> tuple[str, Iterable[object]]:
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"cannot update job fields {sorted(unknown)}")
+    values = [v.isoformat() if isinstance(v, datetime) else v for v in fields.values()]
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    return (
+        f"UPDATE jobs SET {assignments}, updated_at = ? WHERE job_id = ?",  # noqa: S608
+        (*values, now_iso(), job_id),
+    )
+
+
 class JobRegistry:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -94,15 +112,17 @@ class JobRegistry:
         total_sheets: int,
         backend: str,
         sheets: Iterable[tuple[int, int, int]],
+        replace: bool = True,
     ) -> JobRecord:
         """Insert (or replace, for a fresh start) a queued job and its pending sheets.
 
         ``sheets`` yields (sheet_num, stage, instance). One transaction: a job never exists
-        without its checkpoint rows.
+        without its checkpoint rows. With ``replace`` false, a job id already in the registry
+        raises ``sqlite3.IntegrityError`` (a new job needs no read before its write).
         """
         now = now_iso()
         statements: list[tuple[str, Iterable[object]]] = [
-            ("DELETE FROM jobs WHERE job_id = ?", (job_id,)),
+            *([("DELETE FROM jobs WHERE job_id = ?", (job_id,))] if replace else []),
             ("DELETE FROM events WHERE job_id = ?", (job_id,)),
             (
                 "INSERT INTO jobs (job_id, name, status, description, config_path, workspace,"
@@ -131,29 +151,43 @@ class JobRegistry:
             for num, stage, instance in sheets
         ]
         await self._db.transaction(statements)
-        record = await self.get(job_id)
-        assert record is not None
-        return record
+        created = parse_time(now) or datetime.min
+        return JobRecord(
+            job_id=job_id, name=name, status="queued", description=description,
+            config_path=config_path, workspace=workspace, priority=priority,
+            total_sheets=total_sheets, backend=backend, error=None, created_at=created,
+            started_at=None, finished_at=None, updated_at=created,
+        )  # fmt: skip
 
     async def get(self, job_id: str) -> JobRecord | None:
         row = await self._db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
         return _record(row) if row is not None else None
 
     async def update(self, job_id: str, *, durable: bool = True, **fields: object) -> None:
-        unknown = set(fields) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"cannot update job fields {sorted(unknown)}")
-        values = [v.isoformat() if isinstance(v, datetime) else v for v in fields.values()]
-        assignments = ", ".join(f"{name} = ?" for name in fields)
-        await self._db.execute(
-            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE job_id = ?",  # noqa: S608
-            (*values, now_iso(), job_id),
-            durable=durable,
-        )
+        await self._db.transaction([_update_statement(job_id, fields)], durable=durable)
 
     async def set_status(
-        self, job_id: str, status: str, *, error: str | None = None, started: bool = False
+        self,
+        job_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        started: bool = False,
+        defer: bool = False,
     ) -> None:
+        """``defer``: queued (``Database.enqueue``), committed with the next write, which
+        must be the one that reports it (the job's event)."""
+        statements = self.status_statements(job_id, status, error=error, started=started)
+        durable = status_is_durable(status)
+        if defer:
+            self._db.enqueue(statements, durable=durable)
+        else:
+            await self._db.transaction(statements, durable=durable)
+
+    def status_statements(
+        self, job_id: str, status: str, *, error: str | None = None, started: bool = False
+    ) -> Statements:
+        """The writes of ``set_status``, to commit together with others (the job's event)."""
         now = now_iso()
         fields: dict[str, object] = {"status": status, "error": error}
         if started:
@@ -161,9 +195,7 @@ class JobRegistry:
             fields["finished_at"] = None
         if status in TERMINAL_STATES:
             fields["finished_at"] = now
-        # Queued and running are where a crash leaves a job anyway (recovery marks it failed,
-        # resumable): they need not survive power loss. Every other state does.
-        await self.update(job_id, durable=status not in ("queued", "running"), **fields)
+        return [_update_statement(job_id, fields)]
 
     async def list_jobs(
         self,
