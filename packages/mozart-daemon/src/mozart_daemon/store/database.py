@@ -282,6 +282,23 @@ class Database:
         if wanted != self._synchronous:
             conn.execute(f"PRAGMA synchronous={wanted}")
             self._synchronous = wanted
+        if len(batch) > 1:
+            # Optimistically without savepoints (each statement costs the thread a trip
+            # through the GIL); if a write fails, the batch is run again with them.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                done: list[int | BaseException] = [_apply(conn, write) for write in batch]
+                conn.execute("COMMIT")
+                return done
+            except sqlite3.Error:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
         single = len(batch) == 1
         results: list[int | BaseException] = []
         conn.execute("BEGIN IMMEDIATE")

@@ -1,0 +1,113 @@
+"""The state database's group commit: concurrent writes share a transaction yet keep their
+own results and errors; queued writes commit in order before later writes and reads; a
+write's durability picks the commit's synchronous level; a new process sees every write."""
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from mozart_daemon.store import Database
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "state.db")
+    await database.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def test_concurrent_writes_share_batches_and_keep_their_own_errors(db: Database) -> None:
+    await db.execute("INSERT INTO t VALUES ('taken', 0)")
+    commits = 0
+    original = db._commit
+
+    def counting(batch):  # type: ignore[no-untyped-def]
+        nonlocal commits
+        commits += 1
+        return original(batch)
+
+    db._commit = counting  # type: ignore[method-assign]
+    writes = [db.insert("INSERT INTO t VALUES (?, ?)", (f"k{i}", i)) for i in range(50)]
+    writes.insert(25, db.insert("INSERT INTO t VALUES ('taken', 1)"))
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    assert isinstance(results[25], sqlite3.IntegrityError)
+    assert all(isinstance(r, int) and r > 0 for i, r in enumerate(results) if i != 25)
+    assert commits < 51  # batched
+    assert await db.scalar("SELECT COUNT(*) FROM t") == 51
+    assert await db.scalar("SELECT v FROM t WHERE k = 'taken'") == 0
+
+
+async def test_a_transaction_is_all_or_none_inside_a_batch(db: Database) -> None:
+    good = db.transaction(
+        [("INSERT INTO t VALUES ('a', 1)", ()), ("INSERT INTO t VALUES ('b', 2)", ())]
+    )
+    bad = db.transaction(
+        [("INSERT INTO t VALUES ('c', 3)", ()), ("INSERT INTO t VALUES ('a', 4)", ())]
+    )
+    results = await asyncio.gather(good, bad, return_exceptions=True)
+    assert results[0] is None
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    rows = await db.fetchall("SELECT k, v FROM t ORDER BY k")
+    assert [(r[0], r[1]) for r in rows] == [("a", 1), ("b", 2)]
+
+
+async def test_queued_writes_commit_in_order_before_later_writes_and_reads(db: Database) -> None:
+    order: list[str] = []
+    first = db.enqueue([("INSERT INTO t VALUES ('q', 1)", ())], durable=False, rowid=True)
+    first.add_done_callback(lambda _f: order.append("queued"))
+    # A read right after a queued write sees it.
+    assert await db.scalar("SELECT v FROM t WHERE k = 'q'") == 1
+    db.enqueue([("UPDATE t SET v = 2 WHERE k = 'q'", ())], durable=False)
+    await db.execute("UPDATE t SET v = v * 10 WHERE k = 'q'")
+    order.append("awaited")
+    assert order == ["queued", "awaited"]
+    assert await db.scalar("SELECT v FROM t WHERE k = 'q'") == 20
+
+
+async def test_a_failed_queued_write_is_logged_not_raised(db: Database) -> None:
+    await db.execute("INSERT INTO t VALUES ('x', 1)")
+    failed = db.enqueue([("INSERT INTO t VALUES ('x', 2)", ())])
+    await db.flush()
+    assert isinstance(failed.exception(), sqlite3.IntegrityError)
+
+
+async def test_durable_writes_commit_with_synchronous_full(db: Database) -> None:
+    levels: list[str] = []
+    original = db._commit
+
+    def recording(batch):  # type: ignore[no-untyped-def]
+        result = original(batch)
+        levels.append(db._synchronous)
+        return result
+
+    db._commit = recording  # type: ignore[method-assign]
+    await db.execute("INSERT INTO t VALUES ('n', 1)", durable=False)
+    await db.execute("INSERT INTO t VALUES ('d', 1)")
+    await db.execute("INSERT INTO t VALUES ('n2', 1)", durable=False)
+    assert levels == ["NORMAL", "FULL", "NORMAL"]
+
+
+async def test_another_process_sees_every_awaited_write(db: Database) -> None:
+    await asyncio.gather(
+        *(db.execute("INSERT INTO t VALUES (?, ?)", (f"p{i}", i), durable=False) for i in range(20))
+    )
+    count = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]);"
+            " print(db.execute('SELECT COUNT(*) FROM t').fetchone()[0])",
+            str(db.path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert count.stdout.strip() == "20"
