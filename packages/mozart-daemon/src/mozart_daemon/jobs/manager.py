@@ -477,6 +477,9 @@ class JobManager:
         self._scheduler.unregister(job.job_id)
         with contextlib.suppress(ValueError):
             self._queue.remove(job.job_id)
+        if not self.shutting_down:
+            # Its slot is free now: the next queued job starts while this end is written.
+            self._spawn(self._admit())
         hooks = self.hooks if state == "completed" and job.score.on_success else None
         if hooks is not None:
             hooks.expect(job)
