@@ -44,6 +44,8 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 Statements = Sequence[tuple[str, Iterable[Any]]]
+# How long a queued write (``enqueue``) may wait for company before it is committed.
+QUEUED_WRITE_DELAY = 0.005
 
 
 class StateError(Exception):
@@ -208,9 +210,10 @@ class Database:
         frozen = [(sql, tuple(params)) for sql, params in statements]
         self._pending.append(_Write(frozen, durable, rowid, future))
         if not self._kick_scheduled:
-            # Not at once: a write the caller queues before its next await joins the batch.
+            # Not at once: writes queued within the next few milliseconds (a short sheet's
+            # start and end) join one batch; an awaited write takes them along sooner.
             self._kick_scheduled = True
-            self._loop.call_soon(self._scheduled_kick)
+            self._loop.call_later(QUEUED_WRITE_DELAY, self._scheduled_kick)
         return future
 
     def _scheduled_kick(self) -> None:
