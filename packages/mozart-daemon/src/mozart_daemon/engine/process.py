@@ -31,6 +31,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -152,6 +153,20 @@ class _Runs:
     def __init__(self) -> None:
         self.subreaper = False
         self.live: dict[int, tuple[str, int]] = {}
+        # Threads of this process that started runs: an orphan is re-parented to the thread
+        # that started its run's child (the kernel keeps children per thread), so only their
+        # children lists need reading, not every thread's.
+        self.spawners: set[int] = set()
+
+    def orphans(self) -> list[int]:
+        out: list[int] = []
+        for tid in self.spawners:
+            try:
+                with open(f"{_PROC}/self/task/{tid}/children", "rb") as f:
+                    out.extend(int(c) for c in f.read().split())
+            except (OSError, ValueError):
+                continue
+        return out
 
 
 _RUNS = _Runs()
@@ -245,12 +260,12 @@ class ProcessTree:
     def _survey_orphans(self) -> None:
         """Subreaper mode: the run's tree, plus the daemon's children that are orphans of
         this run. Also reaps orphans (of any run) that have exited."""
-        me, uid = os.getpid(), os.getuid()
+        uid = os.getuid()
         found = self._descendants([self.pid, *self.known])
         my_session = os.getsid(0)
         others = [start for root, (_, start) in _RUNS.live.items() if root != self.pid]
         adopted: list[int] = []
-        for pid in _children(me):
+        for pid in _RUNS.orphans():
             if pid == self.pid or pid in _RUNS.live or pid in self.known or pid in found:
                 continue
             stat = _proc_stat(pid)
@@ -567,6 +582,7 @@ async def run_process(
     started = time.monotonic()
     # Synchronous (vfork and exec return at once): nothing can cancel it half-way.
     since = _ticks_now()
+    _RUNS.spawners.add(threading.get_native_id())
     child, pipes = _spawn(argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdout, stderr, stdin_data)
     _RUNS.live[child.pid] = (token, since)
     tree = ProcessTree(child, token, since)

@@ -332,14 +332,17 @@ class JobManager:
         async with self._admission:
             # Under HIGH or CRITICAL resource pressure queued jobs wait (on_pressure admits
             # them when the load drops); a running job's freed slot is not refilled.
+            # Counted once (the loop does not await): the count walks every active job.
+            running = self.running_jobs
             while (
                 self._queue
-                and self.running_jobs < self.config.max_concurrent_jobs
+                and running < self.config.max_concurrent_jobs
                 and self._backpressure.resource_level() < Pressure.HIGH
             ):
                 job = self._jobs.get(self._queue.popleft())
                 if job is None or job.state != "queued" or job.finalized:
                     continue
+                running += 1
                 job.state = "running"
                 first = not job.started_once
                 job.started_once = True
