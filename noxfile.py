@@ -66,12 +66,14 @@ def pins(session: nox.Session) -> None:
         session.run("uv", "build", "--all-packages", "--wheel", "--out-dir", str(dist), "-q")
         venv = Path(tmp) / "venv"
         session.run("uv", "venv", "-q", "--python", shutil.which("python") or "python", str(venv))
-        env = {"VIRTUAL_ENV": str(venv)}
+        # Name the target interpreter: under `python3 -m uv`, uv otherwise installs into the
+        # interpreter that ran it (it sets UV_INTERNAL__PARENT_INTERPRETER for its children).
+        target = ("--python", str(venv / "bin" / "python"))
         wheels = sorted(str(p) for p in dist.glob("*.whl"))
         session.run(
-            "uv", "pip", "install", "-q", "--find-links", str(dist), "mozart-cli[daemon]", env=env
+            "uv", "pip", "install", "-q", *target, "--find-links", str(dist), "mozart-cli[daemon]"
         )
-        session.run("uv", "pip", "check", env=env)
+        session.run("uv", "pip", "check", *target)
         session.log(f"installed and checked: {', '.join(Path(w).name for w in wheels)}")
         session.run(str(venv / "bin" / "mozart"), "--version", external=True)
         session.run(str(venv / "bin" / "mozartd"), "--help", external=True, silent=True)
