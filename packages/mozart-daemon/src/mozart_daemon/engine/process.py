@@ -153,14 +153,14 @@ class _Runs:
     def __init__(self) -> None:
         self.subreaper = False
         self.live: dict[int, tuple[str, int]] = {}
-        # Threads of this process that started runs: an orphan is re-parented to the thread
-        # that started its run's child (the kernel keeps children per thread), so only their
-        # children lists need reading, not every thread's.
+        # The kernel keeps children per thread, and gives an orphan to the first live thread
+        # of the subreaper (its main thread), while a run's child belongs to the thread that
+        # started it: only those threads' children lists need reading, not every thread's.
         self.spawners: set[int] = set()
 
     def orphans(self) -> list[int]:
         out: list[int] = []
-        for tid in self.spawners:
+        for tid in {os.getpid(), *self.spawners}:
             try:
                 with open(f"{_PROC}/self/task/{tid}/children", "rb") as f:
                     out.extend(int(c) for c in f.read().split())
