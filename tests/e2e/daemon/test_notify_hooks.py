@@ -166,7 +166,9 @@ def test_failing_webhook_is_retried_and_shows_in_readiness(
     [reason] = ready["reasons"]
     assert reason.startswith("notifier failing: webhook http://127.0.0.1:")
     assert "/down" in reason and "HTTP 500" in reason and "hidden" not in reason
-    assert daemon.request("daemon.status")["ready_reasons"] == [reason]
+    # daemon.status names the same notifier (its failure count may have grown in between).
+    [again] = daemon.request("daemon.status")["ready_reasons"]
+    assert again.split(" (")[0] == reason.split(" (")[0]
     assert "notify.failed" in daemon.log_text()
 
     # The endpoint comes back: the next delivery succeeds and the reason goes.
