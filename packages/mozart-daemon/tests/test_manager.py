@@ -330,3 +330,20 @@ async def test_low_pressure_spaces_out_dispatches(
     await env.wait_status("a", "completed")
     assert len(times) == 3
     assert all(b - a >= 0.25 for a, b in itertools.pairwise(times))
+
+
+async def test_a_job_whose_end_is_being_written_is_not_revived(env: Env) -> None:
+    """The registry may still say paused while the job's final state is written (the slot
+    frees first): resume, pause and cancel must see the job has ended, not re-queue it."""
+    env.runner.auto = False
+    await env.manager.submit(config_path=env.score("a", sheets=1))
+    await env.manager.pause("a")
+    job = env.manager.active("a")
+    assert job is not None
+    job.finalized, job.state = True, "completed"  # _finalize's first step, before its write
+    for action in (env.manager.resume, env.manager.pause, env.manager.cancel):
+        with pytest.raises(errors.DaemonError) as info:
+            await action("a")
+        assert info.value.code == errors.INVALID_JOB_STATE
+        assert info.value.data == {"job_id": "a", "state": "completed", "action": action.__name__}
+    assert (await env.store.jobs.get("a")).status == "paused"  # not overwritten with queued

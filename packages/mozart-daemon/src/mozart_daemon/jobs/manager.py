@@ -184,9 +184,17 @@ class JobManager:
         await self._enqueue(job, persisted=True)
         return job_id, job.state
 
+    def _live(self, job_id: str, action: str) -> JobRun | None:
+        """The job in memory, unless it has just ended: its final state may not be written
+        yet (the registry still says running or paused), and it must not be revived."""
+        job = self._jobs.get(job_id)
+        if job is not None and job.finalized:
+            raise errors.invalid_state(job_id, job.state, action)
+        return job
+
     async def pause(self, job_id: str) -> str:
         record = await self._require(job_id)
-        job = self._jobs.get(job_id)
+        job = self._live(job_id, "pause")
         if job is None or record.status not in ("queued", "running"):
             raise errors.invalid_state(job_id, record.status, "pause")
         await self._pause(job, reason=None)
@@ -194,7 +202,7 @@ class JobManager:
 
     async def resume(self, job_id: str) -> str:
         record = await self._require(job_id)
-        job = self._jobs.get(job_id)
+        job = self._live(job_id, "resume")
         if job is not None and record.status == "paused":
             job.user_paused = False
             await self.events.emit(job_id, "job.resumed")
@@ -230,7 +238,7 @@ class JobManager:
 
     async def cancel(self, job_id: str) -> str:
         record = await self._require(job_id)
-        job = self._jobs.get(job_id)
+        job = self._live(job_id, "cancel")
         if job is None or record.status not in ACTIVE_STATES:
             raise errors.invalid_state(job_id, record.status, "cancel")
         await self._stop_job(job, "cancelled", "Cancelled by request")
