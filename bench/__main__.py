@@ -15,6 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
+from bench.daemon import remove_dirs
 from bench.result import Row, machine, table, write_json
 from bench.rows.context import Context
 
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         rows += got
+    remove_dirs()
     print()
     print(table(rows))
     for name, error in errors.items():

@@ -111,8 +111,12 @@ class BenchDaemon:
                 self.kill()
 
     def cleanup(self) -> None:
+        """Stop the daemon; its directory is removed when the whole run ends
+        (``remove_dirs``), not now: deleting a row's thousands of files makes creating files
+        on this ext4 disk slower for the next half minute or so (the allocator skips
+        recently deleted inodes), which would be charged to the next row."""
         self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        _LEFT.append(self.dir)
 
     async def __aenter__(self) -> BenchDaemon:
         try:
@@ -124,6 +128,15 @@ class BenchDaemon:
 
     async def __aexit__(self, *exc: object) -> None:
         await asyncio.to_thread(self.cleanup)
+
+
+_LEFT: list[Path] = []
+
+
+def remove_dirs() -> None:
+    """Remove the directories of every daemon this run started (at the end of the run)."""
+    while _LEFT:
+        shutil.rmtree(_LEFT.pop(), ignore_errors=True)
 
 
 async def wait_idle(path: str, timeout: float, interval: float = 0.02) -> None:

@@ -15,7 +15,11 @@ Handle = Any  # tests/e2e/conftest.py::Handle
 def test_submit_status_list_and_resubmit_rules(
     daemon: Handle, write_score: Any, counts: Any
 ) -> None:
-    score = write_score(daemon.dir, "hello", sheets=3)
+    command = (
+        f'echo "$MOZART_SHEET_NUM" >> {daemon.dir / "hello.count"}; '
+        'echo done > "$MOZART_WORKSPACE/sheet-$MOZART_SHEET_NUM.txt"; echo "sheet ran"'
+    )
+    score = write_score(daemon.dir, "hello", sheets=3, command=command)
     result = daemon.request("job.submit", {"config_path": str(score)})
     assert result == {"job_id": "hello", "status": "running"}
     status = daemon.wait_job("hello", "completed")
@@ -38,7 +42,8 @@ def test_submit_status_list_and_resubmit_rules(
     assert info.value.data["state"] == "completed"
     logs = daemon.dir / "hello-ws" / "logs"
     first_run = (logs / "sheet-01.stdout.log").read_text()
-    assert first_run.count("attempt 1") == 1  # one attempt's header
+    assert first_run.count("attempt 1") == 1 and "sheet ran" in first_run
+    assert not (logs / "sheet-01.stderr.log").exists()  # nothing printed there
     daemon.request("job.submit", {"config_path": str(score), "fresh": True})
     daemon.wait_job("hello", "completed")
     assert counts(daemon.dir, "hello") == [1, 2, 3, 1, 2, 3]

@@ -214,7 +214,7 @@ class SuccessHooks:
         log_path = log_dir(job.workspace) / HOOK_LOG
         stdout = OutputSink("stdout", path=log_path, tail_bytes=4096)
         stderr = OutputSink("stderr", path=log_path, tail_bytes=4096)
-        stdout.header(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {job.job_id}: {command}")
+        stdout.header(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {job.job_id}: {command}", now=True)
         try:
             run = await run_process(
                 argv, cwd=Path(cwd), env=env, stdout=stdout, stderr=stderr,

@@ -85,6 +85,21 @@ def test_sink_writes_keeps_a_tail_and_reports_lines(tmp_path: Path) -> None:
     assert path.read_bytes() == b"===== attempt 1 =====\nfirst line\nsecond\r\nthird\n"
 
 
+def test_a_silent_stream_leaves_no_file_and_a_later_attempt_keeps_its_marker(
+    tmp_path: Path,
+) -> None:
+    path = log_paths(tmp_path, 1)[1]
+    silent = OutputSink("stderr", path=path, sheet_num=1)
+    silent.header("attempt 1")
+    silent.close()
+    assert not path.exists() and not path.parent.exists()
+    second = OutputSink("stderr", path=path, sheet_num=1)
+    second.header("attempt 2")
+    second.feed(b"oops\n")
+    second.close()
+    assert path.read_bytes() == b"===== attempt 2 =====\noops\n"
+
+
 def test_a_failing_line_callback_does_not_stop_the_output(tmp_path: Path) -> None:
     def broken(line: LogLine) -> None:
         raise RuntimeError("observer bug")

@@ -54,8 +54,10 @@ async def test_three_sheet_command_score_runs_and_validates(
     workspace = tmp_path / "ws"
     assert (workspace / "sheet-2.txt").read_text() == "sheet 2 of 3 done\n"
     stdout_log, stderr_log = log_paths(workspace, 3)
-    assert stdout_log.name == "sheet-03.stdout.log" and stderr_log.exists()
+    assert stdout_log.name == "sheet-03.stdout.log"
+    assert stdout_log.read_text().startswith("===== sheet 3 attempt 1 ")
     assert "hello" in stdout_log.read_text()
+    assert not stderr_log.exists()  # the sheet printed nothing to stderr: no file
     assert (3, "stdout", "hello") in recorder.lines
     assert recorder.types().count("sheet.completed") == 3
 

@@ -45,7 +45,8 @@ and every descendant found by psutil or by the token (SIGTERM, ``grace_seconds``
 
 Files: each attempt appends to ``<workspace>/logs/sheet-NN.stdout.log`` and
 ``.stderr.log`` (``log_paths(workspace, sheet_num)``; a ``===== sheet N attempt M =====``
-line marks each attempt); the rendered prompt is ``logs/sheet-NN.prompt.md``
+line marks each attempt; a file is created with its stream's first output, so a silent
+stream has none); the rendered prompt is ``logs/sheet-NN.prompt.md``
 (``MOZART_PROMPT_FILE``).
 
 Errors (``ErrorClass``): ``fatal`` (missing executable or API key, authentication failure,
