@@ -445,6 +445,27 @@ async def test_prompt_reaches_the_command_by_stdin_file_and_arg(
     assert (await run(argv)).status == SheetState.COMPLETED
 
 
+async def test_a_program_is_found_on_the_scores_path_and_found_again_when_it_moves(
+    tmp_path: Path, run: Runner
+) -> None:
+    first, second = tmp_path / "bin1", tmp_path / "bin2"
+    for directory in (first, second):
+        directory.mkdir()
+        agent = directory / "agent"
+        agent.write_text(f'#!/bin/sh\necho "{directory.name} $0" > "$MOZART_WORKSPACE/got.txt"\n')
+        agent.chmod(0o755)
+    path = f"{first}:{second}:/usr/bin:/bin"
+    loaded = write_score(
+        tmp_path, {"backend": {"type": "command", "command": ["agent"], "env": {"PATH": path}}}
+    )
+    got = tmp_path / "ws" / "got.txt"
+    assert (await run(loaded, 1)).status == SheetState.COMPLETED
+    assert got.read_text() == f"bin1 {first / 'agent'}\n"
+    (first / "agent").unlink()  # the program found a moment ago is gone: PATH is searched again
+    assert (await run(loaded, 1)).status == SheetState.COMPLETED
+    assert got.read_text() == f"bin2 {second / 'agent'}\n"
+
+
 async def test_mozart_environment(tmp_path: Path, run: Runner) -> None:
     loaded = write_score(
         tmp_path,

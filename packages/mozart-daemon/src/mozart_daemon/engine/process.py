@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -477,9 +478,11 @@ def _spawn(
             in_r, in_w = os.pipe()
             child_ends.append(in_r)
             parent_ends.append(in_w)
-        try:
-            popen = subprocess.Popen(
+
+        def popen(executable: str | None) -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
                 list(argv),
+                executable=executable,
                 stdin=in_r,
                 stdout=out_w,
                 stderr=err_w,
@@ -487,6 +490,16 @@ def _spawn(
                 env=dict(env),
                 start_new_session=True,
             )
+
+        resolved = _resolve(argv[0], env)
+        try:
+            try:
+                process = popen(resolved)
+            except FileNotFoundError:
+                if resolved is None:
+                    raise
+                _RESOLVED.clear()  # a program moved since it was found: search PATH again
+                process = popen(None)
         except OSError as exc:
             raise _start_error(exc, argv, cwd) from None
     except BaseException:
@@ -499,7 +512,34 @@ def _spawn(
     pipes: list[_Pipe] = [_Reader(out_r, loop, stdout), _Reader(err_r, loop, stderr)]
     if stdin_data is not None:
         pipes.append(_Writer(parent_ends[2], loop, stdin_data))
-    return _Child(popen, loop), pipes
+    return _Child(process, loop), pipes
+
+
+# Where a bare program name was found on PATH, by (name, PATH), and when. ``subprocess``
+# would otherwise try every PATH entry in the vforked child while the daemon's loop waits:
+# eight failed ``execve`` before ``true`` is found in /usr/bin here. argv[0] stays as
+# written. An entry is searched again after a few seconds (a program installed earlier on
+# PATH is picked up) or when it has gone; relative PATH entries are left to the child.
+_RESOLVED: dict[tuple[str, str], tuple[str, float]] = {}
+_RESOLVED_SECONDS = 5.0
+
+
+def _resolve(program: str, env: Mapping[str, str]) -> str | None:
+    if not program or "/" in program:
+        return None
+    search = env.get("PATH", os.defpath)
+    key = (program, search)
+    now = time.monotonic()
+    cached = _RESOLVED.get(key)
+    if cached is not None and now - cached[1] < _RESOLVED_SECONDS:
+        return cached[0]
+    found = shutil.which(program, path=search)
+    if found is None or not os.path.isabs(found):
+        return None  # not found (subprocess says so) or relative to the child's cwd
+    if len(_RESOLVED) > 256:
+        _RESOLVED.clear()
+    _RESOLVED[key] = (found, now)
+    return found
 
 
 def _ticks_now() -> int:
