@@ -161,8 +161,15 @@ async def test_max_concurrent_jobs_queues_the_rest(env: Env) -> None:
     env.runner.auto = False
     states = [(await env.manager.submit(config_path=env.score(n, sheets=1)))[1] for n in "abc"]
     assert states == ["running", "running", "queued"]
+    assert (env.manager.running_jobs, env.manager.queued_jobs) == (2, 1)
     env.runner.gate("a", 1).set()
     await env.wait_status("c", "running")
+    assert (env.manager.running_jobs, env.manager.queued_jobs) == (2, 0)
+    for name in "bc":
+        env.runner.gate(name, 1).set()
+    await env.wait_status("b", "completed")
+    await env.wait_status("c", "completed")
+    assert (env.manager.running_jobs, env.manager.queued_jobs) == (0, 0)
 
 
 async def test_two_jobs_interleave(env: Env) -> None:

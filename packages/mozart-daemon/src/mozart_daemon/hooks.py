@@ -18,7 +18,6 @@ job (``hook.completed``, ``hook.failed``, ``hook.skipped``), after ``job.complet
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from mozart_protocol.score import PlaceholderError, format_placeholders
 from mozart_protocol.score.model import Hook, RunCommandHook, RunJobHook, RunScriptHook
 from mozart_protocol.score.orchestration import hook_context, resolve_hook_path
 
+from mozart_daemon.engine.backends.base import daemon_environ
 from mozart_daemon.engine.errors import BackendStartError
 from mozart_daemon.engine.logs import OutputSink, log_dir
 from mozart_daemon.engine.process import run_process
@@ -206,7 +206,7 @@ class SuccessHooks:
         if not cwd.is_dir():
             raise HookFailure(f"working directory `{cwd}` does not exist")
         env = {
-            **os.environ,
+            **daemon_environ(),
             "MOZART_JOB_ID": job.job_id,
             "MOZART_WORKSPACE": str(job.workspace),
             "MOZART_SCORE_PATH": str(job.loaded.path),

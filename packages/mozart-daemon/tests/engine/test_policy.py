@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -108,3 +109,17 @@ def test_a_failing_line_callback_does_not_stop_the_output(tmp_path: Path) -> Non
     sink.feed(b"a\nb\n")
     sink.close()
     assert (tmp_path / "err.log").read_text() == "a\nb\n"
+
+
+def test_the_daemon_environment_copy_follows_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mozart_daemon.engine.backends.base import daemon_environ
+
+    monkeypatch.setenv("MOZART_TEST_VAR", "one")
+    first = daemon_environ()
+    assert first["MOZART_TEST_VAR"] == "one"
+    first["MOZART_TEST_VAR"] = "changed by a caller"  # a copy: the next caller is unaffected
+    monkeypatch.setenv("MOZART_TEST_VAR", "two")
+    assert daemon_environ()["MOZART_TEST_VAR"] == "two"
+    monkeypatch.delenv("MOZART_TEST_VAR")
+    assert "MOZART_TEST_VAR" not in daemon_environ()
+    assert daemon_environ() == dict(os.environ)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -13,6 +12,7 @@ from pathlib import Path
 from mozart_protocol.score import Score
 
 from mozart_daemon.engine.backends import BackendResult, ExecutionContext, SheetBackend
+from mozart_daemon.engine.backends.base import daemon_environ
 from mozart_daemon.engine.checkpoint import AttemptOutcome, AttemptRecord
 from mozart_daemon.engine.errors import ErrorClass, FatalSheetError
 from mozart_daemon.engine.logs import LogLineCallback, OutputSink, log_dir, log_paths
@@ -148,7 +148,7 @@ async def run_attempt(
         )
         return AttemptOutput(closed, None)
 
-    env = {**os.environ, **exec_context.mozart_env()}
+    env = daemon_environ() | exec_context.mozart_env() if rules else None
     run = await run_validations(
         rules, context, workspace, snapshot, env=env, grace_seconds=grace_seconds
     )
