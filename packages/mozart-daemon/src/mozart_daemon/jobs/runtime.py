@@ -79,6 +79,14 @@ class SheetOutcome(msgspec.Struct, kw_only=True):
     error: str | None = None
 
 
+# A sheet's steps are logged at debug (the event log has them: `mozart follow`); a job's
+# steps, retries and every failure at info or warning.
+_PROGRESS = frozenset(
+    ("sheet.started", "sheet.attempt_started", "sheet.attempt_finished", "sheet.completed",
+     "sheet.skipped")
+)  # fmt: skip
+
+
 @dataclass(eq=False)
 class JobRun:
     job_id: str
@@ -204,8 +212,12 @@ class JobEvents:
             fields["attempt"] = record.attempt
         if record.message:
             fields["detail"] = record.message
-        level = "warning" if type.endswith(("failed", "rate_limited", "cancelled")) else "info"
-        getattr(log, level)(type, **fields)
+        if type.endswith(("failed", "rate_limited", "cancelled")):
+            log.warning(type, **fields)
+        elif type in _PROGRESS:
+            log.debug(type, **fields)
+        else:
+            log.info(type, **fields)
         for queue in self._subscribers.get(job_id, ()):
             queue.put_nowait(record)
         for listener in self._listeners:
