@@ -49,9 +49,9 @@ def test_console_and_json_lines_carry_the_job_and_the_exception(tmp_path: Path) 
     for as_json in (False, True):
         path = tmp_path / f"{as_json}.log"
         configure_logging(level="info", json=as_json, log_file=path)
-        log = get_logger("mozart_daemon.test")
 
         async def emit() -> None:
+            log = get_logger("mozart_daemon.test")
             with bind_job("job-1"):
                 log.info("job.started", detail="two words", count=3)
                 log.debug("sheet.started", sheet_num=1)  # below the level: dropped
