@@ -14,6 +14,7 @@ contention; ``recent_failure_rate`` feeds readiness.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from collections.abc import Sequence
@@ -30,6 +31,13 @@ from mozart_daemon.store.database import Database, now_iso
 log = get_logger(__name__)
 
 SheetKey = tuple[str, int]
+
+
+_INSERT_OUTCOME = (
+    "INSERT INTO learning_outcomes (job_id, sheet_num, attempt, backend, outcome,"
+    " duration_seconds, attempts, validations, error_class, recorded_at, kind,"
+    " error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class AttemptOutcome(msgspec.Struct, kw_only=True):
@@ -78,38 +86,47 @@ class LearningHub:
         rules: Sequence[ValidationRule] = (),
         mine: bool = True,
     ) -> None:
+        """``record_soon``, then wait until its writes are committed."""
+        for write in self.record_soon(outcome, rules=rules, mine=mine):
+            try:
+                await write
+            except Exception as exc:
+                # Learning is advisory: a failed write must never fail the sheet.
+                log.warning("learning.record_failed", error=str(exc))
+
+    def record_soon(
+        self,
+        outcome: AttemptOutcome,
+        *,
+        rules: Sequence[ValidationRule] = (),
+        mine: bool = True,
+    ) -> list[asyncio.Future[int]]:
         """Record one finished attempt and, unless ``mine`` is off (the score's
-        ``learning.enabled: false``), fold it into the patterns before anything awaits."""
+        ``learning.enabled: false``), fold it into the patterns at once. The writes are
+        queued (not durable: learning is advisory), so they share the commit of the
+        sheet's next write instead of costing one of their own; returns them."""
         if outcome.outcome in ("cancelled", "rate_limited"):
             pass  # neither a success nor a failure of the work itself
         else:
             self._recent.append(_passed(outcome.outcome))
         self._count_duration(outcome)
         changed = self._mine(outcome, rules) if mine else []
-        try:
-            await self._db.insert(
-                "INSERT INTO learning_outcomes (job_id, sheet_num, attempt, backend, outcome,"
-                " duration_seconds, attempts, validations, error_class, recorded_at, kind,"
-                " error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    outcome.job_id,
-                    outcome.sheet_num,
-                    outcome.attempt,
-                    outcome.backend,
-                    outcome.outcome,
-                    outcome.duration_seconds,
-                    outcome.attempts,
-                    json.dumps(outcome.validations, default=str),
-                    outcome.error_class,
-                    now_iso(),
-                    outcome.kind,
-                    outcome.error,
-                ),
-            )
-            await persist.save_patterns(self._db, changed)
-        except Exception as exc:
-            # Learning is advisory: a failed write must never fail the sheet.
-            log.warning("learning.record_failed", error=str(exc))
+        row = (
+            outcome.job_id,
+            outcome.sheet_num,
+            outcome.attempt,
+            outcome.backend,
+            outcome.outcome,
+            outcome.duration_seconds,
+            outcome.attempts,
+            json.dumps(outcome.validations, default=str),
+            outcome.error_class,
+            now_iso(),
+            outcome.kind,
+            outcome.error,
+        )
+        statements = [(_INSERT_OUTCOME, row), *persist.pattern_writes(changed)]
+        return [self._db.enqueue(statements, durable=False)]
 
     def _mine(self, outcome: AttemptOutcome, rules: Sequence[ValidationRule]) -> list[Pattern]:
         key = (outcome.job_id, outcome.sheet_num)

@@ -35,6 +35,11 @@ async def load_patterns(db: Database) -> list[Pattern]:
     return [_pattern(r) for r in await db.fetchall("SELECT * FROM learning_patterns")]
 
 
+def pattern_writes(patterns: Iterable[Pattern]) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements that save ``patterns`` (for a transaction of the caller's)."""
+    return [(_UPSERT, _row(p)) for p in patterns]
+
+
 async def save_patterns(db: Database, patterns: Iterable[Pattern]) -> None:
     rows = [_row(p) for p in patterns]
     if len(rows) == 1:

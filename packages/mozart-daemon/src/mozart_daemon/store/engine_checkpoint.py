@@ -17,23 +17,13 @@ daemon).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from mozart_protocol.score import ValidationRule
 
 from mozart_daemon.engine import AttemptKind, AttemptRecord, SheetResult
 from mozart_daemon.learning import AttemptOutcome, LearningHub
 from mozart_daemon.store.checkpoints import SheetStore
-
-_RECORDING: set[asyncio.Task[None]] = set()
-
-
-def _background(coro: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.ensure_future(coro)
-    _RECORDING.add(task)
-    task.add_done_callback(_RECORDING.discard)
 
 
 class StoreCheckpoint:
@@ -76,27 +66,24 @@ class StoreCheckpoint:
             defer=True,
         )
         # Learning is advisory and its write need not hold the sheet up: the hub folds the
-        # outcome into its patterns when the task starts (before the engine's next attempt,
-        # which first awaits a delay or the sheet's end) and its write is committed with the
-        # sheet's next one.
-        _background(
-            self._learning.record(
-                AttemptOutcome(
-                    job_id=job_id,
-                    sheet_num=record.sheet_num,
-                    attempt=record.attempt,
-                    backend=self._backend,
-                    outcome=record.outcome or "failed",
-                    duration_seconds=record.duration_seconds,
-                    attempts=record.attempt,
-                    validations=validations,
-                    error_class=record.error_class,
-                    kind=record.kind,
-                    error=record.error,
-                ),
-                rules=self._rules,
-                mine=self._learn,
-            )
+        # outcome into its patterns now and queues its write, committed with the sheet's
+        # next one (its end, or the next attempt's start).
+        self._learning.record_soon(
+            AttemptOutcome(
+                job_id=job_id,
+                sheet_num=record.sheet_num,
+                attempt=record.attempt,
+                backend=self._backend,
+                outcome=record.outcome or "failed",
+                duration_seconds=record.duration_seconds,
+                attempts=record.attempt,
+                validations=validations,
+                error_class=record.error_class,
+                kind=record.kind,
+                error=record.error,
+            ),
+            rules=self._rules,
+            mine=self._learn,
         )
 
     async def sheet_finished(self, job_id: str, result: SheetResult) -> None:
