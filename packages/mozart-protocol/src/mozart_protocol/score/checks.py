@@ -5,6 +5,7 @@ Each check returns :class:`Problem` values naming a score path; the loader locat
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -101,18 +102,30 @@ def check_prompt(loaded: LoadedScore) -> list[Problem]:
     return problems
 
 
-def check_template(source: str, where: str, label: str, variables: set[str]) -> list[Problem]:
-    """Jinja2 syntax errors (with the template line) and names nothing defines."""
+@functools.lru_cache(maxsize=256)
+def _template_names(source: str) -> tuple[frozenset[str], tuple[int, str] | None]:
+    """The names a template reads, or its syntax error (line, message). Cached: a daemon
+    checks the same few templates again and again (parsing one and walking its tree costs
+    more than the rest of a small score's checks)."""
     try:
         tree = _ENVIRONMENT.parse(source)
     except jinja2.TemplateSyntaxError as exc:
-        message = f"Jinja2 syntax error in {label}, line {exc.lineno}: {exc.message}"
+        return frozenset(), (exc.lineno, str(exc.message))
+    return frozenset(jinja2.meta.find_undeclared_variables(tree)), None
+
+
+def check_template(source: str, where: str, label: str, variables: set[str]) -> list[Problem]:
+    """Jinja2 syntax errors (with the template line) and names nothing defines."""
+    names, error = _template_names(source)
+    if error is not None:
+        lineno, detail = error
+        message = f"Jinja2 syntax error in {label}, line {lineno}: {detail}"
         # An inline template's line maps into the score file; a template file's does not.
-        line = exc.lineno if where == "prompt.template" else None
+        line = lineno if where == "prompt.template" else None
         return [Problem("E203", where, message, value_line=line)]
     known = {*CONTEXT_NAMES, *variables, *_ENVIRONMENT.globals}
     problems = []
-    for name in sorted(jinja2.meta.find_undeclared_variables(tree) - known):
+    for name in sorted(names - known):
         hint = suggest(name, sorted({*CONTEXT_NAMES, *variables}))
         extra = f"; did you mean `{hint}`?" if hint else ""
         message = f"{label} uses `{name}`, which is not in the context or `variables`{extra}"
