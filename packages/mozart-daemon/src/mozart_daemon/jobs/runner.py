@@ -31,8 +31,16 @@ log = get_logger(__name__)
 FORWARDED = frozenset(
     {"sheet.started", "sheet.completed", "sheet.failed", "sheet.retrying", "sheet.rate_limited"}
 )
-# Those a sheet's run need not wait for; it waits for its end to be persisted.
-PROGRESS = frozenset({"sheet.started", "sheet.retrying", "sheet.rate_limited"})
+# Those a sheet's run need not wait for: queued, then persisted and delivered in order
+# with every other write. A sheet's end too: the next sheet starts while it is committed
+# (within QUEUED_WRITE_DELAY, or with any write awaited sooner, such as the job's end), so
+# the fsync overlaps the next spawn instead of holding it up. Nothing reports the end
+# before it is committed: events are delivered once persisted, and a read (job.status)
+# runs after the writes queued before it. Should the daemon die in between, the sheet is
+# not marked completed and runs again on resume, like a sheet that was running.
+PROGRESS = frozenset(
+    {"sheet.started", "sheet.retrying", "sheet.rate_limited", "sheet.completed", "sheet.failed"}
+)
 
 
 class EngineSheetRunner:
