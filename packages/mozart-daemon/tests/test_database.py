@@ -6,7 +6,6 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,13 +13,9 @@ import pytest
 from mozart_daemon.store import Database
 
 
-@pytest.fixture(params=["thread", "loop"])
-async def db(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
-    """Every test twice: batches committed in the database thread, and on the loop (what
-    the daemon does while one sheet at most runs)."""
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
     database = await Database.open(tmp_path / "state.db")
-    if request.param == "loop":
-        database.commit_on_loop = lambda: True
     await database.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
     try:
         yield database
@@ -116,14 +111,3 @@ async def test_another_process_sees_every_awaited_write(db: Database) -> None:
         check=True,
     )
     assert count.stdout.strip() == "20"
-
-
-async def test_batches_run_on_the_loop_only_when_asked(db: Database) -> None:
-    on_loop = db.commit_on_loop is not None
-    here = threading.get_ident()
-    writes = [db.insert("INSERT INTO t VALUES (?, ?)", (f"k{i}", i)) for i in range(3)]
-    where = db._run(threading.get_ident)  # a read, queued after the writes
-    assert (await where == here) is on_loop
-    assert await asyncio.gather(*writes) == [1, 2, 3]
-    db.commit_on_loop = lambda: False  # the decision is taken for each batch
-    assert await db._run(threading.get_ident) != here

@@ -84,8 +84,6 @@ class Daemon:
             is_rate_limited=self.coordinator.is_rate_limited,
             has_capacity=self.coordinator.can_call,
         )
-        # One sheet running at most: its writes are committed on the loop (store/database).
-        self.store.db.commit_on_loop = lambda: self.scheduler.running_count <= 1
         self.manager = JobManager(
             config=config,
             store=self.store,

@@ -1,4 +1,4 @@
-"""The state database: one SQLite file in WAL mode, used from one thread at a time.
+"""The state database: one SQLite file in WAL mode, used from one thread of its own.
 
 Every write is a committed transaction before the coroutine that asked for it resumes, so
 what a method wrote survives ``kill -9`` of the daemon. Writes are **group-committed**:
@@ -19,13 +19,6 @@ Durability has two levels, chosen per write (``durable``):
   loses power before the next durable write or WAL checkpoint. Because the WAL is appended
   in order, a durable commit also makes every earlier write durable: power loss rewinds the
   database to a consistent earlier point, never to a state with a gap.
-
-Where a batch runs: in the database thread, or, while ``commit_on_loop()`` says so (the
-daemon: while one sheet at most is running), on the event loop itself at the end of the
-turn that queued it. With a single sheet the loop has nothing else to do while the commit
-waits for its ``fsync``, and skipping the hops to the thread and back (and their GIL
-hand-overs) saves more than the thread's overlap gains; with several sheets the thread
-lets the loop go on while a batch commits, and writes pile up into larger batches.
 
 The daemon writes intermediate transitions (a sheet or attempt started, progress events) as
 not durable, and every end (a sheet completed or failed, a job's final state, a submit) as
@@ -95,10 +88,6 @@ class Database:
         self._idle.set()
         self._synchronous = "FULL"
         self._kick_scheduled = False
-        self._inline_scheduled = False
-        # Set by the daemon: True while committing on the loop itself is the cheaper way
-        # (see ``_kick``).
-        self.commit_on_loop: Callable[[], bool] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -241,38 +230,13 @@ class Database:
         return await future
 
     def _kick(self) -> None:
-        if self._writing or not self._pending or self._inline_scheduled:
-            return
-        if self.commit_on_loop is not None and self.commit_on_loop():
-            # Nothing else is running that the loop would serve meanwhile (one sheet at
-            # most): committing right here, at the end of this turn of the loop (writes
-            # issued in the same turn join the batch), spares the hops to the database
-            # thread and back and their GIL hand-overs; the fsync blocks the loop instead.
-            self._inline_scheduled = True
-            self._idle.clear()  # busy from now: ``flush`` must yield to the loop
-            self._loop.call_soon(self._commit_here)
+        if self._writing or not self._pending:
             return
         batch, self._pending = self._pending, []
         self._writing = True
         self._idle.clear()
         done = self._executor.submit(self._process, batch)
         done.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._processed, batch, f))
-
-    def _commit_here(self) -> None:
-        self._inline_scheduled = False
-        if self._writing or not self._pending:
-            if not self._writing:
-                self._idle.set()
-            return
-        batch, self._pending = self._pending, []
-        self._writing = True
-        self._idle.clear()
-        done: Future[list[object]] = Future()
-        try:
-            done.set_result(self._process(batch))
-        except BaseException as exc:
-            done.set_exception(exc)
-        self._processed(batch, done)
 
     def _processed(self, batch: list[_Write | _Read], done: Future[list[object]]) -> None:
         self._writing = False
