@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -35,9 +36,20 @@ def prompt_path(workspace: Path, sheet_num: int) -> Path:
 
 
 def _prepare(workspace: Path, sheet_num: int, prompt: str) -> Path:
-    log_dir(workspace).mkdir(parents=True, exist_ok=True)
     path = prompt_path(workspace, sheet_num)
-    path.write_text(prompt, encoding="utf-8")
+    data = prompt.encode("utf-8")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except FileNotFoundError:  # the first attempt of the job: no logs/ yet
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     return path
 
 

@@ -405,13 +405,14 @@ class _Pipe:
     def close(self) -> None:
         if self.fd is not None:
             with contextlib.suppress(ValueError, OSError, RuntimeError):
-                self.loop.remove_reader(self.fd)
-            with contextlib.suppress(ValueError, OSError, RuntimeError):
-                self.loop.remove_writer(self.fd)
+                self._unwatch(self.fd)
             os.close(self.fd)
             self.fd = None
         if not self.done.done():
             self.done.set_result(None)
+
+    def _unwatch(self, fd: int) -> None:
+        raise NotImplementedError
 
 
 class _Reader(_Pipe):
@@ -419,6 +420,9 @@ class _Reader(_Pipe):
         super().__init__(fd, loop)
         self.sink = sink
         loop.add_reader(fd, self._read)
+
+    def _unwatch(self, fd: int) -> None:
+        self.loop.remove_reader(fd)
 
     def _read(self) -> None:
         if self.fd is None:
@@ -439,7 +443,12 @@ class _Writer(_Pipe):
     def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, data: bytes) -> None:
         super().__init__(fd, loop)
         self.data = memoryview(data)
+        self._watched = False
         self._write()
+
+    def _unwatch(self, fd: int) -> None:
+        if self._watched:
+            self.loop.remove_writer(fd)
 
     def _write(self) -> None:
         if self.fd is None:
@@ -449,6 +458,7 @@ class _Writer(_Pipe):
                 self.data = self.data[os.write(self.fd, self.data) :]
         except (BlockingIOError, InterruptedError):
             self.loop.add_writer(self.fd, self._write)
+            self._watched = True
             return
         except OSError:  # the child closed its stdin (BrokenPipe): what it does not read
             pass
