@@ -466,6 +466,21 @@ async def test_a_program_is_found_on_the_scores_path_and_found_again_when_it_mov
     assert got.read_text() == f"bin2 {second / 'agent'}\n"
 
 
+async def test_output_written_just_before_the_exit_is_kept_whole(
+    tmp_path: Path, run: Runner
+) -> None:
+    # 200,000 bytes, more than a pipe holds: most is read while the child runs, the rest
+    # at its end; a second stream written last of all.
+    loaded = write_score(
+        tmp_path,
+        {"backend": {"type": "command", "command": "yes x | head -n 100000; echo done >&2"}},
+    )
+    assert (await run(loaded, 1)).status == SheetState.COMPLETED
+    stdout_log, stderr_log = log_paths(tmp_path / "ws", 1)
+    assert stdout_log.read_text().splitlines()[1:] == ["x"] * 100000
+    assert stderr_log.read_text().splitlines()[1:] == ["done"]
+
+
 async def test_mozart_environment(tmp_path: Path, run: Runner) -> None:
     loaded = write_score(
         tmp_path,

@@ -106,7 +106,10 @@ class SheetResult:
 
 
 class Checkpoint(Protocol):
-    """Persists a sheet's transitions; each call returns only once the write is durable."""
+    """Persists a sheet's transitions; each call returns only once the write is durable,
+    or, when the checkpoint has ``queues_writes = True``, once it is queued to be written
+    in order with every later write (the call never suspends, so the engine awaits it
+    directly instead of shielding it from cancellation in a task of its own)."""
 
     async def sheet_started(self, job_id: str, sheet_num: int) -> None:
         """The sheet is running (clears a previous error)."""

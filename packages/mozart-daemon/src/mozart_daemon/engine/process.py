@@ -56,6 +56,9 @@ _READ_CHUNK = 64 * 1024
 # After the child exits, how long its pipes may stay open (held by a leftover process)
 # before the readers give up.
 _DRAIN_SECONDS = 2.0
+# Reads done at once after the child's end (what a pipe buffers, 64 KiB, takes one); a
+# leftover still writing is then read by the loop as usual.
+_DRAIN_READS = 16
 _PR_SET_CHILD_SUBREAPER = 36
 _TOKEN_PREFIX = f"{RUN_TOKEN_ENV}=".encode()
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -379,6 +382,31 @@ class _Child:
             os.close(self._pidfd)
             self._pidfd = None
 
+    async def wait_exit(self, timeout_seconds: float) -> bool:
+        """Until the child exited (True) or ``timeout_seconds`` passed (False). With a
+        pidfd: one future and one timer, not ``wait_for``'s task around ``wait``."""
+        if self._pidfd is None:
+            try:
+                await asyncio.wait_for(self.wait(), timeout_seconds)
+            except TimeoutError:
+                return False
+            return True
+        if self._exited.done():
+            return True
+        waiter = self._loop.create_future()
+
+        def settle(exited: object) -> None:
+            if not waiter.done():
+                waiter.set_result(exited is not None)
+
+        timer = self._loop.call_later(timeout_seconds, settle, None)
+        self._exited.add_done_callback(settle)
+        try:
+            return bool(await waiter)
+        finally:
+            timer.cancel()
+            self._exited.remove_done_callback(settle)
+
     async def wait(self) -> int:
         """Until the child itself exited (not its pipes, which a leftover may hold)."""
         if self._pidfd is not None:
@@ -424,19 +452,32 @@ class _Reader(_Pipe):
     def _unwatch(self, fd: int) -> None:
         self.loop.remove_reader(fd)
 
+    def drain(self) -> None:
+        """Read what is buffered now, to the end of file if every writer has gone (the usual
+        end of a run: no need to wait for the loop to report it)."""
+        for _ in range(_DRAIN_READS):
+            if not self._read_once():
+                return
+
     def _read(self) -> None:
+        self._read_once()
+
+    def _read_once(self) -> bool:
+        """One read; False when there is nothing more to read now (a writer is still alive,
+        or the end of file was reached and the pipe closed)."""
         if self.fd is None:
-            return
+            return False
         try:
             data = os.read(self.fd, _READ_CHUNK)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
             data = b""
-        if data:
-            self.sink.feed(data)
-        else:
+        if not data:
             self.close()
+            return False
+        self.sink.feed(data)
+        return True
 
 
 class _Writer(_Pipe):
@@ -586,13 +627,19 @@ async def _in_thread_unless_cheap(fn: Callable[[], None]) -> None:
         await asyncio.to_thread(fn)
 
 
+def _ended_clean(child: _Child, tree: ProcessTree) -> bool:
+    """The usual end of a run: the child exited and left nothing behind (no process in its
+    group, none carrying its token), so there is nothing to signal or re-survey. Reaps."""
+    if child.returncode is not None and not tree.alive() and not _group_exists(child.pid):
+        tree.reap()
+        return True
+    return False
+
+
 async def stop_tree(child: _Child, tree: ProcessTree, grace_seconds: float) -> None:
     """SIGTERM the group and every known descendant, wait ``grace_seconds``, then SIGKILL."""
     await _in_thread_unless_cheap(tree.survey)
-    if child.returncode is not None and not tree.alive() and not _group_exists(child.pid):
-        # The usual end of a run: the child exited and left nothing behind (no process
-        # in its group, none carrying its token), so there is nothing to signal or re-survey.
-        tree.reap()
+    if _ended_clean(child, tree):
         return
     tree.signal_all(signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
@@ -611,6 +658,11 @@ async def stop_tree(child: _Child, tree: ProcessTree, grace_seconds: float) -> N
             break
         await asyncio.sleep(0.02)
     tree.reap()
+
+
+def _survey_clean(child: _Child, tree: ProcessTree) -> bool:
+    tree.survey()
+    return _ended_clean(child, tree)
 
 
 async def run_process(
@@ -640,11 +692,14 @@ async def run_process(
     timed_out = False
     try:
         try:
-            try:
-                await asyncio.wait_for(child.wait(), timeout_seconds)
-            except TimeoutError:
-                timed_out = True
-            await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
+            timed_out = not await child.wait_exit(timeout_seconds)
+            # Subreaper mode surveys without a thread: the usual clean end needs no await
+            # (and no task to shield it from a cancellation).
+            if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
+                await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
+            for pipe in pipes:
+                if isinstance(pipe, _Reader):
+                    pipe.drain()
             pending = [p.done for p in pipes if not p.done.done()]
             if pending:
                 await asyncio.wait(pending, timeout=_DRAIN_SECONDS)

@@ -119,7 +119,10 @@ class _SheetRun:
         self.last: AttemptRecord | None = None
 
     async def persist(self, aw: Awaitable[None]) -> None:
-        await finish_even_if_cancelled(aw)
+        if getattr(self.checkpoint, "queues_writes", False):
+            await aw  # never suspends: a cancellation cannot cut it in half
+        else:
+            await finish_even_if_cancelled(aw)
 
     async def emit(self, type: str, message: str | None = None, **data: object) -> None:
         if self.hooks.on_event is not None:

@@ -27,6 +27,10 @@ from mozart_daemon.store.checkpoints import SheetStore
 
 
 class StoreCheckpoint:
+    # sheet_started, attempt_started, attempt_finished and sheet_finished queue their
+    # writes (Database.enqueue) and never suspend (engine/checkpoint.py: Checkpoint).
+    queues_writes = True
+
     def __init__(
         self,
         sheets: SheetStore,
