@@ -172,3 +172,25 @@ def _wait(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def test_prompt_files_are_those_of_the_sheets_that_ran(daemon: Handle, write_score: Any) -> None:
+    """The next sheet's prompt file is created ahead, while a sheet runs; when the job ends
+    before that sheet, the empty file does not stay behind."""
+    done = 'echo done > "$MOZART_WORKSPACE/sheet-$MOZART_SHEET_NUM.txt"'
+    ok = write_score(daemon.dir, "ran", sheets=3, command=done)
+    daemon.request("job.submit", {"config_path": str(ok)})
+    daemon.wait_job("ran", "completed")
+    logs = daemon.dir / "ran-ws" / "logs"
+    prompts = sorted(p.name for p in logs.glob("*.prompt.md"))
+    assert prompts == ["sheet-01.prompt.md", "sheet-02.prompt.md", "sheet-03.prompt.md"]
+    assert all((logs / name).read_text().startswith("Sheet ") for name in prompts)
+
+    failing = write_score(
+        daemon.dir, "stops", sheets=4, command=f'test "$MOZART_SHEET_NUM" != 2 && {done}'
+    )
+    daemon.request("job.submit", {"config_path": str(failing)})
+    assert daemon.wait_job("stops", "completed", "failed")["status"] == "failed"
+    logs = daemon.dir / "stops-ws" / "logs"
+    prompts = sorted(p.name for p in logs.glob("*.prompt.md"))
+    assert prompts == ["sheet-01.prompt.md", "sheet-02.prompt.md"]

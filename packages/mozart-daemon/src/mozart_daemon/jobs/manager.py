@@ -23,6 +23,7 @@ from mozart_protocol.score import build_plan, resolve_workspace
 from mozart_daemon import errors
 from mozart_daemon.backpressure import BackpressureController, Pressure
 from mozart_daemon.config import DaemonConfig
+from mozart_daemon.engine.attempt import discard_unused_prompt_files
 from mozart_daemon.engine.logs import rotate_logs
 from mozart_daemon.jobs.runtime import (
     ChainLink,
@@ -514,6 +515,7 @@ class JobManager:
         job.finalized = True
         self._jobs.set_state(job, state)
         self._cancel_timers(job)
+        discard_unused_prompt_files(job.workspace)
         self._scheduler.unregister(job.job_id)
         with contextlib.suppress(ValueError):
             self._queue.remove(job.job_id)
