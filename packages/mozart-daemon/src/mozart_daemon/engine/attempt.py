@@ -37,34 +37,28 @@ def prompt_path(workspace: Path, sheet_num: int) -> Path:
     return log_dir(workspace) / f"sheet-{sheet_num:02d}.prompt.md"
 
 
-# Prompt files created ahead of their sheet: the next sheet's is created, in a worker
-# thread, while this attempt's backend runs (creating a file costs 0.1-0.9 ms on some
-# disks; writing an existing one much less), so the next sheet starts sooner. Those left
-# unused when a job ends are removed (``discard_unused_prompt_files``).
-_AHEAD: dict[Path, asyncio.Future[None]] = {}
-
-
-def _create_empty(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-    except OSError:
-        return  # there already (its sheet got there first, a resumed job), or not possible
-    os.close(fd)
+# Prompt files created ahead of their sheet: the next sheet's is created while this
+# attempt's backend runs (creating a file costs 0.1-0.4 ms on some disks; writing an
+# existing one much less), so the next sheet starts sooner. Those left unused when a job
+# ends are removed (``discard_unused_prompt_files``).
+_AHEAD: set[Path] = set()
 
 
 def _create_ahead(path: Path) -> None:
-    if path not in _AHEAD:
-        _AHEAD[path] = asyncio.get_running_loop().run_in_executor(None, _create_empty, path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    except OSError:
+        return  # there already (a resumed job), or not possible: the sheet's write says
+    os.close(fd)
+    _AHEAD.add(path)
 
 
-async def discard_unused_prompt_files(workspace: Path) -> None:
+def discard_unused_prompt_files(workspace: Path) -> None:
     """Remove the prompt files created ahead for sheets of ``workspace`` that have not run
     (the job ended before them)."""
     logs = log_dir(workspace)
     for path in [p for p in _AHEAD if p.parent == logs]:
-        creating = _AHEAD.pop(path)
-        with contextlib.suppress(Exception):
-            await creating
+        _AHEAD.discard(path)
         with contextlib.suppress(OSError):
             if path.stat().st_size == 0:
                 path.unlink()
@@ -72,7 +66,7 @@ async def discard_unused_prompt_files(workspace: Path) -> None:
 
 def _prepare(workspace: Path, sheet_num: int, prompt: str) -> Path:
     path = prompt_path(workspace, sheet_num)
-    _AHEAD.pop(path, None)  # its sheet runs: a creation under way cannot truncate (O_EXCL)
+    _AHEAD.discard(path)
     data = prompt.encode("utf-8")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     try:
@@ -151,7 +145,7 @@ async def run_attempt(
     backend_timeout = score.backend.timeout_overrides.get(sheet_num, score.backend.timeout_seconds)
     total = context.get("total_sheets")
     if isinstance(total, int) and sheet_num < total:
-        # Once the backend awaits (its process started): off this sheet's path.
+        # Runs once the backend awaits (its process started): off this sheet's path.
         asyncio.get_running_loop().call_soon(_create_ahead, prompt_path(workspace, sheet_num + 1))
     try:
         try:

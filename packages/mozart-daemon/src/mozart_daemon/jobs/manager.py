@@ -515,6 +515,7 @@ class JobManager:
         job.finalized = True
         self._jobs.set_state(job, state)
         self._cancel_timers(job)
+        discard_unused_prompt_files(job.workspace)
         self._scheduler.unregister(job.job_id)
         with contextlib.suppress(ValueError):
             self._queue.remove(job.job_id)
@@ -538,7 +539,6 @@ class JobManager:
                           error=str(again))  # fmt: skip
         self._jobs.pop(job.job_id, None)
         self._history[job.job_id] = job
-        self._spawn(discard_unused_prompt_files(job.workspace))
         while len(self._history) > self.config.max_job_history:
             self._history.popitem(last=False)
         if hooks is not None:
