@@ -440,7 +440,7 @@ class _Pipe:
             self.done.set_result(None)
 
     def _unwatch(self, fd: int) -> None:
-        raise NotImplementedError
+        """Stop the loop watching ``fd`` (for what the subclass watched it)."""
 
 
 class _Reader(_Pipe):
