@@ -215,58 +215,35 @@ def list_jobs(
     )
 
 
-@app.command()
-def pause(
-    job: JobId,
-    timeout: WaitTimeout = 60.0,
-    no_wait: NoWait = False,
-    json_output: Json = False,
-    socket: Socket = None,
-) -> None:
-    """Pause a running job (it stops at a safe point) and wait until it is paused."""
-    from mozart_cli.commands import control
+def _control_command(action: str, doc: str) -> None:
+    """``mozart pause|resume|cancel JOB``: one declaration for the three (control.main)."""
 
-    raise typer.Exit(
-        control.main(
-            "pause", job, timeout=timeout, wait=not no_wait, json_output=json_output, socket=socket
+    def command(
+        job: JobId,
+        timeout: WaitTimeout = 60.0,
+        no_wait: NoWait = False,
+        json_output: Json = False,
+        socket: Socket = None,
+    ) -> None:
+        from mozart_cli.commands import control
+
+        wait = not no_wait
+        code = control.main(
+            action, job, timeout=timeout, wait=wait, json_output=json_output, socket=socket
         )
-    )
+        raise typer.Exit(code)
+
+    command.__doc__ = doc
+    app.command(name=action)(command)
 
 
-@app.command()
-def resume(
-    job: JobId,
-    timeout: WaitTimeout = 60.0,
-    no_wait: NoWait = False,
-    json_output: Json = False,
-    socket: Socket = None,
-) -> None:
-    """Resume a paused job and wait until it runs again."""
-    from mozart_cli.commands import control
-
-    raise typer.Exit(
-        control.main(
-            "resume", job, timeout=timeout, wait=not no_wait, json_output=json_output, socket=socket
-        )
-    )
-
-
-@app.command()
-def cancel(
-    job: JobId,
-    timeout: WaitTimeout = 60.0,
-    no_wait: NoWait = False,
-    json_output: Json = False,
-    socket: Socket = None,
-) -> None:
-    """Cancel a job (its running sheets are stopped) and wait until it is cancelled."""
-    from mozart_cli.commands import control
-
-    raise typer.Exit(
-        control.main(
-            "cancel", job, timeout=timeout, wait=not no_wait, json_output=json_output, socket=socket
-        )
-    )
+_control_command(
+    "pause", "Pause a running job (it stops at a safe point) and wait until it is paused."
+)
+_control_command("resume", "Resume a paused job and wait until it runs again.")
+_control_command(
+    "cancel", "Cancel a job (its running sheets are stopped) and wait until it is cancelled."
+)
 
 
 @app.command()

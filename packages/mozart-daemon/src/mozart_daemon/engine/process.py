@@ -35,7 +35,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -118,11 +118,17 @@ def _proc_stat(pid: int) -> _Stat | None:
 
 def _children(pid: int) -> list[int]:
     """Direct children of ``pid`` (every thread's), from /proc/PID/task/*/children."""
-    out: list[int] = []
     try:
         tids = os.listdir(f"{_PROC}/{pid}/task")
     except OSError:
-        return out
+        return []
+    return _threads_children(str(pid), tids)
+
+
+def _threads_children(pid: str, tids: Iterable[object]) -> list[int]:
+    """The children of threads ``tids`` of process ``pid`` (or "self"); a thread that has
+    gone is skipped."""
+    out: list[int] = []
     for tid in tids:
         try:
             with open(f"{_PROC}/{pid}/task/{tid}/children", "rb") as f:
@@ -163,14 +169,7 @@ class _Runs:
         self.spawners: set[int] = set()
 
     def orphans(self) -> list[int]:
-        out: list[int] = []
-        for tid in {os.getpid(), *self.spawners}:
-            try:
-                with open(f"{_PROC}/self/task/{tid}/children", "rb") as f:
-                    out.extend(int(c) for c in f.read().split())
-            except (OSError, ValueError):
-                continue
-        return out
+        return _threads_children("self", {os.getpid(), *self.spawners})
 
 
 _RUNS = _Runs()

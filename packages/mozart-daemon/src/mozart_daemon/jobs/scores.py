@@ -23,12 +23,9 @@ _NAMING_KEYS = ("template_file", "system_prompt_file")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _named_files(config_path: str) -> list[Path]:
-    """The other files a score makes the daemon read: its template and system prompt."""
-    try:
-        text = Path(config_path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return []  # the loader reports it
+def _named_files(config_path: str, text: str) -> list[Path]:
+    """The other files a score (``text``, read from ``config_path``) makes the daemon read:
+    its template and system prompt."""
     # Most scores name no file: then the parse (the loader parses again) is not needed. A
     # YAML key can only be spelt without its letters through an escape in a double-quoted
     # scalar, which needs a backslash.
@@ -54,9 +51,13 @@ def _load_for_peer(config_path: str) -> LoadedScore:
     """Load the score, unless the client could not read it, or a file it names, itself
     (``peer.require_readable``): checked before anything is read on its behalf."""
     require_readable(config_path)
-    for path in _named_files(config_path):
+    try:
+        text: str | None = Path(config_path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = None  # the loader reads it again and reports why it cannot
+    for path in _named_files(config_path, text) if text is not None else ():
         require_readable(path)
-    return load_score(config_path)
+    return load_score(config_path, text=text)
 
 
 INLINE_BYTES = 16 * 1024

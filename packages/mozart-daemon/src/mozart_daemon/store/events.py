@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -26,6 +27,25 @@ class EventRecord(msgspec.Struct, kw_only=True):
     time: datetime
 
 
+_INSERT = (
+    "INSERT INTO events (job_id, type, sheet_num, attempt, message, time) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _record(rowid: int, row: tuple[Any, ...]) -> EventRecord:
+    """The record of an event just written: its rowid and the ``_INSERT`` parameters."""
+    job_id, type, sheet_num, attempt, message, stamp = row
+    return EventRecord(
+        id=rowid,
+        job_id=job_id,
+        type=type,
+        sheet_num=sheet_num,
+        attempt=attempt,
+        message=message,
+        time=parse_time(stamp) or datetime.min,
+    )
+
+
 class EventLog:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -42,23 +62,11 @@ class EventLog:
     ) -> EventRecord:
         """Persist an event; ``with_writes``: writes to commit in the same transaction,
         before it (the state change the event reports)."""
-        stamp = now_iso()
+        row = (job_id, type, sheet_num, attempt, message, now_iso())
         rowid = await self._db.insert_with(
-            with_writes,
-            "INSERT INTO events (job_id, type, sheet_num, attempt, message, time)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (job_id, type, sheet_num, attempt, message, stamp),
-            durable=type in DURABLE_EVENTS,
+            with_writes, _INSERT, row, durable=type in DURABLE_EVENTS
         )
-        return EventRecord(
-            id=rowid,
-            job_id=job_id,
-            type=type,
-            sheet_num=sheet_num,
-            attempt=attempt,
-            message=message,
-            time=parse_time(stamp) or datetime.min,
-        )
+        return _record(rowid, row)
 
     def append_soon(
         self,
@@ -72,33 +80,13 @@ class EventLog:
     ) -> None:
         """``append`` without waiting: queued (``Database.enqueue``), and ``on_persisted``
         called once it is committed, in commit order with every other write."""
-        stamp = now_iso()
-        written = self._db.enqueue(
-            [
-                (
-                    "INSERT INTO events (job_id, type, sheet_num, attempt, message, time)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (job_id, type, sheet_num, attempt, message, stamp),
-                )
-            ],
-            durable=type in DURABLE_EVENTS,
-            rowid=True,
-        )
+        row = (job_id, type, sheet_num, attempt, message, now_iso())
+        written = self._db.enqueue([(_INSERT, row)], durable=type in DURABLE_EVENTS, rowid=True)
 
         def persisted(future: asyncio.Future[int]) -> None:
             if future.cancelled() or future.exception() is not None:
                 return  # logged by the database
-            on_persisted(
-                EventRecord(
-                    id=future.result(),
-                    job_id=job_id,
-                    type=type,
-                    sheet_num=sheet_num,
-                    attempt=attempt,
-                    message=message,
-                    time=parse_time(stamp) or datetime.min,
-                )
-            )
+            on_persisted(_record(future.result(), row))
 
         written.add_done_callback(persisted)
 

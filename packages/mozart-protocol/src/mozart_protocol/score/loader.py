@@ -78,13 +78,18 @@ def _locate(problems: list[Problem], document: YamlDocument | None, file: str) -
 
 
 def validate_score_file(
-    path: str | os.PathLike[str], *, workspace_override: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    workspace_override: str | os.PathLike[str] | None = None,
+    text: str | None = None,
 ) -> ValidationReport:
-    """Every finding about the score at ``path`` (what ``mozart validate`` prints)."""
+    """Every finding about the score at ``path`` (what ``mozart validate`` prints).
+    ``text``: the file's content when the caller has read it already."""
     score_path = Path(os.path.abspath(os.fspath(path)))
     file = str(score_path)
     try:
-        text = score_path.read_text(encoding="utf-8")
+        if text is None:
+            text = score_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         finding = Finding(
@@ -192,10 +197,14 @@ def _msgspec_path(message: str) -> str:
 
 
 def load_score(
-    path: str | os.PathLike[str], *, workspace_override: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    workspace_override: str | os.PathLike[str] | None = None,
+    text: str | None = None,
 ) -> LoadedScore:
-    """Load and statically validate a score; raises ScoreError when it has errors."""
-    report = validate_score_file(path, workspace_override=workspace_override)
+    """Load and statically validate a score; raises ScoreError when it has errors.
+    ``text``: the file's content when the caller has read it already."""
+    report = validate_score_file(path, workspace_override=workspace_override, text=text)
     if not report.readable:
         raise ScoreNotReadableError(report.findings)
     if report.loaded is None or report.errors:
