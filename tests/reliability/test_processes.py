@@ -201,3 +201,40 @@ def test_cancel_finds_a_double_fork_without_environment(daemon: Any, marker: str
     wait_for(zoo.running, 15, "the sheet's processes")
     daemon.request("job.cancel", {"job_id": "noenv"})
     zoo.assert_gone(timeout=2)
+
+
+def _helper_of(d: Any) -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.Process(d.pid).children()
+        if any(part.endswith("spawn_helper.py") for part in p.cmdline())
+    ]
+
+
+def test_sheets_started_by_the_spawn_helper_are_stopped_like_any(
+    daemon_factory: Callable[..., Any], marker: str
+) -> None:
+    """While another sheet runs, a sheet's process is started by the daemon's spawn helper
+    (its child, not the daemon's): cancel, zombies and shutdown must not notice."""
+    d = daemon_factory(max_concurrent_jobs=3)
+    first, second = Zoo(d.dir, f"{marker}-1"), Zoo(d.dir, f"{marker}-2")
+    _submit(d, "alone", first.command("sleep 300"), first.marker)
+    wait_for(first.running, 15, "the first sheet's processes")
+    _submit(d, "starts-helper", "sleep 300", marker)
+    wait_for(lambda: _helper_of(d), 15, "the spawn helper")
+    _submit(d, "through-helper", second.command("sleep 300"), second.marker)
+    wait_for(second.running, 15, "the third sheet's processes")
+    helper = _helper_of(d)[0]
+    # The third sheet's shell is the helper's child.
+    assert any(
+        p.environ().get("MOZART_JOB_ID") == "through-helper" for p in helper.children()
+    ), [p.cmdline() for p in helper.children()]
+    assert d.request("job.cancel", {"job_id": "through-helper"})["status"] == "cancelled"
+    second.assert_gone()
+    wait_for(lambda: not zombies(d), 5, "zombies reaped")
+    assert first.running()  # the others run on
+    d.request("daemon.shutdown", {"force": True})
+    assert d.wait_exit(timeout=30) == 0
+    first.assert_gone(timeout=5)
+    assert not helper.is_running()
+    record(process_trees_stopped=2)

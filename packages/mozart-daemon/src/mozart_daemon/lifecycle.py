@@ -24,7 +24,11 @@ import uvloop
 
 from mozart_daemon.app import Daemon, RunnerFactory
 from mozart_daemon.config import DaemonConfig
-from mozart_daemon.engine.process import enable_subreaper
+from mozart_daemon.engine.process import (
+    enable_spawn_helper,
+    enable_subreaper,
+    stop_spawn_helper,
+)
 from mozart_daemon.logging import configure_logging, get_logger
 from mozart_daemon.pidfile import PidFile, PidFileError
 from mozart_daemon.server import ServerError
@@ -132,6 +136,15 @@ class DaemonProcess:
         # Orphans of sheets are re-parented to the daemon, where the engine finds them
         # cheaply (engine/process.py); only the daemon process itself, never a library user.
         enable_subreaper()
+        # While other sheets run, a sheet's process is started by a helper process, so that
+        # the loop does not wait in vfork (engine/spawner.py).
+        enable_spawn_helper()
+        try:
+            await self._run_daemon(notify)
+        finally:
+            stop_spawn_helper()
+
+    async def _run_daemon(self, notify: Callable[[str], None] | None) -> None:
         daemon = Daemon(self.config, runner_factory=self._runner_factory)
         try:
             await daemon.start()

@@ -20,7 +20,10 @@ How a run's processes are found:
 
 Children are spawned with ``subprocess.Popen`` (vfork and exec: the parent's memory is not
 copied, unlike the fork of uvloop's libuv) and their exit is seen through a pidfd on the
-event loop; their output is read through non-blocking pipes on the loop.
+event loop; their output is read through non-blocking pipes on the loop. In the daemon
+(``enable_spawn_helper``), a spawn while other runs are live goes to the spawn helper
+process instead (``spawner.py``), which reports the child's exit; its orphans still come to
+the daemon, the nearest subreaper above them.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import psutil
 
 from mozart_daemon.engine.errors import BackendStartError
 from mozart_daemon.engine.logs import OutputSink
+from mozart_daemon.engine.spawner import HelperLostError, SpawnHelper
 
 RUN_TOKEN_ENV = "MOZART_RUN_TOKEN"  # noqa: S105 (a variable name, not a secret)
 DEFAULT_GRACE_SECONDS = 5.0
@@ -167,6 +171,9 @@ class _Runs:
         # of the subreaper (its main thread), while a run's child belongs to the thread that
         # started it: only those threads' children lists need reading, not every thread's.
         self.spawners: set[int] = set()
+        self.helper_enabled = False
+        self.helper: SpawnHelper | None = None
+        self.helper_losses = 0
 
     def orphans(self) -> list[int]:
         return _threads_children("self", {os.getpid(), *self.spawners})
@@ -350,29 +357,23 @@ def _reap(pid: int) -> None:
 
 
 class _Child:
-    """A process started with ``Popen`` (vfork), its exit seen through a pidfd on the loop."""
+    """A run's child process; its exit is settled on the loop (``_settle``): by a pidfd when
+    the daemon started it itself (``_LocalChild``), by the spawn helper's message otherwise."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
-        self.popen = popen
-        self.pid = popen.pid
+    popen: subprocess.Popen[bytes] | None = None
+
+    def __init__(self, pid: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.pid = pid
         self._loop = loop
         self._exited: asyncio.Future[int] = loop.create_future()
         self._pidfd: int | None = None
-        try:
-            self._pidfd = os.pidfd_open(self.pid)
-            loop.add_reader(self._pidfd, self._poll)
-        except (OSError, AttributeError, NotImplementedError):
-            self._close_pidfd()
+        self.returncode: int | None = None
 
-    @property
-    def returncode(self) -> int | None:
-        return self.popen.returncode
-
-    def _poll(self) -> None:
-        if self.popen.poll() is not None:
-            self._close_pidfd()
-            if not self._exited.done():
-                self._exited.set_result(self.popen.returncode)
+    def _settle(self, code: int) -> None:
+        if self.returncode is None:
+            self.returncode = code
+        if not self._exited.done():
+            self._exited.set_result(code)
 
     def _close_pidfd(self) -> None:
         if self._pidfd is not None:
@@ -381,10 +382,14 @@ class _Child:
             os.close(self._pidfd)
             self._pidfd = None
 
+    def _polled(self) -> bool:
+        """Without a pidfd: whether the exit is known (polled here)."""
+        return True
+
     async def wait_exit(self, timeout_seconds: float) -> bool:
-        """Until the child exited (True) or ``timeout_seconds`` passed (False). With a
-        pidfd: one future and one timer, not ``wait_for``'s task around ``wait``."""
-        if self._pidfd is None:
+        """Until the child exited (True) or ``timeout_seconds`` passed (False): one future
+        and one timer, not ``wait_for``'s task around ``wait``."""
+        if not self._polled():
             try:
                 await asyncio.wait_for(self.wait(), timeout_seconds)
             except TimeoutError:
@@ -408,16 +413,42 @@ class _Child:
 
     async def wait(self) -> int:
         """Until the child itself exited (not its pipes, which a leftover may hold)."""
-        if self._pidfd is not None:
-            return await asyncio.shield(self._exited)
+        return await asyncio.shield(self._exited)
+
+    def close(self) -> None:
+        self._close_pidfd()
+
+
+class _LocalChild(_Child):
+    """Started here with ``Popen`` (vfork); its exit seen through a pidfd on the loop, or
+    polled where there is none."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(popen.pid, loop)
+        self.popen = popen
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+            loop.add_reader(self._pidfd, self._poll)
+        except (OSError, AttributeError, NotImplementedError):
+            self._close_pidfd()
+
+    def _poll(self) -> None:
+        if self.popen is not None and self.popen.poll() is not None:
+            self._close_pidfd()
+            self._settle(self.popen.returncode)
+
+    def _polled(self) -> bool:
+        return self._pidfd is not None or self._exited.done()
+
+    async def wait(self) -> int:
+        if self._polled() or self.popen is None:
+            return await super().wait()
         delay = 0.0005
         while self.popen.poll() is None:
             await asyncio.sleep(delay)
             delay = min(delay * 2, _EXIT_POLL_MAX)
+        self._settle(self.popen.returncode)
         return self.popen.returncode
-
-    def close(self) -> None:
-        self._close_pidfd()
 
 
 class _Pipe:
@@ -505,17 +536,21 @@ class _Writer(_Pipe):
         self.close()
 
 
-def _spawn(
+async def _start(
     argv: Sequence[str],
     cwd: Path,
     env: Mapping[str, str],
     stdout: OutputSink,
     stderr: OutputSink,
     stdin_data: bytes | None,
-) -> tuple[_Child, list[_Pipe]]:
+) -> tuple[_Child, list[_Pipe], bool]:
+    """Start the child, here (vfork: synchronous, nothing can cancel it half-way) or through
+    the spawn helper. Returns it, its pipes, and whether the caller was cancelled while the
+    helper started it (the caller then stops it: it runs)."""
     loop = asyncio.get_running_loop()
     parent_ends: list[int] = []
     child_ends: list[int] = []
+    cancelled = False
     try:
         out_r, out_w = os.pipe()
         parent_ends.append(out_r)
@@ -529,8 +564,8 @@ def _spawn(
             child_ends.append(in_r)
             parent_ends.append(in_w)
 
-        def popen(executable: str | None) -> subprocess.Popen[bytes]:
-            return subprocess.Popen(
+        def popen(executable: str | None) -> _Child:
+            process = subprocess.Popen(
                 list(argv),
                 executable=executable,
                 stdin=in_r,
@@ -540,17 +575,46 @@ def _spawn(
                 env=dict(env),
                 start_new_session=True,
             )
+            return _LocalChild(process, loop)
+
+        def popen_again(exc: FileNotFoundError) -> _Child:
+            if resolved is None:
+                raise exc
+            _RESOLVED.clear()  # a program moved since it was found: search PATH again
+            return popen(None)
 
         resolved = _resolve(argv[0], env)
+        helper = _helper_for(loop)
+        pending = None
+        if helper is not None:
+            pending = helper.spawn(
+                argv, resolved, os.fspath(cwd), env, child_ends, stdin_data is not None
+            )
         try:
-            try:
-                process = popen(resolved)
-            except FileNotFoundError:
-                if resolved is None:
-                    raise
-                _RESOLVED.clear()  # a program moved since it was found: search PATH again
-                process = popen(None)
-        except OSError as exc:
+            if pending is None:
+                try:
+                    child = popen(resolved)
+                except FileNotFoundError as exc:
+                    child = popen_again(exc)
+            else:
+                assert helper is not None
+                while not pending.done():
+                    try:
+                        await asyncio.shield(pending)
+                    except asyncio.CancelledError:
+                        cancelled = True
+                try:
+                    pid = pending.result()
+                except FileNotFoundError as exc:
+                    child = popen_again(exc)
+                else:
+                    child = _Child(pid, loop)
+                    helper.watch(pid, child._settle)
+        except (OSError, HelperLostError) as exc:
+            if cancelled:
+                raise asyncio.CancelledError from None
+            if isinstance(exc, HelperLostError):
+                raise BackendStartError(f"cannot start `{argv[0]}`: {exc}") from None
             raise _start_error(exc, argv, cwd) from None
     except BaseException:
         for fd in parent_ends:
@@ -562,7 +626,48 @@ def _spawn(
     pipes: list[_Pipe] = [_Reader(out_r, loop, stdout), _Reader(err_r, loop, stderr)]
     if stdin_data is not None:
         pipes.append(_Writer(parent_ends[2], loop, stdin_data))
-    return _Child(process, loop), pipes
+    return child, pipes, cancelled
+
+
+def enable_spawn_helper() -> bool:
+    """Let runs be started by a spawn helper process (``engine/spawner.py``) while other
+    runs are live. For the daemon; needs pidfds (Linux 5.3). Returns whether it is on."""
+    _RUNS.helper_enabled = hasattr(os, "pidfd_open")
+    return _RUNS.helper_enabled
+
+
+def stop_spawn_helper() -> None:
+    """Stop the spawn helper, if one runs (the daemon's end)."""
+    _RUNS.helper_enabled = False
+    helper, _RUNS.helper = _RUNS.helper, None
+    if helper is not None:
+        helper.stop()
+
+
+_HELPER_LOSSES = 3
+
+
+def _helper_for(loop: asyncio.AbstractEventLoop) -> SpawnHelper | None:
+    """The spawn helper, when this spawn should go through it: it is enabled and another
+    run is live (the loop has more to do than wait in vfork; alone, a spawn here is
+    sooner). The first such spawn starts the helper and is done here meanwhile."""
+    if not _RUNS.helper_enabled or not _RUNS.live:
+        return None
+    helper = _RUNS.helper
+    if helper is not None:
+        if helper.running:
+            return helper
+        _RUNS.helper_losses += 1
+        with contextlib.suppress(OSError):
+            helper.process.poll()  # reap it
+        _RUNS.helper = None
+    if _RUNS.helper_losses >= _HELPER_LOSSES:
+        return None
+    try:
+        _RUNS.helper = SpawnHelper(loop)
+    except OSError:
+        _RUNS.helper_enabled = False  # cannot start one: spawn here
+    return None
 
 
 # Where a bare program name was found on PATH, by (name, PATH), and when. ``subprocess``
@@ -681,16 +786,19 @@ async def run_process(
     """
     token = uuid.uuid4().hex
     started = time.monotonic()
-    # Synchronous (vfork and exec return at once): nothing can cancel it half-way.
     since = _ticks_now()
     _RUNS.spawners.add(threading.get_native_id())
-    child, pipes = _spawn(argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdout, stderr, stdin_data)
+    child, pipes, cancelled = await _start(
+        argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdout, stderr, stdin_data
+    )
     _RUNS.live[child.pid] = (token, since)
     tree = ProcessTree(child, token, since)
     tracker = None if _RUNS.subreaper else asyncio.create_task(tree.track())
     timed_out = False
     try:
         try:
+            if cancelled:
+                raise asyncio.CancelledError
             timed_out = not await child.wait_exit(timeout_seconds)
             # Subreaper mode surveys without a thread: the usual clean end needs no await
             # (and no task to shield it from a cancellation).

@@ -1,0 +1,116 @@
+"""mozartd's spawn helper: a small process of the daemon's that starts sheets' processes.
+
+Starting a process blocks its parent until the child has called ``execve`` (``vfork``):
+about half a millisecond a sheet, which the daemon's event loop spends doing nothing while
+other jobs wait. When the loop is busy, the daemon (``engine/spawner.py``) hands the spawn
+to this process instead, on the other CPU.
+
+Run as ``python -I -S spawn_helper.py FD`` (the standard library only, so that it starts in
+a few milliseconds), FD being its end of a ``SOCK_SEQPACKET`` socket pair. Messages are
+``marshal``-ed tuples:
+
+- request ``(rid, argv, executable, cwd, env, stdin_given)`` with the child's ends of its
+  pipes as SCM_RIGHTS: ``[stdout, stderr]`` or ``[stdout, stderr, stdin]``;
+- reply ``("ok", rid, pid)``, or ``("error", rid, errno, strerror, filename)`` when the
+  spawn failed with an OSError, or ``("fail", rid, text)`` for anything else;
+- ``("exit", pid, returncode)`` once the child has exited and been reaped (``returncode``
+  as ``subprocess``: negative for a signal).
+
+The child starts as the daemon's own would: ``subprocess.Popen`` in a new session, all
+other descriptors closed, default signal handling. The helper exits when the daemon's end
+of the socket closes (the daemon stopped or died); children still running are left to
+their process groups, as the daemon's own would be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+from typing import Any
+
+MAX_MESSAGE = 64 * 1024
+MAX_FDS = 3
+
+
+def _ignore(_signum: int, _frame: object) -> None:
+    """SIGINT and SIGTERM are for the daemon (a terminal's Ctrl-C or a service manager
+    signals the whole group): the helper ends when the daemon does. A Python handler, not
+    SIG_IGN, so that children start with the default disposition."""
+
+
+def _spawn(request: Any, fds: list[int]) -> subprocess.Popen[bytes]:
+    _rid, argv, executable, cwd, env, stdin_given = request
+    return subprocess.Popen(
+        argv,
+        executable=executable,
+        stdin=fds[2] if stdin_given else subprocess.DEVNULL,
+        stdout=fds[0],
+        stderr=fds[1],
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def serve(sock: socket.socket) -> None:
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ, None)
+    children: dict[int, subprocess.Popen[bytes]] = {}  # pidfd -> child
+
+    def send(message: tuple[Any, ...]) -> None:
+        sock.sendall(marshal.dumps(message))
+
+    while True:
+        for key, _events in selector.select():
+            if key.data is None:
+                try:
+                    data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+                except ConnectionError:
+                    return
+                if not data:
+                    return  # the daemon has gone
+                try:
+                    request = marshal.loads(data)  # noqa: S302 (the daemon's, on a socket pair)
+                    rid = request[0]
+                    try:
+                        child = _spawn(request, fds)
+                    except OSError as exc:
+                        send(("error", rid, exc.errno, exc.strerror, exc.filename))
+                        continue
+                    except Exception as exc:
+                        send(("fail", rid, f"{type(exc).__name__}: {exc}"))
+                        continue
+                    pidfd = os.pidfd_open(child.pid)
+                    children[pidfd] = child
+                    selector.register(pidfd, selectors.EVENT_READ, child)
+                    send(("ok", rid, child.pid))
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+            else:
+                child = key.data
+                if child.poll() is None:
+                    continue
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                del children[key.fd]
+                send(("exit", child.pid, child.returncode))
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, _ignore)
+    signal.signal(signal.SIGTERM, _ignore)
+    sock = socket.socket(fileno=int(argv[1]))
+    with contextlib.suppress(BrokenPipeError):  # the daemon has gone
+        serve(sock)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,187 @@
+"""The daemon's side of the spawn helper (``spawn_helper.py``): a process of its own that
+starts sheets' processes, so that the event loop does not wait in ``vfork`` while other
+jobs need it.
+
+``SpawnHelper.spawn`` sends one request and returns a future of the child's pid (or the
+OSError the spawn raised); ``watch`` tells when a child has exited, with its return code.
+A request the socket cannot take at once (full, or too large) is refused with ``None``: the
+caller then spawns in its own process, as it does when the helper is not running.
+
+If the helper goes away (killed by someone), the children it started can no longer be
+reaped or watched by it: each is stopped (SIGKILL to its process group) and reported as
+killed by SIGKILL, a spawn it had not answered fails, and the next spawn starts a new
+helper (after three losses, none: the daemon spawns in its own process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import marshal
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from mozart_daemon.engine.spawn_helper import MAX_MESSAGE
+from mozart_daemon.logging import get_logger
+
+log = get_logger(__name__)
+
+HELPER = str(Path(__file__).with_name("spawn_helper.py"))
+_STOP_SECONDS = 2.0
+
+
+class HelperLostError(Exception):
+    """The spawn helper stopped before it said whether the process started."""
+
+
+class SpawnHelper:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-S", HELPER, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._sock: socket.socket | None = ours
+        self._next = 0
+        self._pending: dict[int, asyncio.Future[int]] = {}
+        self._watchers: dict[int, Callable[[int], None]] = {}
+        self._early: dict[int, int] = {}  # pid -> return code, exited before it was watched
+        self._started: set[int] = set()  # children started and not yet seen exit
+        self.lost = False
+        loop.add_reader(ours.fileno(), self._readable)
+
+    @property
+    def running(self) -> bool:
+        return self._sock is not None
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        executable: str | None,
+        cwd: str,
+        env: Mapping[str, str],
+        fds: Sequence[int],
+        stdin_given: bool,
+    ) -> asyncio.Future[int] | None:
+        """Ask for a spawn; the child's ends of its pipes are ``fds`` (stdout, stderr, and
+        stdin when given), which the caller still closes. None: not sent (spawn yourself)."""
+        if self._sock is None:
+            return None
+        self._next += 1
+        rid = self._next
+        data = marshal.dumps((rid, list(argv), executable, cwd, dict(env), stdin_given))
+        if len(data) > MAX_MESSAGE:
+            return None
+        try:
+            socket.send_fds(self._sock, [data], list(fds))
+        except OSError:  # full (BlockingIOError), or the helper has gone
+            return None
+        future: asyncio.Future[int] = self._loop.create_future()
+        self._pending[rid] = future
+        return future
+
+    def watch(self, pid: int, on_exit: Callable[[int], None]) -> None:
+        """Call ``on_exit(returncode)`` once child ``pid`` (started by this helper) exited."""
+        code = self._early.pop(pid, None)
+        if code is not None:
+            on_exit(code)
+        else:
+            self._watchers[pid] = on_exit
+
+    def _readable(self) -> None:
+        while self._sock is not None:
+            try:
+                data = self._sock.recv(MAX_MESSAGE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._lose()
+                return
+            message = marshal.loads(data)  # noqa: S302 (our helper's, on a socket pair)
+            kind = message[0]
+            if kind == "exit":
+                _, pid, code = message
+                self._started.discard(pid)
+                watcher = self._watchers.pop(pid, None)
+                if watcher is not None:
+                    watcher(code)
+                else:
+                    self._early[pid] = code
+                continue
+            future = self._pending.pop(message[1], None)
+            if future is None or future.done():
+                continue
+            if kind == "ok":
+                self._started.add(message[2])
+                future.set_result(message[2])
+            elif kind == "error":
+                _, _, errno, strerror, filename = message
+                future.set_exception(OSError(errno, strerror, filename))
+            else:
+                future.set_exception(HelperLostError(message[2]))
+
+    def _lose(self) -> None:
+        """The helper has gone: stop what it started, fail what it had not answered."""
+        self.lost = True
+        stopped = self._abandon(HelperLostError("the spawn helper stopped"))
+        with contextlib.suppress(OSError):
+            self.process.poll()
+        log.error(
+            "spawn_helper.lost",
+            returncode=self.process.returncode,
+            stopped_processes=stopped,
+        )
+
+    def _abandon(self, error: Exception) -> int:
+        """No more messages will come: fail the unanswered spawns, SIGKILL the groups of the
+        children not seen exit and report them killed. Returns how many were."""
+        self._close_socket()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
+        stopped = list(self._started)
+        self._started.clear()
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            watcher = self._watchers.pop(pid, None)
+            if watcher is not None:
+                watcher(-signal.SIGKILL)
+            else:
+                self._early[pid] = -signal.SIGKILL
+        return len(stopped)
+
+    def _close_socket(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(ValueError, OSError, RuntimeError):
+                self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+
+    def stop(self) -> None:
+        """Close the socket (the helper then exits) and reap the helper. Its children should
+        have ended (the daemon stops its sheets first); any left are stopped."""
+        self._abandon(HelperLostError("the daemon is stopping"))
+        try:
+            self.process.wait(_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

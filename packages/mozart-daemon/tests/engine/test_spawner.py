@@ -1,0 +1,255 @@
+"""The spawn helper (engine/spawner.py, engine/spawn_helper.py): a real helper process
+starting real children, and run_process going through it while another run is live."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from mozart_daemon.engine import process
+from mozart_daemon.engine.errors import BackendStartError
+from mozart_daemon.engine.logs import OutputSink
+from mozart_daemon.engine.process import run_process
+from mozart_daemon.engine.spawner import HelperLostError, SpawnHelper
+
+
+@pytest.fixture
+async def helper() -> AsyncIterator[SpawnHelper]:
+    started = SpawnHelper(asyncio.get_running_loop())
+    try:
+        yield started
+    finally:
+        started.stop()
+    assert started.process.returncode is not None  # reaped
+
+
+class Pipes:
+    """Pipes for a child's stdout and stderr: the child's ends go to the helper."""
+
+    def __init__(self) -> None:
+        self.out_r, self.out_w = os.pipe()
+        self.err_r, self.err_w = os.pipe()
+
+    @property
+    def child_ends(self) -> list[int]:
+        return [self.out_w, self.err_w]
+
+    def close_child_ends(self) -> None:
+        os.close(self.out_w)
+        os.close(self.err_w)
+
+    def read_out(self) -> bytes:
+        with os.fdopen(self.out_r, "rb") as f:
+            return f.read()
+
+    def close(self) -> None:
+        for fd in (self.out_r, self.err_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+async def _spawn(
+    helper: SpawnHelper, argv: list[str], cwd: str = "/", env: dict[str, str] | None = None
+) -> tuple[int, asyncio.Future[int], Pipes]:
+    pipes = Pipes()
+    future = helper.spawn(argv, None, cwd, env or {"PATH": os.defpath}, pipes.child_ends, False)
+    pipes.close_child_ends()
+    assert future is not None
+    pid = await future
+    exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    helper.watch(pid, exited.set_result)
+    return pid, exited, pipes
+
+
+async def test_the_helper_starts_a_child_with_its_pipes_cwd_and_environment(
+    helper: SpawnHelper, tmp_path: Path
+) -> None:
+    pid, exited, pipes = await _spawn(
+        helper,
+        ["sh", "-c", 'echo "$WHO in $(pwd)"; exit 3'],
+        cwd=str(tmp_path),
+        env={"PATH": os.defpath, "WHO": "sheet"},
+    )
+    assert await asyncio.wait_for(exited, 10) == 3
+    assert pipes.read_out().decode() == f"sheet in {tmp_path}\n"
+    pipes.close()
+    assert pid != helper.process.pid
+    # It ran in a session of its own, as the daemon's own children do.
+    assert pid not in (os.getpid(), os.getsid(0))
+
+
+async def test_a_child_killed_by_a_signal_is_reported_as_subprocess_does(
+    helper: SpawnHelper,
+) -> None:
+    _pid, exited, pipes = await _spawn(helper, ["sh", "-c", "kill -TERM $$"])
+    assert await asyncio.wait_for(exited, 10) == -signal.SIGTERM
+    pipes.close()
+
+
+async def test_a_spawn_that_fails_raises_the_os_error(helper: SpawnHelper, tmp_path: Path) -> None:
+    pipes = Pipes()
+    future = helper.spawn(["no-such-program-xyz"], None, "/", {"PATH": str(tmp_path)},
+                          pipes.child_ends, False)  # fmt: skip
+    pipes.close_child_ends()
+    assert future is not None
+    with pytest.raises(FileNotFoundError):
+        await future
+    pipes.close()
+    # The helper still serves the next one.
+    _pid, exited, pipes = await _spawn(helper, ["true"])
+    assert await asyncio.wait_for(exited, 10) == 0
+    pipes.close()
+
+
+async def test_a_request_too_large_for_one_message_is_refused(helper: SpawnHelper) -> None:
+    pipes = Pipes()
+    huge = {"PATH": os.defpath, "BIG": "x" * 200_000}
+    assert helper.spawn(["true"], None, "/", huge, pipes.child_ends, False) is None
+    pipes.close_child_ends()
+    pipes.close()
+
+
+async def test_losing_the_helper_stops_its_children_and_fails_what_it_had_not_answered(
+    helper: SpawnHelper,
+) -> None:
+    pid, exited, pipes = await _spawn(helper, ["sleep", "60"])
+    helper.process.kill()
+    assert await asyncio.wait_for(exited, 10) == -signal.SIGKILL
+    assert not helper.running and helper.lost
+    # The child's group was killed with it (its zombie belongs to init now, not to us).
+    for _ in range(200):
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the lost helper's child still runs")
+    assert helper.spawn(["true"], None, "/", {}, [], False) is None
+    pipes.close()
+
+
+def test_the_helper_fails_an_unanswered_spawn_when_it_goes() -> None:
+    async def main() -> None:
+        helper = SpawnHelper(asyncio.get_running_loop())
+        os.kill(helper.process.pid, signal.SIGSTOP)  # it cannot answer
+        try:
+            pipes = Pipes()
+            future = helper.spawn(["true"], None, "/", {}, pipes.child_ends, False)
+            pipes.close_child_ends()
+            assert future is not None
+            helper.process.kill()
+            with pytest.raises(HelperLostError):
+                await asyncio.wait_for(future, 10)
+            pipes.close()
+        finally:
+            helper.stop()
+
+    asyncio.run(main())
+
+
+# -- run_process through the helper ------------------------------------------------------
+
+
+@pytest.fixture
+def helper_enabled() -> Iterator[None]:
+    assert process.enable_spawn_helper()
+    try:
+        yield
+    finally:
+        process.stop_spawn_helper()
+        process._RUNS.helper_losses = 0
+
+
+async def _run(
+    argv: list[str], cwd: Path, timeout: float = 30
+) -> tuple[process.ProcessResult, str]:
+    out, err = OutputSink("stdout", keep_all=True), OutputSink("stderr")
+    result = await run_process(
+        argv, cwd=cwd, env={"PATH": os.defpath}, stdout=out, stderr=err, timeout_seconds=timeout
+    )
+    return result, out.text
+
+
+@pytest.mark.usefixtures("helper_enabled")
+async def test_run_process_uses_the_helper_while_another_run_is_live(tmp_path: Path) -> None:
+    # Alone: started here (no helper yet).
+    result, text = await _run(["sh", "-c", "echo alone"], tmp_path)
+    assert (result.exit_code, text) == (0, "alone\n")
+    assert process._RUNS.helper is None
+
+    long_run = asyncio.create_task(_run(["sleep", "2"], tmp_path))
+    while not process._RUNS.live:
+        await asyncio.sleep(0.01)
+    # The first spawn while another run is live starts the helper (and is done here).
+    first = await _run(["sh", "-c", "echo first"], tmp_path)
+    assert first[1] == "first\n"
+    helper = process._RUNS.helper
+    assert helper is not None and helper.running
+    # The next ones go through it: their pid is the helper's child.
+    seen: list[int] = []
+    real_watch = helper.watch
+
+    def watch(pid: int, on_exit: object) -> None:
+        seen.append(pid)
+        real_watch(pid, on_exit)  # type: ignore[arg-type]
+
+    helper.watch = watch  # type: ignore[method-assign]
+    result, text = await _run(["sh", "-c", "echo through; pwd; exit 4"], tmp_path)
+    assert (result.exit_code, text) == (4, f"through\n{tmp_path}\n")
+    assert len(seen) == 1
+    timed_out = await _run(["sleep", "30"], tmp_path, timeout=0.3)
+    assert timed_out[0].timed_out and len(seen) == 2
+    missing = tmp_path / "missing"
+    with pytest.raises(BackendStartError, match="does not exist"):
+        await _run(["true"], missing)
+    long_run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await long_run
+
+
+@pytest.mark.usefixtures("helper_enabled")
+async def test_run_process_cancelled_while_the_helper_starts_it_stops_it(tmp_path: Path) -> None:
+    long_run = asyncio.create_task(_run(["sleep", "5"], tmp_path))
+    while not process._RUNS.live:
+        await asyncio.sleep(0.01)
+    await _run(["true"], tmp_path)  # starts the helper
+    helper = process._RUNS.helper
+    assert helper is not None
+    seen: list[int] = []
+    real_watch = helper.watch
+
+    def watch(pid: int, on_exit: object) -> None:
+        seen.append(pid)
+        real_watch(pid, on_exit)  # type: ignore[arg-type]
+
+    helper.watch = watch  # type: ignore[method-assign]
+    task = asyncio.create_task(_run(["sleep", "60"], tmp_path))
+    await asyncio.sleep(0)  # the request is sent; its answer has not been read
+    assert not seen
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # It started, and was stopped before the cancellation returned.
+    assert len(seen) == 1
+    with pytest.raises(ProcessLookupError):
+        os.killpg(seen[0], 0)
+    assert len(process._RUNS.live) == 1
+    long_run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await long_run
+    assert not process._RUNS.live
+
+
+def test_the_helper_runs_on_the_standard_library_alone() -> None:
+    # Started with -I -S: nothing of the daemon's packages may be imported there.
+    source = Path(process.__file__).with_name("spawn_helper.py").read_text()
+    imports = [line.split()[1] for line in source.splitlines()
+               if line.startswith(("import ", "from ")) and "__future__" not in line]  # fmt: skip
+    assert imports and all(name in sys.stdlib_module_names for name in imports)
