@@ -7,8 +7,14 @@ import io
 import json
 from pathlib import Path
 
-import structlog
-from mozart_daemon.logging import LineWriter, bind_job, configure_logging, get_logger
+from mozart_daemon.logging import (
+    LineWriter,
+    bind_job,
+    configure_logging,
+    get_logger,
+    reset_logging,
+    set_level,
+)
 
 
 class CountingStream(io.StringIO):
@@ -74,4 +80,24 @@ def test_console_and_json_lines_carry_the_job_and_the_exception(tmp_path: Path) 
             )
             assert "[error    ] job.crashed" in lines[1] and lines[-1] == "ValueError: broken"
         assert not any("sheet.started" in line for line in lines)
-    structlog.reset_defaults()
+    reset_logging()
+
+
+def test_a_logger_made_before_a_configuration_change_follows_it(tmp_path: Path) -> None:
+    log = get_logger("mozart_daemon.test")  # as a module does at import
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    try:
+        configure_logging(level="info", log_file=first)
+        log.debug("hidden.at_info")
+        log.info("shown.first")
+        set_level("debug")
+        log.debug("shown.at_debug")
+        configure_logging(level="warning", log_file=second)
+        log.info("hidden.at_warning")
+        log.warning("shown.second")
+    finally:
+        reset_logging()
+    text = first.read_text()
+    assert "shown.first" in text and "shown.at_debug" in text and "hidden" not in text
+    assert "shown.second" in second.read_text() and "hidden" not in second.read_text()
+    assert "shown.second" not in text
