@@ -56,6 +56,8 @@ def _create_ahead(path: Path) -> None:
 def discard_unused_prompt_files(workspace: Path) -> None:
     """Remove the prompt files created ahead for sheets of ``workspace`` that have not run
     (the job ended before them)."""
+    if not _AHEAD:
+        return
     logs = log_dir(workspace)
     for path in [p for p in _AHEAD if p.parent == logs]:
         _AHEAD.discard(path)

@@ -80,10 +80,11 @@ class SheetOutcome(msgspec.Struct, kw_only=True):
 
 
 # A sheet's steps are logged at debug (the event log has them: `mozart follow`); a job's
-# steps, retries and every failure at info or warning.
+# steps, retries and every failure at info or warning. `job.queued` comes with every submit,
+# right after `job.submitted` (info, with the score's path): debug too.
 _PROGRESS = frozenset(
     ("sheet.started", "sheet.attempt_started", "sheet.attempt_finished", "sheet.completed",
-     "sheet.skipped")
+     "sheet.skipped", "job.queued")
 )  # fmt: skip
 
 
