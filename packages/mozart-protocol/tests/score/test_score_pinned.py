@@ -69,6 +69,42 @@ def test_parsed_data_is_what_the_safe_loader_gives(case: dict[str, Any]) -> None
     assert _types(got) == _types(expected)
 
 
+# Plain YAML (not scores) whose construction has corners: YAML 1.1 scalars, tags, keys
+# that construct equal, merge and value keys, aliases.
+SNIPPETS = [
+    "a: [yes, No, on, OFF, y, n, True, false, ~, null, Null, '', \"\"]",
+    "a: [0x1F, -0x1f, 0o17, 017, 0b101, -0b1, 1_000, +12, 190:20:30, -1:00, 0, -0, 08]",
+    "a: [1.5, .5, 1., 1e3, 1.0e3, 1.0e+3, -1.5E-3, .inf, -.Inf, +.INF, 1_0.5, 190:20:30.15]",
+    "a: [2001-12-14, 2001-12-14t21:59:43.10-05:00, 2001-12-14 21:59:43.10, 2002-1-1]",
+    "a: [!!str 1, !!int '7', !!float '2', !!bool 'yes', !!null '', ! x, !!str]",
+    "{1: a, 0x1: b, '1': c, yes: d, true: e, 1.0: f, null: g, ~: h, '': i}",
+    "a: &x {p: 1}\nb: *x\nc: {<<: *x, q: 2}\nd: {<<: [*x, {r: 3}], p: 0}",
+    "a: &s hello\nb: *s\nc: [*s, *s]",
+    "'<<': 1\nb: 2",
+    "!!merge a: {x: 1}\nb: 2",
+    "=: 1\nb: =",
+    "? [a, b]\n: 1",
+    "? {a: 1}\n: 1",
+    "a: !!binary aGVsbG8=\nb: !!set {x, y}\nc: !!omap [{x: 1}]\nd: !!pairs [{x: 1}, {x: 2}]",
+    "a: !!seq [1]\nb: !!map {c: 1}\nc: !!str [1]",
+    "a: 1\na: 2",
+    "a: {b: 1, b: 2, c: {d: 1, d: 2}}\nc: [{e: 1, e: 2}]",
+    "a: |\n  x\n  y\nb: >-\n  p\n  q\nc: 'it''s'\nd: \"\\t\\u00e9\"",
+    "- a\n- - b\n  - {c: [d, {e: f}]}",
+    "[" * 200 + "]" * 200,
+    "a: !custom x",
+    "--- a\n--- b",
+    "",
+    "# only a comment",
+    "a: [1, 2",
+]
+
+
+@pytest.mark.parametrize("text", SNIPPETS)
+def test_snippet_data_is_what_the_safe_loader_gives(text: str) -> None:
+    test_parsed_data_is_what_the_safe_loader_gives({"text": text})
+
+
 def _plain(value: object) -> object:
     return msgspec.to_builtins(value)
 

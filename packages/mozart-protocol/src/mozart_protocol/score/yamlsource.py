@@ -1,16 +1,25 @@
 """YAML text -> plain data plus a map from score paths to source positions.
 
-The node tree is composed first (C loader when PyYAML has it), walked once to record the
-position of every key and value under its score path (``sheet.size``,
-``validations[1].pattern``), then constructed into plain Python data.
+The node tree is composed (C loader when PyYAML has it) and constructed into plain Python
+data. Positions are needed only to locate a finding, so the tree is walked for them (the
+position of every key and value under its score path: ``sheet.size``,
+``validations[1].pattern``) only when one is asked for, or at once when the document has
+a duplicate key (which that walk reports).
+
+Most scores are mappings, lists, strings, numbers and booleans: those are constructed by
+:func:`_construct_plain` with PyYAML's own scalar constructors (its generic constructor,
+pure Python even with the C loader, costs as much as the parse). Anything else (anchors
+and aliases, merge keys, other tags, complex keys, duplicate keys) goes through PyYAML's
+``construct_document``, which gives the same data, errors included.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from mozart_protocol.score.findings import Problem, index_path, join_path
 
@@ -23,14 +32,29 @@ class Position(NamedTuple):
     column: int  # 1-based
 
 
-@dataclass
 class YamlDocument:
-    data: object
-    # score path -> (position of its key, position of its value); "" is the document.
-    positions: dict[str, tuple[Position, Position]] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    # score path -> scalar style ("|", ">", "'", '"' or "" for plain) of string values.
-    styles: dict[str, str] = field(default_factory=dict)
+    def __init__(self, data: object, node: yaml.Node | None = None) -> None:
+        self.data = data
+        self.problems: list[Problem] = []
+        self._node = node
+        self._positions: dict[str, tuple[Position, Position]] | None = None
+        self._styles: dict[str, str] = {}
+
+    @property
+    def positions(self) -> dict[str, tuple[Position, Position]]:
+        """score path -> (position of its key, position of its value); "" is the document."""
+        if self._positions is None:
+            self._positions = {}
+            if self._node is not None:
+                # Duplicate keys were reported already (see parse_yaml): not again.
+                _walk(self._node, self._positions, self._styles, [])
+        return self._positions
+
+    @property
+    def styles(self) -> dict[str, str]:
+        """score path -> scalar style ("|", ">", "'", '"' or "" for plain) of strings."""
+        self.positions  # noqa: B018 - walks the tree once
+        return self._styles
 
     def locate(self, path: str, *, at_key: bool = False) -> Position | None:
         """Where ``path`` is written; a missing path falls back to its nearest parent."""
@@ -71,17 +95,58 @@ class YamlSyntaxError(ValueError):
         self.position = position
 
 
+# Bounds of the memo of resolved tags: how many, and the longest value kept.
+_RESOLVED_KEPT = 4096
+_RESOLVED_LONGEST = 200
+_MEMO_LOADERS: dict[type[yaml.SafeLoader], type[yaml.SafeLoader]] = {}
+
+
+def _memo_loader(base: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
+    memo = _MEMO_LOADERS.get(base)
+    if memo is None:
+        memo = _MEMO_LOADERS[base] = _make_memo_loader(base)
+    return memo
+
+
+def _make_memo_loader(base: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
+    """``base`` with its implicit tag resolution memoised: a score repeats the same keys
+    and values, and each resolution tries regular expressions in Python. Without path
+    resolvers (none are registered) it depends only on its arguments."""
+    if base.yaml_path_resolvers:  # pragma: no cover - nothing registers one
+        return base
+    resolved: dict[tuple[Any, ...], str] = {}
+
+    class MemoLoader(base):  # type: ignore[valid-type,misc]
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+            if value is not None and len(value) > _RESOLVED_LONGEST:
+                found: str = super().resolve(kind, value, implicit)
+                return found
+            key = (kind, value, implicit)
+            tag = resolved.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(resolved) >= _RESOLVED_KEPT:
+                    resolved.clear()
+                resolved[key] = tag
+            return tag
+
+    return MemoLoader
+
+
 def parse_yaml(text: str) -> YamlDocument:
     """Parse one YAML document; raises YamlSyntaxError with the position of the problem."""
-    loader = SafeLoader(text)
+    loader = _memo_loader(SafeLoader)(text)
     try:
         node = loader.get_single_node()
-        document = YamlDocument(data=None)
+        document = YamlDocument(data=None, node=node)
         if node is not None:
-            start = _position(node.start_mark)
-            document.positions[""] = (start, start)
-            _walk(node, "", document)
-            document.data = loader.construct_document(node)
+            try:
+                document.data = _construct_plain(node)
+            except _NotPlain:
+                # Found at once: a duplicate key is a problem whether or not another is.
+                document._positions = {}
+                _walk(node, document._positions, document._styles, document.problems)
+                document.data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = _position(mark) if mark is not None else None
@@ -94,14 +159,91 @@ def parse_yaml(text: str) -> YamlDocument:
     return document
 
 
-def _walk(node: yaml.Node, path: str, document: YamlDocument) -> None:
+class _NotPlain(Exception):
+    """The document needs PyYAML's generic constructor (or has a duplicate key)."""
+
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_SCALARS = {
+    tag: SafeConstructor.yaml_constructors[tag]
+    for tag in (
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+    )
+}
+# Their scalar constructors read only the node and class constants: one serves every thread.
+_CONSTRUCTOR = SafeConstructor()
+
+
+def _construct_plain(root: yaml.Node) -> object:
+    """What ``construct_document`` gives for a tree of maps, lists and plain scalars
+    without anchors, merge keys or duplicate keys; raises _NotPlain for any other."""
+    # Iterative: a deep document must not hit the recursion limit. Each collection is
+    # filled in place; a node met twice is an alias (maybe of itself).
+    result: list[object] = []
+    stack: list[tuple[yaml.Node, list[object] | dict[object, object], object]] = []
+    seen: set[int] = set()
+
+    def build(node: yaml.Node) -> object:
+        kind = node.__class__
+        if kind is ScalarNode:
+            if node.tag == _STR:
+                return node.value
+            scalar = _SCALARS.get(node.tag)
+            if scalar is None:
+                raise _NotPlain
+            return scalar(_CONSTRUCTOR, node)
+        if id(node) in seen:
+            raise _NotPlain
+        seen.add(id(node))
+        if kind is MappingNode and node.tag == _MAP:
+            mapping: dict[object, object] = {}
+            stack.append((node, mapping, None))
+            return mapping
+        if kind is SequenceNode and node.tag == _SEQ:
+            sequence: list[object] = []
+            stack.append((node, sequence, None))
+            return sequence
+        raise _NotPlain
+
+    result.append(build(root))
+    while stack:
+        node, target, _ = stack.pop()
+        if isinstance(target, list):
+            for item in node.value:
+                target.append(build(item))
+            continue
+        keys: set[str] = set()
+        for key_node, value_node in node.value:
+            if key_node.__class__ is not ScalarNode:
+                raise _NotPlain
+            raw = key_node.value
+            if raw == "<<" or raw in keys:
+                raise _NotPlain
+            keys.add(raw)
+            key = build(key_node)
+            target[key] = build(value_node)
+    return result[0]
+
+
+def _walk(
+    node: yaml.Node,
+    positions: dict[str, tuple[Position, Position]],
+    styles: dict[str, str],
+    problems: list[Problem],
+) -> None:
+    start = _position(node.start_mark)
+    positions[""] = (start, start)
     # Iterative: a deep document must not hit the recursion limit.
-    stack: list[tuple[yaml.Node, str]] = [(node, path)]
-    positions = document.positions
+    stack: list[tuple[yaml.Node, str]] = [(node, "")]
     while stack:
         current, here = stack.pop()
         if isinstance(current, yaml.ScalarNode):
-            document.styles[here] = current.style or ""
+            styles[here] = current.style or ""
         elif isinstance(current, yaml.MappingNode):
             seen: set[str] = set()
             for key_node, value_node in current.value:
@@ -112,7 +254,7 @@ def _walk(node: yaml.Node, path: str, document: YamlDocument) -> None:
                 if key in seen:
                     where = _position(key_node.start_mark)
                     message = f"duplicate key `{key}` (the last one wins in YAML; remove one)"
-                    document.problems.append(Problem("E106", child, message, True, where))
+                    problems.append(Problem("E106", child, message, True, where))
                     continue
                 seen.add(key)
                 positions[child] = (
