@@ -10,6 +10,7 @@ must give exactly the same. Regenerate it only for an intended change of behavio
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
-from mozart_protocol.score import ScoreError, load_score, validate_score_file
+from mozart_protocol.score import ScoreError, load_score, resolve_path, validate_score_file
 from mozart_protocol.score.yamlsource import YamlSyntaxError, parse_yaml
 
 DATA = Path(__file__).parent / "data" / "pinned_scores.json"
@@ -131,3 +132,18 @@ def _regenerate() -> None:  # pragma: no cover - run by hand
 if __name__ == "__main__":  # pragma: no cover
     if sys.argv[1:2] == ["--regenerate"]:
         _regenerate()
+
+
+@pytest.mark.parametrize("base", ["/s/d", "/", "rel/d", ".", "", "//two"])
+@pytest.mark.parametrize(
+    "value",
+    ["", ".", "..", "w", "./w/", "a//b/./c/..", "/abs/x", "//abs", "~", "~/w", "~nobody/w",
+     "../../../../x", "w\x00"],
+)  # fmt: skip
+def test_resolve_path_is_the_path_objects_result(base: str, value: str) -> None:
+    """resolve_path works on strings; Path objects (its first form) must agree."""
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        path = Path(base) / path
+    assert resolve_path(Path(base), value) == Path(os.path.normpath(path))
+    assert str(resolve_path(Path(base), value)) == os.path.normpath(path)

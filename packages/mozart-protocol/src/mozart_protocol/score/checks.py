@@ -5,9 +5,11 @@ Each check returns :class:`Problem` values naming a score path; the loader locat
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
+import stat
 from pathlib import Path
 
 import jinja2
@@ -64,7 +66,7 @@ def check_loaded(
     if "backend" not in skip:
         problems += check_backend(loaded, plan)
     if "workspace" not in skip:
-        problems += check_workspace(loaded, workspace_override)
+        problems += check_workspace(loaded, workspace_override, workspace=workspace)
     if "notifications" not in skip:
         problems += check_notifications(loaded)
     if "on_success" not in skip:
@@ -152,7 +154,7 @@ def check_validations(
     integer_names = _integer_names(score)
     known = {*CONTEXT_NAMES, *score.prompt.variables}
     sample = None
-    if plan is not None and plan.sheets:
+    if plan is not None and plan.sheets and score.validations:
         sample = sheet_context(
             score, plan, plan.sheets[0], workspace=workspace, job_id=score.name, attempt=1
         )
@@ -204,11 +206,21 @@ def _check_condition(expression: str, path: str, integer_names: set[str]) -> lis
 
 
 def _check_regex(pattern: str, path: str, flags: int) -> list[Problem]:
+    error = _regex_error(pattern, flags)
+    if error is not None:
+        return [Problem("E301", path, f"invalid regular expression {pattern!r}: {error}")]
+    return []
+
+
+@functools.lru_cache(maxsize=1024)
+def _regex_error(pattern: str, flags: int) -> str | None:
+    """Why ``pattern`` does not compile (None: it does). Cached: every score has the same
+    default rate-limit patterns, and ``re``'s own cache is slower to ask."""
     try:
         re.compile(pattern, flags)
     except re.error as exc:
-        return [Problem("E301", path, f"invalid regular expression {pattern!r}: {exc}")]
-    return []
+        return str(exc)
+    return None
 
 
 def _check_placeholders(
@@ -256,10 +268,30 @@ def check_backend(loaded: LoadedScore, plan: Plan | None) -> list[Problem]:
     return problems
 
 
-def check_workspace(loaded: LoadedScore, override: str | os.PathLike[str] | None) -> list[Problem]:
-    workspace = resolve_workspace(loaded, override)
+def check_workspace(
+    loaded: LoadedScore,
+    override: str | os.PathLike[str] | None,
+    *,
+    workspace: Path | None = None,
+) -> list[Problem]:
+    """``workspace``: the resolved workspace when the caller has it already."""
+    if workspace is None:
+        workspace = resolve_workspace(loaded, override)
     parent = workspace.parent
-    if not Path(parent).is_dir():
+    if not _is_dir(parent):
         message = f"the parent directory `{parent}` of the workspace `{workspace}` does not exist"
         return [Problem("E501", "workspace", message)]
     return []
+
+
+def _is_dir(path: Path) -> bool:
+    """``Path.is_dir`` without its Path objects: False for a path that is missing or
+    cannot be reached, the other errors (no permission) raised."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            raise
+        return False
+    except ValueError:
+        return False
