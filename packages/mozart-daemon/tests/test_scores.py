@@ -163,3 +163,43 @@ async def test_a_client_cannot_make_the_daemon_read_what_it_cannot(shared_dir: P
         assert (await scores.read_score(str(score))).score.prompt.template_file == "secret.j2"
     finally:
         PEER.reset(token)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        SCORE.encode(),
+        SCORE.replace("\n", "\r\n").encode(),
+        SCORE.replace("\n", "\r").encode(),
+        b"\xef\xbb\xbf" + SCORE.encode() + b"description: 'a\r\n\r\rb'\n",
+        SCORE.encode() + 'description: "é\u2028x"\n'.encode(),
+        b"",
+    ],
+    ids=["lf", "crlf", "cr", "bom-mixed", "unicode", "empty"],
+)
+def test_inline_read_is_what_read_text_gives(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_bytes(content)
+    assert scores._read_inline(str(path)) == path.read_text(encoding="utf-8")
+
+
+async def test_scores_with_other_line_ends_load_alike(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    loaded = []
+    for end in ("\n", "\r\n", "\r"):
+        path.write_bytes(SCORE.replace("\n", end).encode() + b"priority: 10" + end.encode())
+        with pytest.raises(errors.DaemonError) as caught:
+            await scores.read_score(str(path))
+        loaded.append(caught.value.data)
+    assert loaded[0] == loaded[1] == loaded[2]
+
+
+def test_a_score_that_is_no_longer_small_is_not_read_inline(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCORE + "#" * scores.INLINE_BYTES)
+    with pytest.raises(scores._NotInline):
+        scores._load_for_peer(str(path), inline=True)
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(scores._NotInline):  # opened without waiting for a writer
+        scores._load_for_peer(str(fifo), inline=True)

@@ -47,17 +47,52 @@ def _named_files(config_path: str, text: str) -> list[Path]:
     return named
 
 
-def _load_for_peer(config_path: str) -> LoadedScore:
+def _load_for_peer(config_path: str, *, inline: bool = False) -> LoadedScore:
     """Load the score, unless the client could not read it, or a file it names, itself
-    (``peer.require_readable``): checked before anything is read on its behalf."""
+    (``peer.require_readable``): checked before anything is read on its behalf.
+
+    ``inline``: on the event loop, for a score ``_small`` found small and regular; raises
+    _NotInline when that no longer holds (the file was replaced meanwhile)."""
     require_readable(config_path)
-    try:
-        text: str | None = Path(config_path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        text = None  # the loader reads it again and reports why it cannot
+    text = _read_inline(config_path) if inline else _read(config_path)
     for path in _named_files(config_path, text) if text is not None else ():
         require_readable(path)
     return load_score(config_path, text=text)
+
+
+def _read(config_path: str) -> str | None:
+    try:
+        return Path(config_path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # the loader reads it again and reports why it cannot
+
+
+class _NotInline(Exception):
+    """The score is not (or no longer) a small regular file: load it in a thread."""
+
+
+def _read_inline(config_path: str) -> str | None:
+    """What ``Path.read_text`` gives (universal newlines), without its file objects; the
+    open cannot block (O_NONBLOCK) and what was opened must be a small regular file."""
+    try:
+        fd = os.open(config_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > INLINE_BYTES:
+            raise _NotInline
+        chunks = []
+        while chunk := os.read(fd, INLINE_BYTES + 1):
+            chunks.append(chunk)
+        text = b"".join(chunks).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    finally:
+        os.close(fd)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 INLINE_BYTES = 16 * 1024
@@ -80,7 +115,10 @@ async def read_score(config_path: str) -> LoadedScore:
         if _small(config_path):
             # A few kilobytes parse in well under a millisecond: cheaper on the loop than
             # the hop to a worker thread, whose Python code would only contend for the GIL.
-            return _load_for_peer(config_path)
+            try:
+                return _load_for_peer(config_path, inline=True)
+            except _NotInline:
+                pass
         return await asyncio.to_thread(_load_for_peer, config_path)
     except ScoreNotReadableError as exc:
         detail = exc.findings[0].message if exc.findings else str(exc)
