@@ -226,9 +226,9 @@ def test_sheets_started_by_the_spawn_helper_are_stopped_like_any(
     wait_for(second.running, 15, "the third sheet's processes")
     helper = _helper_of(d)[0]
     # The third sheet's shell is the helper's child.
-    assert any(
-        p.environ().get("MOZART_JOB_ID") == "through-helper" for p in helper.children()
-    ), [p.cmdline() for p in helper.children()]
+    assert any(p.environ().get("MOZART_JOB_ID") == "through-helper" for p in helper.children()), [
+        p.cmdline() for p in helper.children()
+    ]
     assert d.request("job.cancel", {"job_id": "through-helper"})["status"] == "cancelled"
     second.assert_gone()
     wait_for(lambda: not zombies(d), 5, "zombies reaped")
