@@ -197,6 +197,23 @@ def test_yaml_anchors_and_merge_keys(write_score: WriteScore) -> None:
     ]
 
 
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("extra", ["    x: &a [*a]\n", "    y: &v {self: {again: *v}}\n"])
+def test_a_recursive_alias_is_refused_where_it_is(write_score: WriteScore, extra: str) -> None:
+    """A node containing its own alias: the data would contain itself, and walking it
+    (positions, checks) never ended; the daemon loads scores on its event loop."""
+    path = write_score(MINIMAL + extra)
+    report = validate_score_file(path)
+    anchor_line = 1 + next(i for i, t in enumerate(path.read_text().splitlines()) if "&" in t)
+    assert [(f.code, f.line) for f in report.findings] == [("E002", anchor_line)]
+    assert "contains it" in report.findings[0].message
+
+
+def test_an_alias_used_twice_is_not_recursive(write_score: WriteScore) -> None:
+    path = write_score(MINIMAL + "    x-note: &n [1, 2]\n    y-note: [*n, *n]\n")
+    assert [f.code for f in validate_score_file(path).findings if f.code == "E002"] == []
+
+
 def test_findings_serialise_for_the_wire(write_score: WriteScore) -> None:
     report = validate_score_file(write_score(MINIMAL + "    priority: 11\n"))
     data = msgspec.to_builtins(report.findings)

@@ -15,6 +15,7 @@ and aliases, merge keys, other tags, complex keys, duplicate keys) goes through 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import yaml
@@ -143,6 +144,7 @@ def parse_yaml(text: str) -> YamlDocument:
             try:
                 document.data = _construct_plain(node)
             except _NotPlain:
+                _refuse_recursion(node)
                 # Found at once: a duplicate key is a problem whether or not another is.
                 document._positions = {}
                 _walk(node, document._positions, document._styles, document.problems)
@@ -157,6 +159,45 @@ def parse_yaml(text: str) -> YamlDocument:
     finally:
         loader.dispose()
     return document
+
+
+def _refuse_recursion(root: yaml.Node) -> None:
+    """Raise YamlSyntaxError if an alias refers to a node that contains it (``x: &a [*a]``):
+    the data would contain itself, and every walk of it (positions, checks, rendering)
+    would never end. Aliases elsewhere are fine."""
+    on_path: set[int] = set()  # the nodes being walked (ancestors of the current one)
+    done: set[int] = set()
+    stack: list[tuple[yaml.Node, Iterator[yaml.Node]]] = []
+
+    def children(node: yaml.Node) -> Iterator[yaml.Node]:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                yield key
+                yield value
+        elif isinstance(node, yaml.SequenceNode):
+            yield from node.value
+
+    def enter(node: yaml.Node) -> None:
+        if id(node) in on_path:
+            raise YamlSyntaxError(
+                "an alias refers to a node that contains it (the data would contain itself)",
+                _position(node.start_mark),
+            )
+        if id(node) in done or isinstance(node, yaml.ScalarNode):
+            return
+        on_path.add(id(node))
+        stack.append((node, children(node)))
+
+    enter(root)
+    while stack:
+        node, rest = stack[-1]
+        child = next(rest, None)
+        if child is None:
+            stack.pop()
+            on_path.discard(id(node))
+            done.add(id(node))
+        else:
+            enter(child)
 
 
 class _NotPlain(Exception):
