@@ -253,3 +253,29 @@ def test_the_helper_runs_on_the_standard_library_alone() -> None:
     imports = [line.split()[1] for line in source.splitlines()
                if line.startswith(("import ", "from ")) and "__future__" not in line]  # fmt: skip
     assert imports and all(name in sys.stdlib_module_names for name in imports)
+
+
+@pytest.mark.usefixtures("helper_enabled")
+async def test_run_process_uses_the_helper_while_another_sheet_is_in_progress(
+    tmp_path: Path,
+) -> None:
+    """Another sheet in any step (rendering, writing its checkpoint ...) keeps the loop busy
+    even when no other process is alive: most of the time under load, with short sheets."""
+    with process.sheet_in_progress():
+        await _run(["true"], tmp_path)
+        assert process._RUNS.helper is None  # one sheet alone: spawned here
+        with process.sheet_in_progress():
+            await _run(["true"], tmp_path)  # starts the helper, spawned here
+            helper = process._RUNS.helper
+            assert helper is not None
+            seen: list[int] = []
+            real_watch = helper.watch
+
+            def watch(pid: int, on_exit: object) -> None:
+                seen.append(pid)
+                real_watch(pid, on_exit)  # type: ignore[arg-type]
+
+            helper.watch = watch  # type: ignore[method-assign]
+            result, text = await _run(["sh", "-c", "echo via helper"], tmp_path)
+            assert (result.exit_code, text, len(seen)) == (0, "via helper\n", 1)
+    assert process._RUNS.sheets == 0

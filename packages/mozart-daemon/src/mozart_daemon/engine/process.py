@@ -38,7 +38,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -174,12 +174,26 @@ class _Runs:
         self.helper_enabled = False
         self.helper: SpawnHelper | None = None
         self.helper_losses = 0
+        # Sheets being run (``sheet_in_progress``), in any step: the loop is busy with others
+        # when there are two or more, even if no other process is alive at this moment.
+        self.sheets = 0
 
     def orphans(self) -> list[int]:
         return _threads_children("self", {os.getpid(), *self.spawners})
 
 
 _RUNS = _Runs()
+
+
+@contextlib.contextmanager
+def sheet_in_progress() -> Iterator[None]:
+    """Count a sheet as in progress (the engine's ``run_sheet``): with others in progress,
+    its processes are started by the spawn helper when it is enabled."""
+    _RUNS.sheets += 1
+    try:
+        yield
+    finally:
+        _RUNS.sheets -= 1
 
 
 def enable_subreaper() -> bool:
@@ -275,9 +289,12 @@ class ProcessTree:
         my_session = os.getsid(0)
         others = [start for root, (_, start) in _RUNS.live.items() if root != self.pid]
         adopted: list[int] = []
+        helper = _RUNS.helper.process.pid if _RUNS.helper is not None else None
         for pid in _RUNS.orphans():
             if pid == self.pid or pid in _RUNS.live or pid in self.known or pid in found:
                 continue
+            if pid == helper:
+                continue  # the spawn helper: the daemon's own, never an orphan
             stat = _proc_stat(pid)
             if stat is None or stat.session == my_session:
                 continue  # gone, or started by the daemon itself (not through a run)
@@ -649,9 +666,10 @@ _HELPER_LOSSES = 3
 
 def _helper_for(loop: asyncio.AbstractEventLoop) -> SpawnHelper | None:
     """The spawn helper, when this spawn should go through it: it is enabled and another
-    run is live (the loop has more to do than wait in vfork; alone, a spawn here is
-    sooner). The first such spawn starts the helper and is done here meanwhile."""
-    if not _RUNS.helper_enabled or not _RUNS.live:
+    sheet is in progress or another run is live (the loop has more to do than wait in
+    vfork; alone, a spawn here is sooner). The first such spawn starts the helper and is
+    done here meanwhile."""
+    if not _RUNS.helper_enabled or (_RUNS.sheets < 2 and not _RUNS.live):
         return None
     helper = _RUNS.helper
     if helper is not None:

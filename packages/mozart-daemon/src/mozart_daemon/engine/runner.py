@@ -47,7 +47,11 @@ from mozart_daemon.engine.checkpoint import (
 from mozart_daemon.engine.errors import ErrorClass
 from mozart_daemon.engine.logs import LogLineCallback
 from mozart_daemon.engine.policy import completion_section, qualifies_for_completion, retry_delay
-from mozart_daemon.engine.process import DEFAULT_GRACE_SECONDS, finish_even_if_cancelled
+from mozart_daemon.engine.process import (
+    DEFAULT_GRACE_SECONDS,
+    finish_even_if_cancelled,
+    sheet_in_progress,
+)
 from mozart_daemon.engine.validations import IndexedRule, ValidationRun
 
 
@@ -325,4 +329,5 @@ async def run_sheet(
     """Run one sheet to completed or failed; see the package docstring."""
     chosen = backend if backend is not None else make_backend(request.loaded.score.backend)
     run = _SheetRun(request, checkpoint, hooks or EngineHooks(), chosen)
-    return await run.run()
+    with sheet_in_progress():
+        return await run.run()
