@@ -8,7 +8,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -167,6 +167,19 @@ def helper_enabled() -> Iterator[None]:
         process._RUNS.helper_losses = 0
 
 
+def _started_by(helper: SpawnHelper) -> list[int]:
+    """The pids the helper starts from now on (each is watched once)."""
+    seen: list[int] = []
+    real_watch = helper.watch
+
+    def watch(pid: int, on_exit: Callable[[int], None]) -> None:
+        seen.append(pid)
+        real_watch(pid, on_exit)
+
+    helper.watch = watch  # type: ignore[method-assign]
+    return seen
+
+
 async def _run(
     argv: list[str], cwd: Path, timeout: float = 30
 ) -> tuple[process.ProcessResult, str]:
@@ -193,14 +206,7 @@ async def test_run_process_uses_the_helper_while_another_run_is_live(tmp_path: P
     helper = process._RUNS.helper
     assert helper is not None and helper.running
     # The next ones go through it: their pid is the helper's child.
-    seen: list[int] = []
-    real_watch = helper.watch
-
-    def watch(pid: int, on_exit: object) -> None:
-        seen.append(pid)
-        real_watch(pid, on_exit)  # type: ignore[arg-type]
-
-    helper.watch = watch  # type: ignore[method-assign]
+    seen = _started_by(helper)
     result, text = await _run(["sh", "-c", "echo through; pwd; exit 4"], tmp_path)
     assert (result.exit_code, text) == (4, f"through\n{tmp_path}\n")
     assert len(seen) == 1
@@ -222,14 +228,7 @@ async def test_run_process_cancelled_while_the_helper_starts_it_stops_it(tmp_pat
     await _run(["true"], tmp_path)  # starts the helper
     helper = process._RUNS.helper
     assert helper is not None
-    seen: list[int] = []
-    real_watch = helper.watch
-
-    def watch(pid: int, on_exit: object) -> None:
-        seen.append(pid)
-        real_watch(pid, on_exit)  # type: ignore[arg-type]
-
-    helper.watch = watch  # type: ignore[method-assign]
+    seen = _started_by(helper)
     task = asyncio.create_task(_run(["sleep", "60"], tmp_path))
     await asyncio.sleep(0)  # the request is sent; its answer has not been read
     assert not seen
@@ -268,14 +267,7 @@ async def test_run_process_uses_the_helper_while_another_sheet_is_in_progress(
             await _run(["true"], tmp_path)  # starts the helper, spawned here
             helper = process._RUNS.helper
             assert helper is not None
-            seen: list[int] = []
-            real_watch = helper.watch
-
-            def watch(pid: int, on_exit: object) -> None:
-                seen.append(pid)
-                real_watch(pid, on_exit)  # type: ignore[arg-type]
-
-            helper.watch = watch  # type: ignore[method-assign]
+            seen = _started_by(helper)
             result, text = await _run(["sh", "-c", "echo via helper"], tmp_path)
             assert (result.exit_code, text, len(seen)) == (0, "via helper\n", 1)
     assert process._RUNS.sheets == 0
