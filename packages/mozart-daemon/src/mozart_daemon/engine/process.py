@@ -21,9 +21,9 @@ How a run's processes are found:
 Children are spawned with ``subprocess.Popen`` (vfork and exec: the parent's memory is not
 copied, unlike the fork of uvloop's libuv) and their exit is seen through a pidfd on the
 event loop; their output is read through non-blocking pipes on the loop. In the daemon
-(``enable_spawn_helper``), a spawn while other runs are live goes to the spawn helper
-process instead (``spawner.py``), which reports the child's exit; its orphans still come to
-the daemon, the nearest subreaper above them.
+(``enable_spawn_helper``), a spawn while other sheets are in progress goes to the spawn
+helper process instead (``spawner.py``), which reports the child's exit; its orphans still
+come to the daemon, the nearest subreaper above them.
 """
 
 from __future__ import annotations
@@ -84,17 +84,23 @@ async def finish_even_if_cancelled(aw: Awaitable[T]) -> T:
     For cleanup and checkpoint writes that must not be cut in half.
     """
     task = asyncio.ensure_future(aw)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
+    if await _done_even_if_cancelled(task):
         if not task.cancelled():
             task.exception()  # retrieved: the cancellation is what the caller must see
         raise asyncio.CancelledError
     return task.result()
+
+
+async def _done_even_if_cancelled(future: asyncio.Future[T]) -> bool:
+    """Wait until ``future`` is done, through any cancellation of the caller; returns
+    whether the caller was cancelled meanwhile (its result is left in ``future``)."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True
+    return cancelled
 
 
 # -- /proc ------------------------------------------------------------------------------
@@ -291,10 +297,9 @@ class ProcessTree:
         adopted: list[int] = []
         helper = _RUNS.helper.process.pid if _RUNS.helper is not None else None
         for pid in _RUNS.orphans():
-            if pid == self.pid or pid in _RUNS.live or pid in self.known or pid in found:
+            # The spawn helper is the daemon's own, never an orphan.
+            if pid in (self.pid, helper) or pid in _RUNS.live or pid in self.known or pid in found:
                 continue
-            if pid == helper:
-                continue  # the spawn helper: the daemon's own, never an orphan
             stat = _proc_stat(pid)
             if stat is None or stat.session == my_session:
                 continue  # gone, or started by the daemon itself (not through a run)
@@ -377,8 +382,6 @@ class _Child:
     """A run's child process; its exit is settled on the loop (``_settle``): by a pidfd when
     the daemon started it itself (``_LocalChild``), by the spawn helper's message otherwise."""
 
-    popen: subprocess.Popen[bytes] | None = None
-
     def __init__(self, pid: int, loop: asyncio.AbstractEventLoop) -> None:
         self.pid = pid
         self._loop = loop
@@ -450,7 +453,7 @@ class _LocalChild(_Child):
             self._close_pidfd()
 
     def _poll(self) -> None:
-        if self.popen is not None and self.popen.poll() is not None:
+        if self.popen.poll() is not None:
             self._close_pidfd()
             self._settle(self.popen.returncode)
 
@@ -458,7 +461,7 @@ class _LocalChild(_Child):
         return self._pidfd is not None or self._exited.done()
 
     async def wait(self) -> int:
-        if self._polled() or self.popen is None:
+        if self._polled():
             return await super().wait()
         delay = 0.0005
         while self.popen.poll() is None:
@@ -615,11 +618,7 @@ async def _start(
                     child = popen_again(exc)
             else:
                 assert helper is not None
-                while not pending.done():
-                    try:
-                        await asyncio.shield(pending)
-                    except asyncio.CancelledError:
-                        cancelled = True
+                cancelled = await _done_even_if_cancelled(pending)
                 try:
                     pid = pending.result()
                 except FileNotFoundError as exc:
@@ -648,7 +647,7 @@ async def _start(
 
 def enable_spawn_helper() -> bool:
     """Let runs be started by a spawn helper process (``engine/spawner.py``) while other
-    runs are live. For the daemon; needs pidfds (Linux 5.3). Returns whether it is on."""
+    sheets are in progress. For the daemon; needs pidfds (Linux 5.3). Returns whether it is on."""
     _RUNS.helper_enabled = hasattr(os, "pidfd_open")
     return _RUNS.helper_enabled
 

@@ -61,7 +61,6 @@ def _spawn(request: Any, fds: list[int]) -> subprocess.Popen[bytes]:
 def serve(sock: socket.socket) -> None:
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ, None)
-    children: dict[int, subprocess.Popen[bytes]] = {}  # pidfd -> child
 
     def send(message: tuple[Any, ...]) -> None:
         sock.sendall(marshal.dumps(message))
@@ -87,7 +86,6 @@ def serve(sock: socket.socket) -> None:
                         send(("fail", rid, f"{type(exc).__name__}: {exc}"))
                         continue
                     pidfd = os.pidfd_open(child.pid)
-                    children[pidfd] = child
                     selector.register(pidfd, selectors.EVENT_READ, child)
                     send(("ok", rid, child.pid))
                 finally:
@@ -99,7 +97,6 @@ def serve(sock: socket.socket) -> None:
                     continue
                 selector.unregister(key.fd)
                 os.close(key.fd)
-                del children[key.fd]
                 send(("exit", child.pid, child.returncode))
 
 
