@@ -54,13 +54,18 @@ async def test_limit_of_one_job_holds_the_other(daemon: Daemon, tmp_path: Path) 
         f"if [ ! -e {marker} ]; then date +%s.%N > {marker}; "
         "echo 'rate limit exceeded' >&2; exit 1; fi"
     )
-    steady = f"while [ ! -e {marker} ]; do sleep 0.02; done; date +%s.%N >> {trace}"
+    # b's sheets go on once the test has seen a's limit reported (not as soon as a has hit
+    # it: the daemon learns of it only after a's process has ended, and b's second sheet
+    # could start before that).
+    go = tmp_path / "go"
+    steady = f"while [ ! -e {go} ]; do sleep 0.02; done; date +%s.%N >> {trace}"
     # rate_limit.wait_minutes 0.02 = 1.2 s, reported to the coordinator for every job.
     await daemon.manager.submit(
         config_path=score(tmp_path, "a", 1, limited, "rate_limit: {wait_minutes: 0.02}\n")
     )
     await daemon.manager.submit(config_path=score(tmp_path, "b", 2, steady))
     await wait_for(lambda: daemon.coordinator.any_active())
+    go.touch()
     assert daemon.backpressure.current_level() == Pressure.HIGH
     assert not daemon.backpressure.should_accept_job()
 
