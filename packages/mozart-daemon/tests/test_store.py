@@ -1,4 +1,6 @@
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -7,7 +9,7 @@ from mozart_daemon.store import ORPHAN_MESSAGE, StateError, Store
 from mozart_daemon.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 
-async def make_job(store: Store, job_id: str, sheets: int = 3) -> None:
+async def make_job(store: Store, job_id: str, sheets: int = 3, *, replace: bool = True) -> None:
     await store.jobs.create(
         job_id=job_id,
         name=job_id,
@@ -18,7 +20,24 @@ async def make_job(store: Store, job_id: str, sheets: int = 3) -> None:
         total_sheets=sheets,
         backend="command",
         sheets=[(n, n, 1) for n in range(1, sheets + 1)],
+        replace=replace,
     )
+
+
+@contextmanager
+def traced(store: Store) -> Iterator[list[str]]:
+    """The SQL statements the database thread runs meanwhile (BEGIN/COMMIT/PRAGMA left out)."""
+    seen: list[str] = []
+
+    def note(sql: str) -> None:
+        if not sql.startswith(("BEGIN", "COMMIT", "PRAGMA", "SAVEPOINT", "RELEASE")):
+            seen.append(sql)
+
+    store.db._conn.set_trace_callback(note)
+    try:
+        yield seen
+    finally:
+        store.db._conn.set_trace_callback(None)
 
 
 async def test_wal_and_schema(tmp_path: Path) -> None:
@@ -43,6 +62,36 @@ async def test_checkpoint_roundtrip_and_fresh_replace(tmp_path: Path) -> None:
         assert sheet is not None and sheet.attempts == 1 and sheet.status == "completed"
         await make_job(store, "j")  # a fresh start replaces the checkpoint
         assert await store.sheets.completed("j") == set()
+    finally:
+        await store.close()
+
+
+async def test_fresh_replace_drops_the_previous_runs_events(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        await make_job(store, "j", replace=False)
+        await store.events.append("j", "job.started")
+        await store.events.append("other", "job.started")
+        with pytest.raises(sqlite3.IntegrityError):
+            await make_job(store, "j", replace=False)
+        assert [e.type for e in await store.events.since("j")] == ["job.started"]
+        await make_job(store, "j")
+        assert await store.events.since("j") == []
+        assert [e.type for e in await store.events.since("other")] == ["job.started"]
+    finally:
+        await store.close()
+
+
+async def test_a_new_job_id_is_written_without_deletes(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        with traced(store) as statements:
+            await make_job(store, "new", sheets=2, replace=False)
+        assert [s.split(" (")[0] for s in statements] == [
+            "INSERT INTO jobs",
+            "INSERT INTO sheets",
+            "INSERT INTO sheets",
+        ]
     finally:
         await store.close()
 

@@ -121,9 +121,16 @@ class JobRegistry:
         raises ``sqlite3.IntegrityError`` (a new job needs no read before its write).
         """
         now = now_iso()
-        statements: list[tuple[str, Iterable[object]]] = [
-            *([("DELETE FROM jobs WHERE job_id = ?", (job_id,))] if replace else []),
-            ("DELETE FROM events WHERE job_id = ?", (job_id,)),
+        statements: list[tuple[str, Iterable[object]]] = []
+        if replace:
+            # The previous run's events go with its row. Without ``replace`` the id is new
+            # (the INSERT fails otherwise), and a new id has no events: the daemon writes
+            # them only for jobs in the registry, and removes a row only here.
+            statements += [
+                ("DELETE FROM jobs WHERE job_id = ?", (job_id,)),
+                ("DELETE FROM events WHERE job_id = ?", (job_id,)),
+            ]
+        statements += [
             (
                 "INSERT INTO jobs (job_id, name, status, description, config_path, workspace,"
                 " priority, total_sheets, backend, error, created_at, updated_at)"
