@@ -101,6 +101,18 @@ def test_a_silent_stream_leaves_no_file_and_a_later_attempt_keeps_its_marker(
     assert path.read_bytes() == b"===== attempt 2 =====\noops\n"
 
 
+def test_a_log_file_that_cannot_be_written_is_given_up_not_the_stream(tmp_path: Path) -> None:
+    (tmp_path / "logs").write_text("a file where logs/ should be")
+    lines: list[LogLine] = []
+    sink = OutputSink("stdout", path=log_paths(tmp_path, 1)[0], sheet_num=1, on_line=lines.append)
+    sink.header("attempt 1", now=True)  # the first write fails: no exception, no file
+    sink.feed(b"still\nread\n")
+    sink.close()
+    assert sink.path is None
+    assert sink.tail == "still\nread\n"
+    assert [line.line for line in lines] == ["still", "read"]
+
+
 def test_a_failing_line_callback_does_not_stop_the_output(tmp_path: Path) -> None:
     def broken(line: LogLine) -> None:
         raise RuntimeError("observer bug")

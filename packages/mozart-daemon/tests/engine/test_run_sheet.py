@@ -10,12 +10,17 @@ from pathlib import Path
 import pytest
 from enginekit import Recorder, Runner, processes_with, write_score
 from mozart_daemon.engine import (
+    BackendResult,
     ErrorClass,
+    ExecutionContext,
     InMemoryCheckpoint,
     SheetEvent,
+    SheetRequest,
     SheetState,
     log_paths,
+    run_sheet,
 )
+from mozart_protocol.score import build_plan
 
 COUNT = (
     'n=$(cat "$MOZART_WORKSPACE/count" 2>/dev/null || echo 0); n=$((n+1)); '
@@ -612,3 +617,50 @@ async def test_attempt_numbers_continue_after_earlier_attempts(
     result = await run_sheet(request, checkpoint=checkpoint, hooks=recorder.hooks())
     assert result.status == SheetState.COMPLETED and result.attempts == 4
     assert [a.attempt for a in checkpoint.sheet("test-job", 1).attempts] == [4]
+
+
+class _Silent:
+    """A backend that starts no process: the attempt writes the prompt file before it."""
+
+    async def execute(
+        self, prompt: str, context: ExecutionContext, timeout_seconds: float
+    ) -> BackendResult:
+        return BackendResult(exit_code=0)
+
+
+async def test_a_prompt_file_that_cannot_be_written_fails_the_sheet_at_once(
+    tmp_path: Path, checkpoint: InMemoryCheckpoint, recorder: Recorder
+) -> None:
+    """Whoever writes it (the command's run_process, or the attempt before a backend that
+    starts no process): a fatal attempt naming the file, no retry, nothing run."""
+    marker = tmp_path / "ran"
+    loaded = write_score(
+        tmp_path,
+        {
+            "backend": {"type": "command", "command": f"touch {marker}"},
+            "retry": {"max_retries": 3, "base_delay_seconds": 0.01},
+        },
+    )
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "logs").write_text("a file where logs/ should be")
+    expected = f"cannot write `{tmp_path / 'ws' / 'logs' / 'sheet-01.prompt.md'}`: Not a directory"
+    plan = build_plan(loaded.score)
+    for job_id, backend in (("by-command", None), ("by-attempt", _Silent())):
+        request = SheetRequest(
+            job_id=job_id,
+            loaded=loaded,
+            plan=plan,
+            sheet=plan.sheet(1),
+            workspace=tmp_path / "ws",
+        )
+        result = await run_sheet(
+            request, checkpoint=checkpoint, hooks=recorder.hooks(), backend=backend
+        )
+        assert (result.status, result.attempts, result.error) == (
+            SheetState.FAILED,
+            1,
+            expected,
+        ), job_id
+        (attempt,) = checkpoint.sheet(job_id, 1).attempts
+        assert (attempt.outcome, attempt.error_class) == ("fatal", ErrorClass.FATAL)
+    assert not marker.exists()

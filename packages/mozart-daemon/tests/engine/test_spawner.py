@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from mozart_daemon.engine import process
-from mozart_daemon.engine.errors import BackendStartError
+from mozart_daemon.engine.errors import BackendStartError, FatalSheetError
 from mozart_daemon.engine.logs import OutputSink
 from mozart_daemon.engine.process import run_process
-from mozart_daemon.engine.spawner import HelperLostError, SpawnHelper
+from mozart_daemon.engine.spawner import HelperLostError, SpawnHelper, UnwrittenError
 
 
 @pytest.fixture
@@ -107,6 +108,45 @@ async def test_a_spawn_that_fails_raises_the_os_error(helper: SpawnHelper, tmp_p
     pipes.close()
 
 
+async def test_the_helper_writes_the_files_before_the_child_starts(
+    helper: SpawnHelper, tmp_path: Path
+) -> None:
+    prompt = tmp_path / "ws" / "logs" / "sheet-01.prompt.md"  # no ws/ yet
+    pipes = Pipes()
+    files = [(str(prompt), "the prompt \u00e9".encode())]
+    future = helper.spawn(["sh", "-c", f"cat {prompt}"], None, "/", {"PATH": os.defpath},
+                          pipes.child_ends, False, files)  # fmt: skip
+    pipes.close_child_ends()
+    assert future is not None
+    exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    helper.watch(await future, exited.set_result)
+    assert await asyncio.wait_for(exited, 10) == 0
+    assert pipes.read_out().decode() == "the prompt \u00e9"
+    pipes.close()
+
+
+async def test_a_file_the_helper_cannot_write_is_reported_and_nothing_starts(
+    helper: SpawnHelper, tmp_path: Path
+) -> None:
+    (tmp_path / "logs").write_text("a file where the directory should be")
+    marker = tmp_path / "ran"
+    pipes = Pipes()
+    files = [(str(tmp_path / "logs" / "p.md"), b"x")]
+    future = helper.spawn(["touch", str(marker)], None, "/", {"PATH": os.defpath},
+                          pipes.child_ends, False, files)  # fmt: skip
+    pipes.close_child_ends()
+    assert future is not None
+    with pytest.raises(UnwrittenError) as caught:
+        await future
+    assert caught.value.filename == str(tmp_path / "logs" / "p.md")
+    assert caught.value.strerror == os.strerror(errno.ENOTDIR)
+    pipes.close()
+    _pid, exited, pipes = await _spawn(helper, ["true"])  # it still serves the next one
+    assert await asyncio.wait_for(exited, 10) == 0
+    pipes.close()
+    assert not marker.exists()
+
+
 async def test_a_request_too_large_for_one_message_is_refused(helper: SpawnHelper) -> None:
     pipes = Pipes()
     huge = {"PATH": os.defpath, "BIG": "x" * 200_000}
@@ -181,11 +221,17 @@ def _started_by(helper: SpawnHelper) -> list[int]:
 
 
 async def _run(
-    argv: list[str], cwd: Path, timeout: float = 30
+    argv: list[str], cwd: Path, timeout: float = 30, files: list[tuple[str, bytes]] | None = None
 ) -> tuple[process.ProcessResult, str]:
     out, err = OutputSink("stdout", keep_all=True), OutputSink("stderr")
     result = await run_process(
-        argv, cwd=cwd, env={"PATH": os.defpath}, stdout=out, stderr=err, timeout_seconds=timeout
+        argv,
+        cwd=cwd,
+        env={"PATH": os.defpath},
+        stdout=out,
+        stderr=err,
+        timeout_seconds=timeout,
+        files=files or (),
     )
     return result, out.text
 
@@ -271,3 +317,38 @@ async def test_run_process_uses_the_helper_while_another_sheet_is_in_progress(
             result, text = await _run(["sh", "-c", "echo via helper"], tmp_path)
             assert (result.exit_code, text, len(seen)) == (0, "via helper\n", 1)
     assert process._RUNS.sheets == 0
+
+
+async def _files_written_by_run_process(tmp_path: Path) -> None:
+    """run_process writes its files (and their directories) before the child starts, and
+    fails with a FatalSheetError naming the file it cannot write, starting nothing."""
+    workspace = tmp_path / "ws"  # does not exist yet: the files' directories are created
+    prompt = workspace / "logs" / "sheet-01.prompt.md"
+    result, text = await _run(
+        ["sh", "-c", "cat logs/sheet-01.prompt.md"], workspace, files=[(str(prompt), b"go")]
+    )
+    assert (result.exit_code, text) == (0, "go")
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "logs").write_text("not a directory")
+    blocked = tmp_path / "flat" / "logs" / "p.md"
+    marker = tmp_path / "ran"
+    with pytest.raises(FatalSheetError, match=f"cannot write `{blocked}`: Not a directory"):
+        await _run(["touch", str(marker)], tmp_path, files=[(str(blocked), b"x")])
+    assert not marker.exists()
+
+
+async def test_run_process_writes_its_files_before_starting_the_child(tmp_path: Path) -> None:
+    await _files_written_by_run_process(tmp_path)
+
+
+@pytest.mark.usefixtures("helper_enabled")
+async def test_through_the_helper_run_process_writes_its_files_the_same_way(
+    tmp_path: Path,
+) -> None:
+    with process.sheet_in_progress(), process.sheet_in_progress():
+        await _run(["true"], tmp_path)  # starts the helper
+        helper = process._RUNS.helper
+        assert helper is not None
+        seen = _started_by(helper)
+        await _files_written_by_run_process(tmp_path)
+        assert len(seen) == 1  # the run that started; the other was refused before

@@ -18,6 +18,7 @@ from mozart_daemon.engine.backends.base import daemon_environ
 from mozart_daemon.engine.checkpoint import AttemptOutcome, AttemptRecord
 from mozart_daemon.engine.errors import ErrorClass, FatalSheetError
 from mozart_daemon.engine.logs import LogLineCallback, OutputSink, log_dir, log_paths
+from mozart_daemon.engine.process import write_files_or_fail
 from mozart_daemon.engine.ratelimit import compile_patterns, is_rate_limited, reset_hint_seconds
 from mozart_daemon.engine.validations import (
     IndexedRule,
@@ -66,25 +67,6 @@ def discard_unused_prompt_files(workspace: Path) -> None:
                 path.unlink()
 
 
-def _prepare(workspace: Path, sheet_num: int, prompt: str) -> Path:
-    path = prompt_path(workspace, sheet_num)
-    _AHEAD.discard(path)
-    data = prompt.encode("utf-8")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags, 0o666)
-    except FileNotFoundError:  # the first attempt of the job: no logs/ yet
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, flags, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    return path
-
-
 def _sinks(
     workspace: Path, sheet_num: int, attempt: int, kind: str, on_line: LogLineCallback | None
 ) -> tuple[OutputSink, OutputSink]:
@@ -126,10 +108,15 @@ async def run_attempt(
 ) -> AttemptOutput:
     sheet_num, attempt = record.sheet_num, record.attempt
 
-    # On the loop: writing the prompt file and taking a few mtimes cost less than the hop
-    # to a worker thread and back, whose wake-ups and GIL hand-overs were most of the
-    # daemon's system time. The log files are opened with their first output.
-    prompt_file = _prepare(workspace, sheet_num, prompt)
+    # The prompt file (and the workspace and logs/ of a job's first sheet) is written by
+    # whoever starts the backend's process: the spawn helper, off the loop, when the loop
+    # is busy (backend.writes_files); for a backend that starts none, here, before it runs
+    # (a worker thread's wake-ups and GIL hand-overs cost more than the write). Log files
+    # are opened with their first output.
+    prompt_file = prompt_path(workspace, sheet_num)
+    _AHEAD.discard(prompt_file)
+    files = ((os.fspath(prompt_file), prompt.encode("utf-8")),)
+    deferred = getattr(backend, "writes_files", False) is True
     snapshot = take_snapshot(rules, context, workspace)
     stdout, stderr = _sinks(workspace, sheet_num, attempt, record.kind, on_log_line)
     exec_context = ExecutionContext(
@@ -143,6 +130,7 @@ async def run_attempt(
         stderr=stderr,
         prompt_file=prompt_file,
         grace_seconds=grace_seconds,
+        files=files if deferred else (),
     )
     backend_timeout = score.backend.timeout_overrides.get(sheet_num, score.backend.timeout_seconds)
     total = context.get("total_sheets")
@@ -151,6 +139,8 @@ async def run_attempt(
         asyncio.get_running_loop().call_soon(_create_ahead, prompt_path(workspace, sheet_num + 1))
     try:
         try:
+            if not deferred:
+                write_files_or_fail(files)
             result = await backend.execute(prompt, exec_context, backend_timeout)
         except FatalSheetError as exc:
             stderr.write_text(f"mozart: {exc}\n")

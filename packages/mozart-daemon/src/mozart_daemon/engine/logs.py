@@ -10,6 +10,7 @@ as well.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable
@@ -101,27 +102,40 @@ class OutputSink:
         if self.path is not None:
             self._header += f"===== {text} =====\n".encode()
             if now:
-                file = self._file or self._open()
-                file.write(self._header)
-                file.flush()
-                self._header = b""
+                self._to_file(b"")
 
-    def _open(self) -> BinaryIO:
+    def _to_file(self, data: bytes) -> None:
+        """Append ``data`` (after the pending header) to the log file, opened on first use.
+        A file that cannot be written (its directory unusable, the disk full) is given up
+        with one error in the daemon's log: the stream is still read to its end and its tail
+        kept (a child whose output is not read would block on a full pipe)."""
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("ab")
-        if self._header:
-            self._file.write(self._header)
-            self._header = b""
-        return self._file
+        try:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("ab")
+            if self._header:
+                self._file.write(self._header)
+                self._header = b""
+            self._file.write(data)
+            self._file.flush()
+        except OSError as exc:
+            log.error(
+                "sheet.log_unwritable",
+                sheet_num=self._sheet_num,
+                path=str(self.path),
+                error=exc.strerror or str(exc),
+            )
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    self._file.close()
+            self._file, self.path, self._header = None, None, b""
 
     def feed(self, data: bytes) -> None:
         if not data:
             return
         if self.path is not None:
-            file = self._file or self._open()
-            file.write(data)
-            file.flush()
+            self._to_file(data)
         self._tail += data
         if len(self._tail) > self._tail_bytes:
             del self._tail[: len(self._tail) - self._tail_bytes]
@@ -158,9 +172,10 @@ class OutputSink:
         self._partial.clear()
         self._header = b""
         if self._file is not None:
-            if self._tail and not self._tail.endswith(b"\n"):
-                self._file.write(b"\n")
-            self._file.close()
+            with contextlib.suppress(OSError):  # reported with the write that failed
+                if self._tail and not self._tail.endswith(b"\n"):
+                    self._file.write(b"\n")
+                self._file.close()
             self._file = None
 
     @property

@@ -45,9 +45,10 @@ from typing import TypeVar
 
 import psutil
 
-from mozart_daemon.engine.errors import BackendStartError
+from mozart_daemon.engine.errors import BackendStartError, FatalSheetError
 from mozart_daemon.engine.logs import OutputSink
-from mozart_daemon.engine.spawner import HelperLostError, SpawnHelper
+from mozart_daemon.engine.spawn_helper import write_files
+from mozart_daemon.engine.spawner import HelperLostError, SpawnHelper, UnwrittenError
 
 RUN_TOKEN_ENV = "MOZART_RUN_TOKEN"  # noqa: S105 (a variable name, not a secret)
 DEFAULT_GRACE_SECONDS = 5.0
@@ -93,13 +94,16 @@ async def finish_even_if_cancelled(aw: Awaitable[T]) -> T:
 
 async def _done_even_if_cancelled(future: asyncio.Future[T]) -> bool:
     """Wait until ``future`` is done, through any cancellation of the caller; returns
-    whether the caller was cancelled meanwhile (its result is left in ``future``)."""
+    whether the caller was cancelled meanwhile (its result, or its error, is left in
+    ``future`` for the caller to take)."""
     cancelled = False
     while not future.done():
         try:
             await asyncio.shield(future)
         except asyncio.CancelledError:
             cancelled = True
+        except Exception:  # noqa: S110 (the future's own error: the caller takes it from there)
+            pass
     return cancelled
 
 
@@ -563,10 +567,11 @@ async def _start(
     stdout: OutputSink,
     stderr: OutputSink,
     stdin_data: bytes | None,
+    files: Sequence[tuple[str, bytes]],
 ) -> tuple[_Child, list[_Pipe], bool]:
-    """Start the child, here (vfork: synchronous, nothing can cancel it half-way) or through
-    the spawn helper. Returns it, its pipes, and whether the caller was cancelled while the
-    helper started it (the caller then stops it: it runs)."""
+    """Write ``files`` and start the child, here (vfork: synchronous, nothing can cancel it
+    half-way) or through the spawn helper. Returns it, its pipes, and whether the caller was
+    cancelled while the helper started it (the caller then stops it: it runs)."""
     loop = asyncio.get_running_loop()
     parent_ends: list[int] = []
     child_ends: list[int] = []
@@ -608,8 +613,10 @@ async def _start(
         pending = None
         if helper is not None:
             pending = helper.spawn(
-                argv, resolved, os.fspath(cwd), env, child_ends, stdin_data is not None
+                argv, resolved, os.fspath(cwd), env, child_ends, stdin_data is not None, files
             )
+        if pending is None:
+            write_files_or_fail(files)
         try:
             if pending is None:
                 try:
@@ -621,6 +628,10 @@ async def _start(
                 cancelled = await _done_even_if_cancelled(pending)
                 try:
                     pid = pending.result()
+                except UnwrittenError as exc:
+                    if cancelled:
+                        raise asyncio.CancelledError from None
+                    raise _unwritten(exc) from None
                 except FileNotFoundError as exc:
                     child = popen_again(exc)
                 else:
@@ -720,6 +731,18 @@ def _ticks_now() -> int:
     return int(time.clock_gettime(time.CLOCK_BOOTTIME) * _CLK_TCK)
 
 
+def write_files_or_fail(files: Sequence[tuple[str, bytes]]) -> None:
+    """``write_files`` here; FatalSheetError names the file or directory it cannot write."""
+    try:
+        write_files(list(files))
+    except OSError as exc:
+        raise _unwritten(exc) from None
+
+
+def _unwritten(exc: OSError) -> FatalSheetError:
+    return FatalSheetError(f"cannot write `{exc.filename}`: {exc.strerror or exc}")
+
+
 def _start_error(exc: OSError, argv: Sequence[str], cwd: Path) -> BackendStartError:
     if isinstance(exc, FileNotFoundError):
         if not cwd.is_dir():
@@ -796,8 +819,13 @@ async def run_process(
     timeout_seconds: float,
     stdin_data: bytes | None = None,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    files: Sequence[tuple[str, bytes]] = (),
 ) -> ProcessResult:
     """Run ``argv`` to its end or its timeout; raises BackendStartError if it cannot start.
+
+    ``files`` (``(path, data)``: the sheet's prompt file) are written first, with their
+    missing directories, by whoever starts the process (the spawn helper, off the loop,
+    when it does); FatalSheetError names the one that cannot be.
 
     Cancelling the call stops the whole process tree before the CancelledError propagates.
     """
@@ -806,7 +834,7 @@ async def run_process(
     since = _ticks_now()
     _RUNS.spawners.add(threading.get_native_id())
     child, pipes, cancelled = await _start(
-        argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdout, stderr, stdin_data
+        argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdout, stderr, stdin_data, files
     )
     _RUNS.live[child.pid] = (token, since)
     tree = ProcessTree(child, token, since)

@@ -9,10 +9,15 @@ Run as ``python -I -S spawn_helper.py FD`` (the standard library only, so that i
 a few milliseconds), FD being its end of a ``SOCK_SEQPACKET`` socket pair. Messages are
 ``marshal``-ed tuples:
 
-- request ``(rid, argv, executable, cwd, env, stdin_given)`` with the child's ends of its
-  pipes as SCM_RIGHTS: ``[stdout, stderr]`` or ``[stdout, stderr, stdin]``;
-- reply ``("ok", rid, pid)``, or ``("error", rid, errno, strerror, filename)`` when the
-  spawn failed with an OSError, or ``("fail", rid, text)`` for anything else;
+- request ``(rid, argv, executable, cwd, env, stdin_given, files)`` with the child's ends
+  of its pipes as SCM_RIGHTS: ``[stdout, stderr]`` or ``[stdout, stderr, stdin]``;
+  ``files``: ``(path, data)`` pairs written (``write_files``) before the spawn (the
+  sheet's prompt file: creating it and its directories is most of a short sheet's system
+  time, which this process then spends instead of the daemon's loop);
+- reply ``("ok", rid, pid)``; ``("unwritten", rid, errno, strerror, filename)`` when a
+  file could not be written (nothing was started); ``("error", rid, errno, strerror,
+  filename)`` when the spawn failed with an OSError; ``("fail", rid, text)`` for anything
+  else;
 - ``("exit", pid, returncode)`` once the child has exited and been reaped (``returncode``
   as ``subprocess``: negative for a signal).
 
@@ -44,8 +49,26 @@ def _ignore(_signum: int, _frame: object) -> None:
     SIG_IGN, so that children start with the default disposition."""
 
 
+def write_files(files: list[tuple[str, bytes]]) -> None:
+    """Write each ``(path, data)``, replacing the file, creating its missing directories
+    (the daemon writes the same way when it starts a process itself)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    for path, data in files:
+        try:
+            fd = os.open(path, flags, 0o666)
+        except FileNotFoundError:  # a job's first sheet: no workspace or logs/ yet
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, flags, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+
+
 def _spawn(request: Any, fds: list[int]) -> subprocess.Popen[bytes]:
-    _rid, argv, executable, cwd, env, stdin_given = request
+    _rid, argv, executable, cwd, env, stdin_given, _files = request
     return subprocess.Popen(
         argv,
         executable=executable,
@@ -77,6 +100,11 @@ def serve(sock: socket.socket) -> None:
                 try:
                     request = marshal.loads(data)  # noqa: S302 (the daemon's, on a socket pair)
                     rid = request[0]
+                    try:
+                        write_files(request[6])
+                    except OSError as exc:
+                        send(("unwritten", rid, exc.errno, exc.strerror, exc.filename))
+                        continue
                     try:
                         child = _spawn(request, fds)
                     except OSError as exc:

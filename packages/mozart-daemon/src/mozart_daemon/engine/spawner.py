@@ -39,6 +39,10 @@ class HelperLostError(Exception):
     """The spawn helper stopped before it said whether the process started."""
 
 
+class UnwrittenError(OSError):
+    """A file the spawn needed (``files``) could not be written; nothing was started."""
+
+
 class SpawnHelper:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -77,14 +81,17 @@ class SpawnHelper:
         env: Mapping[str, str],
         fds: Sequence[int],
         stdin_given: bool,
+        files: Sequence[tuple[str, bytes]] = (),
     ) -> asyncio.Future[int] | None:
-        """Ask for a spawn; the child's ends of its pipes are ``fds`` (stdout, stderr, and
-        stdin when given), which the caller still closes. None: not sent (spawn yourself)."""
+        """Ask for a spawn, after writing ``files`` (``(path, data)``: UnwrittenError if one
+        cannot be); the child's ends of its pipes are ``fds`` (stdout, stderr, and stdin
+        when given), which the caller still closes. None: not sent (do it all yourself)."""
         if self._sock is None:
             return None
         self._next += 1
         rid = self._next
-        data = marshal.dumps((rid, list(argv), executable, cwd, dict(env), stdin_given))
+        request = (rid, list(argv), executable, cwd, dict(env), stdin_given, list(files))
+        data = marshal.dumps(request)
         if len(data) > MAX_MESSAGE:
             return None
         try:
@@ -134,6 +141,9 @@ class SpawnHelper:
             elif kind == "error":
                 _, _, errno, strerror, filename = message
                 future.set_exception(OSError(errno, strerror, filename))
+            elif kind == "unwritten":
+                _, _, errno, strerror, filename = message
+                future.set_exception(UnwrittenError(errno, strerror, filename))
             else:
                 future.set_exception(HelperLostError(message[2]))
 

@@ -29,8 +29,12 @@ class ExecutionContext:
     context: Mapping[str, object]
     stdout: OutputSink
     stderr: OutputSink
-    prompt_file: Path | None = None  # the rendered prompt, written by the attempt loop
+    prompt_file: Path | None = None  # the rendered prompt (MOZART_PROMPT_FILE)
     grace_seconds: float = DEFAULT_GRACE_SECONDS
+    # Files not written yet, as ``(path, data)``: the prompt file, for a backend that says
+    # it ``writes_files`` (it passes them to ``run_process``, which writes them just before
+    # the process starts, off the event loop when the spawn helper starts it).
+    files: tuple[tuple[str, bytes], ...] = ()
 
     def resolve(self, value: str) -> Path:
         path = Path(os.path.expanduser(value))
@@ -104,7 +108,10 @@ class SheetBackend(Protocol):
     """Runs one attempt: ``execute(prompt, context, timeout_seconds) -> BackendResult``.
 
     Raises BackendStartError (fatal) when it cannot start; cancelling the call stops
-    whatever it started.
+    whatever it started. A backend whose class sets ``writes_files = True`` writes
+    ``context.files`` (through ``run_process(files=...)``) before anything it runs can
+    read them, and raises FatalSheetError when it cannot; for any other the attempt has
+    written them before ``execute``.
     """
 
     async def execute(

@@ -17,6 +17,8 @@ SHELL = "/bin/sh"
 
 
 class CommandRunner:
+    writes_files = True  # context.files (the prompt file): run_process writes them first
+
     def __init__(self, config: CommandBackend) -> None:
         self.config = config
 
@@ -42,6 +44,7 @@ class CommandRunner:
             timeout_seconds=timeout_seconds,
             stdin_data=prompt.encode() if cfg.prompt_via == "stdin" else None,
             grace_seconds=context.grace_seconds,
+            files=context.files,
         )
         if (
             isinstance(cfg.command, str)
