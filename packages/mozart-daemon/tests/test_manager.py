@@ -9,6 +9,7 @@ import pytest
 from mozart_daemon import errors
 from mozart_daemon.backpressure import BackpressureController, Pressure
 from mozart_daemon.config import config_from_mapping
+from mozart_daemon.engine import process
 from mozart_daemon.jobs import JobEvents, JobManager, JobRun, SheetOutcome
 from mozart_daemon.monitor import ResourceSnapshot
 from mozart_daemon.rate_coordinator import RateLimitCoordinator
@@ -127,6 +128,29 @@ async def test_submit_runs_all_sheets_in_order(env: Env) -> None:
     assert env.runner.started == [("a", 1), ("a", 2), ("a", 3)]
     events = [e.type for e in await env.store.events.since("a")]
     assert events[:2] == ["job.queued", "job.started"] and events[-1] == "job.completed"
+
+
+async def test_a_submit_counts_as_loop_work_until_answered(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sheet's process started while a submit is being handled goes to the spawn helper
+    (engine/process.py ``work_in_progress``): the loop has the submit to get on with."""
+    seen: list[int] = []
+    real_create = env.store.jobs.create
+
+    async def create(**kwargs: object) -> None:
+        seen.append(process._RUNS.work)
+        await real_create(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(env.store.jobs, "create", create)
+    env.runner.auto = False
+    before = process._RUNS.work
+    await env.manager.submit(config_path=env.score("a"))
+    assert seen == [before + 1]
+    assert process._RUNS.work == before
+    with pytest.raises(errors.DaemonError):
+        await env.manager.submit(config_path=str(env.tmp / "missing.yaml"))
+    assert process._RUNS.work == before  # a refused submit is no longer counted either
 
 
 async def test_submit_rules(env: Env) -> None:

@@ -306,17 +306,17 @@ async def test_run_process_uses_the_helper_while_another_sheet_is_in_progress(
 ) -> None:
     """Another sheet in any step (rendering, writing its checkpoint ...) keeps the loop busy
     even when no other process is alive: most of the time under load, with short sheets."""
-    with process.sheet_in_progress():
+    with process.work_in_progress():
         await _run(["true"], tmp_path)
         assert process._RUNS.helper is None  # one sheet alone: spawned here
-        with process.sheet_in_progress():
+        with process.work_in_progress():
             await _run(["true"], tmp_path)  # starts the helper, spawned here
             helper = process._RUNS.helper
             assert helper is not None
             seen = _started_by(helper)
             result, text = await _run(["sh", "-c", "echo via helper"], tmp_path)
             assert (result.exit_code, text, len(seen)) == (0, "via helper\n", 1)
-    assert process._RUNS.sheets == 0
+    assert process._RUNS.work == 0
 
 
 async def _files_written_by_run_process(tmp_path: Path) -> None:
@@ -345,7 +345,7 @@ async def test_run_process_writes_its_files_before_starting_the_child(tmp_path: 
 async def test_through_the_helper_run_process_writes_its_files_the_same_way(
     tmp_path: Path,
 ) -> None:
-    with process.sheet_in_progress(), process.sheet_in_progress():
+    with process.work_in_progress(), process.work_in_progress():
         await _run(["true"], tmp_path)  # starts the helper
         helper = process._RUNS.helper
         assert helper is not None

@@ -21,7 +21,7 @@ How a run's processes are found:
 Children are spawned with ``subprocess.Popen`` (vfork and exec: the parent's memory is not
 copied, unlike the fork of uvloop's libuv) and their exit is seen through a pidfd on the
 event loop; their output is read through non-blocking pipes on the loop. In the daemon
-(``enable_spawn_helper``), a spawn while other sheets are in progress goes to the spawn
+(``enable_spawn_helper``), a spawn while other sheets or submits are in progress goes to the spawn
 helper process instead (``spawner.py``), which reports the child's exit; its orphans still
 come to the daemon, the nearest subreaper above them.
 """
@@ -184,9 +184,10 @@ class _Runs:
         self.helper_enabled = False
         self.helper: SpawnHelper | None = None
         self.helper_losses = 0
-        # Sheets being run (``sheet_in_progress``), in any step: the loop is busy with others
-        # when there are two or more, even if no other process is alive at this moment.
-        self.sheets = 0
+        # The loop's pieces of work in progress (``work_in_progress``: sheets being run, in
+        # any step, and submits being handled): with two or more, the loop is busy with
+        # others even if no other process is alive at this moment.
+        self.work = 0
 
     def orphans(self) -> list[int]:
         return _threads_children("self", {os.getpid(), *self.spawners})
@@ -196,14 +197,16 @@ _RUNS = _Runs()
 
 
 @contextlib.contextmanager
-def sheet_in_progress() -> Iterator[None]:
-    """Count a sheet as in progress (the engine's ``run_sheet``): with others in progress,
-    its processes are started by the spawn helper when it is enabled."""
-    _RUNS.sheets += 1
+def work_in_progress() -> Iterator[None]:
+    """Count a piece of the event loop's work as in progress: a sheet being run (the
+    engine's ``run_sheet``), a submit being handled (loading a score is the loop's largest
+    single step). A sheet's process started while another piece is in progress is started
+    by the spawn helper, when it is enabled."""
+    _RUNS.work += 1
     try:
         yield
     finally:
-        _RUNS.sheets -= 1
+        _RUNS.work -= 1
 
 
 def enable_subreaper() -> bool:
@@ -676,10 +679,10 @@ _HELPER_LOSSES = 3
 
 def _helper_for(loop: asyncio.AbstractEventLoop) -> SpawnHelper | None:
     """The spawn helper, when this spawn should go through it: it is enabled and another
-    sheet is in progress or another run is live (the loop has more to do than wait in
-    vfork; alone, a spawn here is sooner). The first such spawn starts the helper and is
+    sheet or submit is in progress or another run is live (the loop has more to do than
+    wait in vfork; alone, a spawn here is sooner). The first such spawn starts the helper and is
     done here meanwhile."""
-    if not _RUNS.helper_enabled or (_RUNS.sheets < 2 and not _RUNS.live):
+    if not _RUNS.helper_enabled or (_RUNS.work < 2 and not _RUNS.live):
         return None
     helper = _RUNS.helper
     if helper is not None:

@@ -50,7 +50,7 @@ from mozart_daemon.engine.policy import completion_section, qualifies_for_comple
 from mozart_daemon.engine.process import (
     DEFAULT_GRACE_SECONDS,
     finish_even_if_cancelled,
-    sheet_in_progress,
+    work_in_progress,
 )
 from mozart_daemon.engine.validations import IndexedRule, ValidationRun
 
@@ -329,5 +329,5 @@ async def run_sheet(
     """Run one sheet to completed or failed; see the package docstring."""
     chosen = backend if backend is not None else make_backend(request.loaded.score.backend)
     run = _SheetRun(request, checkpoint, hooks or EngineHooks(), chosen)
-    with sheet_in_progress():
+    with work_in_progress():
         return await run.run()

@@ -25,6 +25,7 @@ from mozart_daemon.backpressure import BackpressureController, Pressure
 from mozart_daemon.config import DaemonConfig
 from mozart_daemon.engine.attempt import discard_unused_prompt_files
 from mozart_daemon.engine.logs import rotate_logs
+from mozart_daemon.engine.process import work_in_progress
 from mozart_daemon.jobs.runtime import (
     ChainLink,
     CompletionHooks,
@@ -155,6 +156,18 @@ class JobManager:
         """Load, check and admit a score; returns (job id = the score's name, state).
 
         ``chain``: the job is submitted by another job's ``run_job`` hook (``job.chained``)."""
+        with work_in_progress():  # sheets started meanwhile go to the spawn helper
+            return await self._submit(config_path, fresh, start_sheet, priority, workspace, chain)
+
+    async def _submit(
+        self,
+        config_path: str,
+        fresh: bool,
+        start_sheet: int | None,
+        priority: int | None,
+        workspace: str | None,
+        chain: ChainLink | None,
+    ) -> tuple[str, str]:
         if self.shutting_down:
             raise errors.shutting_down()
         self._refuse_under_pressure()
