@@ -71,6 +71,18 @@ async def test_queued_writes_commit_in_order_before_later_writes_and_reads(db: D
     assert await db.scalar("SELECT v FROM t WHERE k = 'q'") == 20
 
 
+async def test_a_queued_write_can_be_changed_until_the_thread_takes_it(db: Database) -> None:
+    first = db.enqueue([("INSERT INTO t VALUES ('a', 1)", ())], durable=False)
+    statements = db.queued(first)
+    assert statements == [("INSERT INTO t VALUES ('a', 1)", ())]
+    statements.append(("UPDATE t SET v = 2 WHERE k = 'a'", ()))
+    db.enqueue([("INSERT INTO t VALUES ('b', 1)", ())], durable=False)
+    await db.flush()
+    assert db.queued(first) is None
+    rows = await db.fetchall("SELECT k, v FROM t ORDER BY k")
+    assert [(r[0], r[1]) for r in rows] == [("a", 2), ("b", 1)]
+
+
 async def test_a_failed_queued_write_is_logged_not_raised(db: Database) -> None:
     await db.execute("INSERT INTO t VALUES ('x', 1)")
     failed = db.enqueue([("INSERT INTO t VALUES ('x', 2)", ())])

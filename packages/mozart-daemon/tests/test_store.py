@@ -96,6 +96,97 @@ async def test_a_new_job_id_is_written_without_deletes(tmp_path: Path) -> None:
         await store.close()
 
 
+ROW = (
+    "SELECT status, attempts, exit_code, error, started_at IS NOT NULL, finished_at IS NOT NULL,"
+    " duration_seconds FROM sheets WHERE job_id = ? AND sheet_num = ?"
+)
+
+
+async def run_sheet_writes(
+    store: Store, job_id: str, *, defer: bool, flush: bool
+) -> list[tuple[object, ...]]:
+    """A sheet's writes as the engine makes them (attempt 1 fails, 2 passes); the row as a
+    reader sees it after each (``flush``: the database thread takes each write at once)."""
+    sheets = store.sheets
+    seen: list[tuple[object, ...]] = []
+
+    async def step() -> None:
+        if flush:
+            await store.db.flush()
+            seen.append(tuple(await store.db.fetchone(ROW, (job_id, 1))))  # type: ignore[arg-type]
+
+    await sheets.sheet_started(job_id, 1, defer=defer)
+    await step()
+    await sheets.attempt_started(job_id, 1, 1, defer=defer)
+    await step()
+    await sheets.attempt_finished(
+        job_id, 1, 1, outcome="failed", exit_code=3, error="no", defer=defer
+    )
+    await step()
+    await sheets.attempt_started(job_id, 1, 2, kind="completion", defer=defer)
+    await step()
+    await sheets.attempt_finished(job_id, 1, 2, outcome="passed", exit_code=0, defer=defer)
+    await step()
+    await sheets.sheet_finished(
+        job_id, 1, status="completed", exit_code=0, duration_seconds=1.5, defer=defer
+    )
+    await store.db.flush()
+    seen.append(tuple(await store.db.fetchone(ROW, (job_id, 1))))  # type: ignore[arg-type]
+    return seen
+
+
+async def test_queued_writes_of_a_sheets_row_fold_with_the_same_result(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        for job_id in ("awaited", "queued", "taken"):
+            await make_job(store, job_id, sheets=1)
+        awaited = await run_sheet_writes(store, "awaited", defer=False, flush=True)
+        assert awaited[-1] == ("completed", 2, 0, None, 1, 1, 1.5)
+        assert awaited[2] == ("running", 1, 3, "no", 1, 0, None)  # between the attempts
+        # Queued writes a reader may see between (the thread takes each): the same rows.
+        assert await run_sheet_writes(store, "taken", defer=True, flush=True) == awaited
+        with traced(store) as statements:
+            final = await run_sheet_writes(store, "queued", defer=True, flush=False)
+        assert final == awaited[-1:]
+        updates = [s.split(" SET ")[1] for s in statements if s.startswith("UPDATE sheets")]
+        assert len(updates) == 3, updates  # start + count 1, attempt 1 + count 2, end
+        assert "attempts = MAX(attempts, 1)" in updates[0]
+        assert "attempts = MAX(attempts, 2)" in updates[1]
+        assert updates[2].startswith("status = 'completed'")
+        rows = [
+            (a.attempt, a.kind, a.outcome, a.exit_code)
+            for a in await store.sheets.attempts("queued", 1)
+        ]
+        assert rows == [(1, "normal", "failed", 3), (2, "completion", "passed", 0)]
+    finally:
+        await store.close()
+
+
+async def test_a_one_attempt_sheet_updates_its_row_twice(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        await make_job(store, "j", sheets=1)
+        with traced(store) as statements:
+            await store.sheets.sheet_started("j", 1, defer=True)
+            await store.sheets.attempt_started("j", 1, 1, defer=True)
+            await store.sheets.attempt_finished(
+                "j", 1, 1, outcome="passed", exit_code=0, defer=True
+            )
+            await store.sheets.sheet_finished("j", 1, status="completed", exit_code=0, defer=True)
+            await store.db.flush()
+        assert [s.split(" SET ")[0].split(" (")[0] for s in statements] == [
+            "UPDATE sheets",  # running, attempt count 1
+            "INSERT OR REPLACE INTO attempts",
+            "UPDATE attempts",
+            "UPDATE sheets",  # completed, exit code
+        ]
+        sheet = await store.sheets.sheet("j", 1)
+        assert sheet is not None
+        assert (sheet.status, sheet.attempts, sheet.exit_code) == ("completed", 1, 0)
+    finally:
+        await store.close()
+
+
 async def test_completed_sheet_survives_reopen_without_close(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     store = await Store.open(path)

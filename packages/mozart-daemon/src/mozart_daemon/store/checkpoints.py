@@ -8,9 +8,12 @@ power loss they may rewind, which recovery treats like any interrupted sheet.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -43,6 +46,32 @@ class AttemptRecord(msgspec.Struct, kw_only=True):
     validations: list[object]
 
 
+# The updates of a sheet's row; the parameters end with its key (job_id, sheet_num).
+_STARTED = (
+    "UPDATE sheets SET status = 'running', error = NULL, exit_code = NULL, started_at = ?,"
+    " finished_at = NULL, duration_seconds = NULL WHERE job_id = ? AND sheet_num = ?"
+)
+_ATTEMPT_COUNT = "UPDATE sheets SET attempts = MAX(attempts, ?) WHERE job_id = ? AND sheet_num = ?"
+_ATTEMPT_RESULT = "UPDATE sheets SET exit_code = ?, error = ? WHERE job_id = ? AND sheet_num = ?"
+_FINISHED = (
+    "UPDATE sheets SET status = ?, exit_code = ?, error = ?, finished_at = ?,"
+    " duration_seconds = ? WHERE job_id = ? AND sheet_num = ?"
+)
+# Those that can also raise the attempt count: the same with the count's parameter before
+# the key's.
+_COUNTING = {
+    _STARTED: (
+        "UPDATE sheets SET status = 'running', error = NULL, exit_code = NULL, started_at = ?,"
+        " finished_at = NULL, duration_seconds = NULL, attempts = MAX(attempts, ?)"
+        " WHERE job_id = ? AND sheet_num = ?"
+    ),
+    _ATTEMPT_RESULT: (
+        "UPDATE sheets SET exit_code = ?, error = ?, attempts = MAX(attempts, ?)"
+        " WHERE job_id = ? AND sheet_num = ?"
+    ),
+}
+
+
 def _sheet(row: sqlite3.Row) -> SheetRecord:
     return SheetRecord(
         sheet_num=row["sheet_num"],
@@ -61,6 +90,11 @@ def _sheet(row: sqlite3.Row) -> SheetRecord:
 class SheetStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Per sheet, the last queued (``defer``) write of its row until the sheet ends: the
+        # next queued write of the same row folds into it while the database thread has not
+        # taken it (``Database.queued``). A one-attempt sheet's row is then updated twice
+        # instead of four times (start with attempt count, end), with the same result.
+        self._row_writes: dict[tuple[str, int], asyncio.Future[int]] = {}
 
     async def sheets(self, job_id: str) -> list[SheetRecord]:
         rows = await self._db.fetchall(
@@ -101,22 +135,41 @@ class SheetStore:
 
     async def sheet_started(self, job_id: str, sheet_num: int, *, defer: bool = False) -> None:
         """``defer``: queued, committed with the next write (``Database.enqueue``)."""
-        statements: Statements = [
-            (
-                "UPDATE sheets SET status = 'running', error = NULL, exit_code = NULL,"
-                " started_at = ?, finished_at = NULL, duration_seconds = NULL"
-                " WHERE job_id = ? AND sheet_num = ?",
-                (now_iso(), job_id, sheet_num),
-            )
-        ]
+        statements: Statements = [(_STARTED, (now_iso(), job_id, sheet_num))]
         # Not durable: a sheet found running after a crash is pending again anyway.
-        await self._write(statements, durable=False, defer=defer)
+        await self._write(statements, durable=False, defer=defer, row=(job_id, sheet_num))
 
-    async def _write(self, statements: Statements, *, durable: bool, defer: bool) -> None:
+    async def _write(
+        self,
+        statements: Statements,
+        *,
+        durable: bool,
+        defer: bool,
+        row: tuple[str, int] | None = None,
+    ) -> None:
+        """``row``: the statements update that sheet's row; a queued write of it is kept
+        for the next one to fold into."""
         if defer:
-            self._db.enqueue(statements, durable=durable)
-        else:
-            await self._db.transaction(statements, durable=durable)
+            written = self._db.enqueue(statements, durable=durable)
+            if row is not None:
+                self._row_writes[row] = written
+            return
+        if row is not None:
+            self._row_writes.pop(row, None)
+        await self._db.transaction(statements, durable=durable)
+
+    def _queued_update(
+        self, row: tuple[str, int], kinds: Collection[str]
+    ) -> tuple[list[tuple[str, tuple[Any, ...]]], int] | None:
+        """The sheet's last queued write, while it can still be changed, if it updates the
+        row with one of ``kinds``: its statements and the update's index among them."""
+        written = self._row_writes.get(row)
+        if written is None or (statements := self._db.queued(written)) is None:
+            return None
+        for index, (sql, params) in enumerate(statements):
+            if sql in kinds and params[-2:] == row:
+                return statements, index
+        return None
 
     async def sheet_finished(
         self,
@@ -130,18 +183,19 @@ class SheetStore:
         defer: bool = False,
     ) -> None:
         """Durable (power loss included). ``defer``: see ``sheet_started``."""
-        statements: Statements = [
-            (
-                "UPDATE sheets SET status = ?, exit_code = ?, error = ?, finished_at = ?,"
-                " duration_seconds = ? WHERE job_id = ? AND sheet_num = ?",
-                (status, exit_code, error, now_iso(), duration_seconds, job_id, sheet_num),
-            )
-        ]
-        await self._write(statements, durable=True, defer=defer)
+        row = (job_id, sheet_num)
+        if defer and (found := self._queued_update(row, (_ATTEMPT_RESULT,))) is not None:
+            # The last attempt's exit code and error, overwritten here in the same commit.
+            statements, index = found
+            del statements[index]
+        self._row_writes.pop(row, None)
+        update = (_FINISHED, (status, exit_code, error, now_iso(), duration_seconds, *row))
+        await self._write([update], durable=True, defer=defer)
 
     async def set_sheet_status(
         self, job_id: str, sheet_num: int, status: str, *, error: str | None = None
     ) -> None:
+        self._row_writes.pop((job_id, sheet_num), None)
         await self._db.execute(
             "UPDATE sheets SET status = ?, error = ? WHERE job_id = ? AND sheet_num = ?",
             (status, error, job_id, sheet_num),
@@ -165,22 +219,22 @@ class SheetStore:
         defer: bool = False,
     ) -> None:
         """``defer``: see ``sheet_started``."""
-        await self._write(
-            [
-                (
-                    "INSERT OR REPLACE INTO attempts (job_id, sheet_num, attempt, kind,"
-                    " started_at) VALUES (?, ?, ?, ?, ?)",
-                    (job_id, sheet_num, attempt, kind, now_iso()),
-                ),
-                (
-                    "UPDATE sheets SET attempts = MAX(attempts, ?)"
-                    " WHERE job_id = ? AND sheet_num = ?",
-                    (attempt, job_id, sheet_num),
-                ),
-            ],
-            durable=False,
-            defer=defer,
+        row = (job_id, sheet_num)
+        opened = (
+            "INSERT OR REPLACE INTO attempts (job_id, sheet_num, attempt, kind, started_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (job_id, sheet_num, attempt, kind, now_iso()),
         )
+        if defer and (found := self._queued_update(row, _COUNTING)) is not None:
+            # The row's update still queued (the sheet's start, or the previous attempt's
+            # result) raises the count too.
+            statements, index = found
+            sql, params = statements[index]
+            statements[index] = (_COUNTING[sql], (*params[:-2], attempt, *row))
+            self._db.enqueue([opened], durable=False)
+            return
+        count = (_ATTEMPT_COUNT, (attempt, *row))
+        await self._write([opened, count], durable=False, defer=defer, row=row)
 
     async def attempt_finished(
         self,
@@ -218,15 +272,13 @@ class SheetStore:
                         attempt,
                     ),
                 ),
-                (
-                    "UPDATE sheets SET exit_code = ?, error = ? WHERE job_id = ? AND sheet_num = ?",
-                    (exit_code, error, job_id, sheet_num),
-                ),
+                (_ATTEMPT_RESULT, (exit_code, error, job_id, sheet_num)),
             ],
             # The sheet's own end (``sheet_finished``, durable) follows; a retry's attempt
             # only needs to survive a crash of the daemon.
             durable=False,
             defer=defer,
+            row=(job_id, sheet_num),
         )
 
     async def job_attempts(self, job_id: str) -> list[AttemptRecord]:

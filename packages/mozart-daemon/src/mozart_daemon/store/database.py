@@ -88,6 +88,8 @@ class Database:
         self._idle.set()
         self._synchronous = "FULL"
         self._kick_scheduled = False
+        # The queued writes (``enqueue``) the thread has not taken yet, for ``queued``.
+        self._queued: dict[asyncio.Future[int], _Write] = {}
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -208,13 +210,26 @@ class Database:
         future: asyncio.Future[int] = self._loop.create_future()
         future.add_done_callback(_log_failure)
         frozen = [(sql, tuple(params)) for sql, params in statements]
-        self._pending.append(_Write(frozen, durable, rowid, future))
+        write = _Write(frozen, durable, rowid, future)
+        self._pending.append(write)
+        self._queued[future] = write
         if not self._kick_scheduled:
             # Not at once: writes queued within the next few milliseconds (a short sheet's
             # start and end) join one batch; an awaited write takes them along sooner.
             self._kick_scheduled = True
             self._loop.call_later(QUEUED_WRITE_DELAY, self._scheduled_kick)
         return future
+
+    def queued(self, write: asyncio.Future[int]) -> list[tuple[str, tuple[Any, ...]]] | None:
+        """The statements of a write queued with ``enqueue`` (its future) while the thread
+        has not taken it yet, else None. Changing the list changes what that write commits.
+        A write queued now is committed in the same transaction, so it may fold a statement
+        into the earlier one or drop one of its that it overwrites: no reader can tell, as
+        reads and callbacks come after the commit. (If a write of the batch fails, the
+        batch runs again with a savepoint per write, and one of the two may then be undone
+        alone, with what was moved between them.)"""
+        found = self._queued.get(write)
+        return found.statements if found is not None else None
 
     def _scheduled_kick(self) -> None:
         self._kick_scheduled = False
@@ -233,6 +248,7 @@ class Database:
         if self._writing or not self._pending:
             return
         batch, self._pending = self._pending, []
+        self._queued.clear()
         self._writing = True
         self._idle.clear()
         done = self._executor.submit(self._process, batch)
