@@ -7,10 +7,13 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from mozart_daemon.store import Database
+from mozart_daemon.store import Database, database
+from mozart_daemon.store.database import now_iso, parse_time
 
 
 @pytest.fixture
@@ -123,3 +126,27 @@ async def test_another_process_sees_every_awaited_write(db: Database) -> None:
         check=True,
     )
     assert count.stdout.strip() == "20"
+
+
+def test_now_iso_is_datetimes_isoformat(monkeypatch: pytest.MonkeyPatch) -> None:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    second = 1_796_083_199  # 2026-11-30T23:59:59
+    instants = [
+        second * 10**9,
+        second * 10**9 + 999,  # under a microsecond: floored, as datetime.now does
+        second * 10**9 + 123_456_789,
+        second * 10**9 + 999_999_999,
+        (second + 1) * 10**9,  # the next second, day and month's text
+        (second + 1) * 10**9 + 1_000,
+        second * 10**9 + 5_000,  # back (the clock was set back): still right
+        1_798_761_600 * 10**9 - 1,  # the last nanosecond of 2026
+        0,
+    ]
+    for ns in instants:
+        monkeypatch.setattr(database, "time", SimpleNamespace(time_ns=lambda ns=ns: ns))
+        expected = (epoch + timedelta(microseconds=ns // 1000)).isoformat(timespec="microseconds")
+        assert now_iso() == expected
+    monkeypatch.undo()
+    before = datetime.now(UTC)
+    stamp = parse_time(now_iso())
+    assert stamp is not None and before <= stamp <= datetime.now(UTC)

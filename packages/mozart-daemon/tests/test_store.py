@@ -187,6 +187,31 @@ async def test_a_one_attempt_sheet_updates_its_row_twice(tmp_path: Path) -> None
         await store.close()
 
 
+async def test_a_jobs_status_change_is_stamped_once(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        await make_job(store, "j")
+        await store.jobs.set_status("j", "running", started=True)
+        running = await store.jobs.get("j")
+        assert running is not None and running.status == "running"
+        assert running.started_at == running.updated_at and running.finished_at is None
+        await store.jobs.set_status("j", "paused", error="held")
+        paused = await store.jobs.get("j")
+        assert paused is not None and (paused.status, paused.error) == ("paused", "held")
+        assert paused.started_at == running.started_at and paused.finished_at is None
+        await store.jobs.set_status("j", "failed", error="boom")
+        failed = await store.jobs.get("j")
+        assert failed is not None and failed.finished_at == failed.updated_at
+        assert failed.started_at == running.started_at and failed.error == "boom"
+        await store.jobs.set_status("j", "running", started=True)  # resumed
+        again = await store.jobs.get("j")
+        assert again is not None and again.finished_at is None and again.error is None
+        with pytest.raises(ValueError, match="cannot update job fields"):
+            await store.jobs.update("j", name="renamed")
+    finally:
+        await store.close()
+
+
 async def test_completed_sheet_survives_reopen_without_close(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     store = await Store.open(path)

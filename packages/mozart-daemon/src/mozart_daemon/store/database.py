@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -52,8 +53,22 @@ class StateError(Exception):
     """The state database cannot be used; the message says how to recover."""
 
 
+# The second of the last ``now_iso`` and its text up to the fraction.
+_second: tuple[int, str] = (0, "")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    """The time now, as ``datetime.now(UTC).isoformat(timespec="microseconds")`` gives it
+    (``2026-11-27T07:52:02.974505+00:00``), with the date and time of day formatted once a
+    second: the loop stamps about fifteen writes a job, and the whole datetime path cost
+    1.8 us a stamp here (this one 0.5)."""
+    global _second  # one tuple, replaced whole: safe from any thread
+    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    second = _second
+    if second[0] != seconds:
+        whole = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+        second = _second = (seconds, whole.removesuffix("+00:00"))
+    return f"{second[1]}.{micros:06d}+00:00"
 
 
 def parse_time(value: str | None) -> datetime | None:

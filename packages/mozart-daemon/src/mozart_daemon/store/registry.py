@@ -8,6 +8,7 @@ through ON DELETE CASCADE, its checkpoint). ``list_jobs`` pages with a keyset cu
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -84,16 +85,25 @@ def status_is_durable(status: str) -> bool:
     return status not in ("queued", "running")
 
 
-def _update_statement(job_id: str, fields: dict[str, object]) -> tuple[str, Iterable[object]]:
-    unknown = set(fields) - _UPDATABLE
+@functools.cache
+def _update_sql(names: tuple[str, ...]) -> str:
+    """The UPDATE of these fields (and ``updated_at``), checked and built once per shape."""
+    unknown = set(names) - _UPDATABLE
     if unknown:
         raise ValueError(f"cannot update job fields {sorted(unknown)}")
+    assignments = ", ".join(f"{name} = ?" for name in names)
+    return f"UPDATE jobs SET {assignments}, updated_at = ? WHERE job_id = ?"  # noqa: S608
+
+
+def _update_statement(job_id: str, fields: dict[str, object]) -> tuple[str, Iterable[object]]:
     values = [v.isoformat() if isinstance(v, datetime) else v for v in fields.values()]
-    assignments = ", ".join(f"{name} = ?" for name in fields)
-    return (
-        f"UPDATE jobs SET {assignments}, updated_at = ? WHERE job_id = ?",  # noqa: S608
-        (*values, now_iso(), job_id),
-    )
+    return _update_sql(tuple(fields)), (*values, now_iso(), job_id)
+
+
+# The fields ``set_status`` writes: the new status alone, or with the start or the end.
+_STATUS = ("status", "error")
+_STATUS_STARTED = ("status", "error", "started_at", "finished_at")
+_STATUS_ENDED = ("status", "error", "finished_at")
 
 
 class JobRegistry:
@@ -194,15 +204,19 @@ class JobRegistry:
     def status_statements(
         self, job_id: str, status: str, *, error: str | None = None, started: bool = False
     ) -> Statements:
-        """The writes of ``set_status``, to commit together with others (the job's event)."""
+        """The writes of ``set_status``, to commit together with others (the job's event).
+        One time for the transition: started or finished, and updated."""
         now = now_iso()
-        fields: dict[str, object] = {"status": status, "error": error}
+        ended = status in TERMINAL_STATES
+        names: tuple[str, ...]
+        values: tuple[str | None, ...]
         if started:
-            fields["started_at"] = now
-            fields["finished_at"] = None
-        if status in TERMINAL_STATES:
-            fields["finished_at"] = now
-        return [_update_statement(job_id, fields)]
+            names, values = _STATUS_STARTED, (status, error, now, now if ended else None)
+        elif ended:
+            names, values = _STATUS_ENDED, (status, error, now)
+        else:
+            names, values = _STATUS, (status, error)
+        return [(_update_sql(names), (*values, now, job_id))]
 
     async def list_jobs(
         self,
