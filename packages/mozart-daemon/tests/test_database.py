@@ -3,6 +3,7 @@ own results and errors; queued writes commit in order before later writes and re
 write's durability picks the commit's synchronous level; a new process sees every write."""
 
 import asyncio
+import json
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 from mozart_daemon.store import Database, database
-from mozart_daemon.store.database import now_iso, parse_time
+from mozart_daemon.store.database import json_list, now_iso, parse_time
 
 
 @pytest.fixture
@@ -150,3 +151,10 @@ def test_now_iso_is_datetimes_isoformat(monkeypatch: pytest.MonkeyPatch) -> None
     before = datetime.now(UTC)
     stamp = parse_time(now_iso())
     assert stamp is not None and before <= stamp <= datetime.now(UTC)
+
+
+def test_json_list_is_json_dumps_with_str_default() -> None:
+    when = datetime(2026, 11, 27, tzinfo=UTC)
+    cases: list[list[object]] = [[], [{}], [{"passed": False, "at": when}], [[1, "é", None]]]
+    for values in cases:
+        assert json_list(values) == json.dumps(values, default=str)

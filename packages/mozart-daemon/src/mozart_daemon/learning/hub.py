@@ -26,7 +26,7 @@ from mozart_daemon.learning import persist
 from mozart_daemon.learning.lessons import lessons_section, relevant
 from mozart_daemon.learning.patterns import Pattern, PatternIndex, failures_of, ranked
 from mozart_daemon.logging import get_logger
-from mozart_daemon.store.database import Database, now_iso
+from mozart_daemon.store.database import Database, json_list, now_iso
 
 log = get_logger(__name__)
 
@@ -119,7 +119,7 @@ class LearningHub:
             outcome.outcome,
             outcome.duration_seconds,
             outcome.attempts,
-            json.dumps(outcome.validations, default=str),
+            json_list(outcome.validations),
             outcome.error_class,
             now_iso(),
             outcome.kind,

@@ -17,7 +17,13 @@ from typing import Any
 
 import msgspec
 
-from mozart_daemon.store.database import Database, Statements, now_iso, parse_time
+from mozart_daemon.store.database import (
+    Database,
+    Statements,
+    json_list,
+    now_iso,
+    parse_time,
+)
 
 
 class SheetRecord(msgspec.Struct, kw_only=True):
@@ -266,7 +272,7 @@ class SheetStore:
                         duration_seconds,
                         stdout_tail,
                         stderr_tail,
-                        json.dumps(validations or [], default=str),
+                        json_list(validations or []),
                         job_id,
                         sheet_num,
                         attempt,
