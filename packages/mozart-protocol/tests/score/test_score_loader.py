@@ -17,9 +17,11 @@ from mozart_protocol.score import (
     ScoreError,
     ScoreNotReadableError,
     load_score,
+    resolve_path,
     resolve_workspace,
     validate_score_file,
 )
+from mozart_protocol.score.loaded import absolute_path_text
 from mozart_protocol.score.model import DEFAULT_RATE_LIMIT_PATTERNS
 from mozart_protocol.score.yamlsource import SafeLoader
 
@@ -260,3 +262,22 @@ def test_pure_python_loader_gives_the_same_findings(
     slow = validate_score_file(path).findings
     assert fast == slow
     assert len(fast) >= 3
+
+
+@pytest.mark.parametrize("base", ["/s/d", "/", "rel/d", ".", "", "//two"])
+@pytest.mark.parametrize(
+    "value", ["", ".", "..", "w", "./w/", "a//b/./c/..", "/abs/x", "//abs", "~/w", "w\x00"]
+)
+def test_workspace_text_and_parent_are_the_path_objects(base: str, value: str) -> None:
+    """The static checks take the workspace as text and its parent as its dirname."""
+    path = resolve_path(Path(base), value)
+    text = absolute_path_text(base, value)
+    assert text == str(path)
+    assert (os.path.dirname(text) or ".") == str(path.parent)
+
+
+def test_the_loaded_score_and_the_report_share_its_warnings(write_score: WriteScore) -> None:
+    report = validate_score_file(write_score(MINIMAL.replace("sheet_num", "nope")))
+    assert report.ok and report.loaded is not None
+    assert [f.code for f in report.loaded.warnings] == ["W204"]
+    assert report.loaded.warnings == report.warnings

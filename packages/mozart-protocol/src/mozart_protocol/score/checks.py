@@ -18,7 +18,7 @@ import jinja2.meta
 from mozart_protocol.score.conditions import ConditionError, parse_condition
 from mozart_protocol.score.containment import PathEscapeError, rule_path
 from mozart_protocol.score.findings import Problem, index_path
-from mozart_protocol.score.loaded import LoadedScore, resolve_workspace
+from mozart_protocol.score.loaded import LoadedScore, absolute_path_text
 from mozart_protocol.score.model import (
     ClaudeCliBackend,
     CommandSucceedsRule,
@@ -31,7 +31,7 @@ from mozart_protocol.score.placeholders import (
     format_placeholders,
     placeholder_names,
 )
-from mozart_protocol.score.plan import Plan, build_plan, check_sheet_config
+from mozart_protocol.score.plan import Plan, check_sheet_config, plan_checked
 from mozart_protocol.score.render import (
     CONTEXT_NAMES,
     INTEGER_CONTEXT_NAMES,
@@ -41,6 +41,7 @@ from mozart_protocol.score.render import (
 from mozart_protocol.score.schema_check import suggest
 
 _ENVIRONMENT = make_environment()
+_CONTEXT_NAMES = frozenset(CONTEXT_NAMES)
 
 
 def check_loaded(
@@ -56,22 +57,25 @@ def check_loaded(
     plan = None
     if "sheet" not in skip:
         problems += check_sheet_config(score.sheet)
-        plan = build_plan(score) if not problems else None
+        plan = plan_checked(score.sheet) if not problems else None
     if "prompt" not in skip:
         problems += check_prompt(loaded)
-    workspace = resolve_workspace(loaded, workspace_override)
-    problems += check_validations(score, plan, skip, workspace)
+    # resolve_workspace's result as text: only the rules and hooks need it as a Path.
+    chosen = workspace_override if workspace_override is not None else score.workspace
+    workspace = absolute_path_text(loaded.base_dir, chosen)
+    if score.validations:
+        problems += check_validations(score, plan, skip, Path(workspace))
     if "rate_limit" not in skip:
         problems += check_rate_limit(score)
     if "backend" not in skip:
         problems += check_backend(loaded, plan)
     if "workspace" not in skip:
-        problems += check_workspace(loaded, workspace_override, workspace=workspace)
+        problems += check_workspace(workspace)
     if "notifications" not in skip:
         problems += check_notifications(loaded)
-    if "on_success" not in skip:
+    if "on_success" not in skip and score.on_success:
         total = plan.total_sheets if plan is not None else 1
-        problems += check_hooks(loaded, workspace=workspace, total_sheets=total)
+        problems += check_hooks(loaded, workspace=Path(workspace), total_sheets=total)
     return problems
 
 
@@ -125,9 +129,14 @@ def check_template(source: str, where: str, label: str, variables: set[str]) -> 
         # An inline template's line maps into the score file; a template file's does not.
         line = lineno if where == "prompt.template" else None
         return [Problem("E203", where, message, value_line=line)]
-    known = {*CONTEXT_NAMES, *variables, *_ENVIRONMENT.globals}
     problems = []
-    for name in sorted(names - known):
+    unknown = [
+        name
+        for name in names
+        if name not in _CONTEXT_NAMES and name not in variables
+        and name not in _ENVIRONMENT.globals
+    ]  # fmt: skip
+    for name in sorted(unknown):
         hint = suggest(name, sorted({*CONTEXT_NAMES, *variables}))
         extra = f"; did you mean `{hint}`?" if hint else ""
         message = f"{label} uses `{name}`, which is not in the context or `variables`{extra}"
@@ -244,11 +253,17 @@ def _check_placeholders(
 
 
 def check_rate_limit(score: Score) -> list[Problem]:
+    return list(_rate_limit_problems(tuple(score.rate_limit.detection_patterns)))
+
+
+@functools.lru_cache(maxsize=64)
+def _rate_limit_problems(patterns: tuple[str, ...]) -> tuple[Problem, ...]:
+    """Cached: nearly every score has the default patterns."""
     problems: list[Problem] = []
-    for index, pattern in enumerate(score.rate_limit.detection_patterns):
+    for index, pattern in enumerate(patterns):
         path = index_path("rate_limit.detection_patterns", index)
         problems += _check_regex(pattern, path, re.IGNORECASE)
-    return problems
+    return tuple(problems)
 
 
 def check_backend(loaded: LoadedScore, plan: Plan | None) -> list[Problem]:
@@ -268,23 +283,17 @@ def check_backend(loaded: LoadedScore, plan: Plan | None) -> list[Problem]:
     return problems
 
 
-def check_workspace(
-    loaded: LoadedScore,
-    override: str | os.PathLike[str] | None,
-    *,
-    workspace: Path | None = None,
-) -> list[Problem]:
-    """``workspace``: the resolved workspace when the caller has it already."""
-    if workspace is None:
-        workspace = resolve_workspace(loaded, override)
-    parent = workspace.parent
+def check_workspace(workspace: str) -> list[Problem]:
+    """``workspace``: the resolved workspace, normalised (``absolute_path_text``), so its
+    dirname is what ``Path.parent`` gives (``.`` for a relative one without a directory)."""
+    parent = os.path.dirname(workspace) or "."
     if not _is_dir(parent):
         message = f"the parent directory `{parent}` of the workspace `{workspace}` does not exist"
         return [Problem("E501", "workspace", message)]
     return []
 
 
-def _is_dir(path: Path) -> bool:
+def _is_dir(path: str) -> bool:
     """``Path.is_dir`` without its Path objects: False for a path that is missing or
     cannot be reached, the other errors (no permission) raised."""
     try:

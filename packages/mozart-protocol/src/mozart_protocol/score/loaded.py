@@ -27,11 +27,16 @@ def resolve_path(base_dir: Path, value: str | os.PathLike[str]) -> Path:
 
     Symlinks are not resolved: the user's spelling of the workspace is what logs show.
     """
+    return Path(absolute_path_text(base_dir, value))
+
+
+def absolute_path_text(base_dir: str | os.PathLike[str], value: str | os.PathLike[str]) -> str:
+    """:func:`resolve_path` as a string, for callers that need no Path object."""
     # On strings: the same result as with Path objects, which cost more than the rest.
     path = os.path.expanduser(os.fspath(value))
     if not os.path.isabs(path):
         path = os.path.join(base_dir, path)
-    return Path(os.path.normpath(path))
+    return os.path.normpath(path)
 
 
 def resolve_workspace(loaded: LoadedScore, override: str | os.PathLike[str] | None = None) -> Path:

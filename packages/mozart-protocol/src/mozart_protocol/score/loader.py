@@ -85,8 +85,8 @@ def validate_score_file(
 ) -> ValidationReport:
     """Every finding about the score at ``path`` (what ``mozart validate`` prints).
     ``text``: the file's content when the caller has read it already."""
-    score_path = Path(os.path.abspath(os.fspath(path)))
-    file = str(score_path)
+    file = os.path.abspath(os.fspath(path))
+    score_path = Path(file)  # its str() is ``file``: abspath normalises as Path does
     try:
         if text is None:
             text = score_path.read_text(encoding="utf-8")
@@ -136,15 +136,17 @@ def validate_score_file(
 
     loaded: LoadedScore | None = None
     if score is not None:
-        loaded = LoadedScore(score=score, path=score_path, base_dir=score_path.parent)
+        loaded = LoadedScore(score, score_path, score_path.parent)
         problems.extend(check_loaded(loaded, workspace_override=workspace_override))
-        warnings = [f for f in _locate(problems, document, file) if f.severity == "warning"]
-        loaded = LoadedScore(score, score_path, score_path.parent, warnings)
-    elif isinstance(cleaned, dict):
+        findings = _locate(problems, document, file)
+        # No check reads the warnings: they are filled in once the checks have run.
+        loaded.warnings.extend(f for f in findings if f.severity == "warning")
+        return ValidationReport(findings, score, True, loaded=loaded, path=score_path)
+    if isinstance(cleaned, dict):
         # Still report template, regex, condition ... problems of the sections that are fine.
         problems.extend(_check_salvaged(cleaned, schema_problems, score_path, workspace_override))
     findings = _locate(problems, document, file)
-    return ValidationReport(findings, score, True, loaded=loaded, path=score_path)
+    return ValidationReport(findings, score, True, loaded=None, path=score_path)
 
 
 # Stand-ins for sections with schema errors: valid, and producing no findings of their own.

@@ -166,10 +166,15 @@ def find_cycle(deps: Mapping[int, list[int]]) -> list[int] | None:
 
 def build_plan(score: Score) -> Plan:
     """Expand the score's sheet section into concrete sheets; raises PlanError when invalid."""
-    sheet = score.sheet
-    problems = check_sheet_config(sheet)
+    problems = check_sheet_config(score.sheet)
     if problems:
         raise PlanError(problems)
+    return plan_checked(score.sheet)
+
+
+def plan_checked(sheet: SheetConfig) -> Plan:
+    """:func:`build_plan` of a sheet section :func:`check_sheet_config` found no problem in
+    (the static checks have just run it)."""
     if sheet.fan_out:
         return _fan_out_plan(sheet)
     return _item_plan(sheet)
