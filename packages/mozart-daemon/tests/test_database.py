@@ -7,7 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -87,11 +87,29 @@ async def test_a_queued_write_can_be_changed_until_the_thread_takes_it(db: Datab
     assert [(r[0], r[1]) for r in rows] == [("a", 2), ("b", 1)]
 
 
-async def test_a_failed_queued_write_is_logged_not_raised(db: Database) -> None:
+class LogRecorder:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict[str, object]]] = []
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        return lambda event, **fields: self.lines.append((level, event, fields))
+
+
+async def test_a_failed_queued_write_is_logged_not_raised(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = LogRecorder()
+    monkeypatch.setattr(database, "log", recorder)
     await db.execute("INSERT INTO t VALUES ('x', 1)")
     failed = db.enqueue([("INSERT INTO t VALUES ('x', 2)", ())])
+    succeeded = db.enqueue([("INSERT INTO t VALUES ('y', 2)", ())])
     await db.flush()
     assert isinstance(failed.exception(), sqlite3.IntegrityError)
+    assert succeeded.result() == 1
+    assert [(level, event) for level, event, _ in recorder.lines] == [
+        ("error", "store.write_failed")
+    ]
+    assert "UNIQUE" in str(recorder.lines[0][2]["error"])
 
 
 async def test_durable_writes_commit_with_synchronous_full(db: Database) -> None:

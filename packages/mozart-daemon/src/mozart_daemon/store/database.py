@@ -88,6 +88,7 @@ class _Write:
     durable: bool
     rowid: bool  # the result is the last statement's rowid (else its rowcount)
     future: asyncio.Future[int]
+    queued: bool = False  # by ``enqueue``: nobody need await it, a failure is logged
 
 
 @dataclass
@@ -230,9 +231,8 @@ class Database:
         Returns the write's future (its rowid or rowcount), resolved in commit order: a
         callback added to it runs before anything that awaits a later write resumes."""
         future: asyncio.Future[int] = self._loop.create_future()
-        future.add_done_callback(_log_failure)
         frozen = [(sql, tuple(params)) for sql, params in statements]
-        write = _Write(frozen, durable, rowid, future)
+        write = _Write(frozen, durable, rowid, future, queued=True)
         self._pending.append(write)
         self._queued[future] = write
         if not self._kick_scheduled:
@@ -283,7 +283,16 @@ class Database:
         # Writes first, in the order they were queued, then reads: a callback on a queued
         # write's future runs before anything that awaits a later operation resumes.
         for op, result in zip(batch, results, strict=True):
-            if isinstance(op, _Write) and not op.future.done():
+            if not isinstance(op, _Write):
+                continue
+            if op.queued and isinstance(result, BaseException):
+                # Here rather than in a callback of the future: that cost every queued
+                # write a trip through the loop's ready queue.
+                log.error("store.write_failed", error=str(result))
+                if not op.future.done():
+                    op.future.set_exception(result)
+                    op.future.exception()  # retrieved: reported above
+            elif not op.future.done():
                 _resolve(op.future, result)
         for op, result in zip(batch, results, strict=True):
             if isinstance(op, _Read) and not op.future.done():
@@ -373,11 +382,6 @@ def _resolve(future: asyncio.Future[Any], result: object) -> None:
         future.set_exception(result)
     else:
         future.set_result(result)
-
-
-def _log_failure(future: asyncio.Future[int]) -> None:
-    if not future.cancelled() and (exc := future.exception()) is not None:
-        log.error("store.write_failed", error=str(exc))
 
 
 def _apply(conn: sqlite3.Connection, write: _Write) -> int:
