@@ -196,6 +196,29 @@ async def test_max_concurrent_jobs_queues_the_rest(env: Env) -> None:
     assert (env.manager.running_jobs, env.manager.queued_jobs) == (0, 0)
 
 
+async def test_a_queued_job_cancelled_or_paused_leaves_the_queue_in_its_order(env: Env) -> None:
+    env.runner.auto = False
+    for name in "abcde":
+        await env.manager.submit(config_path=env.score(name, sheets=1))
+    assert env.manager.queued_jobs == 3  # c, d, e
+    assert await env.manager.cancel("d") == "cancelled"
+    assert await env.manager.pause("e") == "paused"
+    assert env.manager.queued_jobs == 1
+    env.runner.gate("a", 1).set()
+    await env.wait_status("c", "running")
+    env.runner.gate("b", 1).set()
+    await env.wait_status("b", "completed")
+    await asyncio.sleep(0.05)
+    assert ("d", 1) not in env.runner.started and ("e", 1) not in env.runner.started
+    assert (env.manager.running_jobs, env.manager.queued_jobs) == (1, 0)
+    await env.manager.resume("e")  # queued again, and a slot is free
+    await env.wait_status("e", "running")
+    for name in "ce":
+        env.runner.gate(name, 1).set()
+        await env.wait_status(name, "completed")
+    assert [key[0] for key in env.runner.started] == ["a", "b", "c", "e"]
+
+
 async def test_two_jobs_interleave(env: Env) -> None:
     env.runner.auto = False
     await env.manager.submit(config_path=env.score("a", sheets=2))

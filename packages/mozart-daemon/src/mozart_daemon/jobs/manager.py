@@ -379,6 +379,10 @@ class JobManager:
         self._queue.append(job.job_id)
         await self._admit()
 
+    def _dequeue(self, job_id: str) -> None:
+        with contextlib.suppress(ValueError):
+            self._queue.remove(job_id)
+
     async def _admit(self) -> None:
         async with self._admission:
             # Under HIGH or CRITICAL resource pressure queued jobs wait (on_pressure admits
@@ -419,8 +423,8 @@ class JobManager:
     async def _pause(self, job: JobRun, *, reason: str | None) -> None:
         job.user_paused = True
         self._scheduler.set_paused(job.job_id, True)
-        with contextlib.suppress(ValueError):
-            self._queue.remove(job.job_id)
+        if job.state == "queued":
+            self._dequeue(job.job_id)
         self._jobs.set_state(job, "paused")
         await self._store.jobs.set_status(job.job_id, "paused", error=reason)
         await self.events.emit(job.job_id, "job.paused", message=reason)
@@ -526,12 +530,13 @@ class JobManager:
         if job.finalized:
             return
         job.finalized = True
+        was_queued = job.state == "queued"
         self._jobs.set_state(job, state)
         self._cancel_timers(job)
         discard_unused_prompt_files(job.workspace)
         self._scheduler.unregister(job.job_id)
-        with contextlib.suppress(ValueError):
-            self._queue.remove(job.job_id)
+        if was_queued:  # else not in the queue: no walk through every queued job
+            self._dequeue(job.job_id)
         if not self.shutting_down:
             # Its slot is free now: the next queued job starts while this end is written.
             self._spawn(self._admit())
