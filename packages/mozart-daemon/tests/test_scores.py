@@ -4,7 +4,9 @@ read permission on the score and the files it names, and the wire errors."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mozart_daemon import errors
+from mozart_daemon import errors, peer
 from mozart_daemon.jobs import scores
 from mozart_daemon.peer import PEER, Peer
 
@@ -203,3 +205,75 @@ def test_a_score_that_is_no_longer_small_is_not_read_inline(tmp_path: Path) -> N
     os.mkfifo(fifo)
     with pytest.raises(scores._NotInline):  # opened without waiting for a writer
         scores._load_for_peer(str(fifo), inline=True)
+
+
+def _reference_reason(path: Path, uid: int, gid: int) -> str | None:
+    """The kernel's rule as peer.py first wrote it: the groups looked up at once, Path's
+    parents."""
+    groups = peer._groups(uid, gid)
+
+    def permits(st: os.stat_result, bit: int) -> bool:
+        if st.st_uid == uid:
+            return bool(st.st_mode & (bit << 6))
+        if st.st_gid in groups:
+            return bool(st.st_mode & (bit << 3))
+        return bool(st.st_mode & bit)
+
+    real = Path(os.path.realpath(path))
+    try:
+        for directory in reversed(real.parents):
+            if not permits(os.stat(directory), 1):
+                return f"uid {uid} may not enter {directory}"
+        st = os.stat(real)
+    except OSError:
+        return None
+    if stat.S_ISREG(st.st_mode) and not permits(st, 4):
+        return f"uid {uid} may not read {real}"
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give files other owners")
+def test_the_permission_rule_is_the_kernels(shared_dir: Path) -> None:
+    """Every owner, group and mode bit that decides, on a directory and on the file."""
+    inner = shared_dir / "d"
+    inner.mkdir()
+    score = inner / "s.yaml"
+    score.write_text(SCORE)
+    ids = (0, NOBODY.uid)
+    seen = set()
+    try:
+        for owner, group, dir_mode, file_mode in itertools.product(
+            ids, ids, (0o700, 0o710, 0o701, 0o711), (0o600, 0o640, 0o604, 0o644)
+        ):
+            os.chown(inner, owner, group)
+            os.chown(score, owner, group)
+            inner.chmod(dir_mode)
+            score.chmod(file_mode)
+            for path in (score, inner, shared_dir / "d" / "missing.yaml", Path("/")):
+                reason = peer.unreadable_reason(path, NOBODY.uid, NOBODY.gid)
+                assert reason == _reference_reason(path, NOBODY.uid, NOBODY.gid)
+                seen.add(reason)
+    finally:
+        inner.chmod(0o755)
+        score.unlink()
+        inner.rmdir()
+    assert len(seen) == 3  # readable, a directory not entered, a file not read
+
+
+def test_groups_are_looked_up_only_where_they_decide(
+    shared_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    score = shared_dir / "s.yaml"
+    score.write_text(SCORE)
+    score.chmod(0o644)
+    lookups: list[int] = []
+    real_groups = peer._groups
+    monkeypatch.setattr(
+        peer, "_groups", lambda uid, gid: lookups.append(uid) or real_groups(uid, gid)
+    )
+    # Owned by another uid, group and others alike (what most paths are): no lookup.
+    assert peer.unreadable_reason(score, NOBODY.uid, NOBODY.gid) is None
+    assert lookups == []
+    score.chmod(0o640)
+    assert peer.unreadable_reason(str(score), NOBODY.uid, NOBODY.gid) is not None
+    assert lookups == [NOBODY.uid]

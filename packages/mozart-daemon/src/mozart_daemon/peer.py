@@ -44,29 +44,40 @@ def _groups(uid: int, gid: int) -> set[int]:
         return {gid}
 
 
-def _permits(st: os.stat_result, uid: int, groups: set[int], bit: int) -> bool:
-    """Whether ``uid`` has the ``bit`` (4 r, 1 x) permission on a file with stat ``st``."""
-    if st.st_uid == uid:
-        return bool(st.st_mode & (bit << 6))
-    if st.st_gid in groups:
-        return bool(st.st_mode & (bit << 3))
-    return bool(st.st_mode & bit)
-
-
-def unreadable_reason(path: Path, uid: int, gid: int) -> str | None:
+def unreadable_reason(path: Path | str, uid: int, gid: int) -> str | None:
     """Why ``uid`` could not read ``path`` (None: it could). Root reads everything."""
     if uid == 0:
         return None
-    groups = _groups(uid, gid)
-    real = Path(os.path.realpath(path))
+    # Group membership decides only where the group and other bits differ: looked up (a
+    # passwd and a group lookup, most of the check's cost) the first time one does.
+    groups: set[int] | None = None
+
+    def permits(st: os.stat_result, bit: int) -> bool:
+        """Whether ``uid`` has the ``bit`` (4 r, 1 x) permission on a file with stat ``st``."""
+        nonlocal groups
+        if st.st_uid == uid:
+            return bool(st.st_mode & (bit << 6))
+        by_group, by_other = bool(st.st_mode & (bit << 3)), bool(st.st_mode & bit)
+        if by_group == by_other:
+            return by_other
+        if groups is None:
+            groups = _groups(uid, gid)
+        return by_group if st.st_gid in groups else by_other
+
+    real = os.path.realpath(path)
+    parents = []  # what Path(real).parents gives, as text: the path is absolute and normal
+    directory = real
+    while (above := os.path.dirname(directory)) != directory:
+        parents.append(above)
+        directory = above
     try:
-        for directory in reversed(real.parents):
-            if not _permits(os.stat(directory), uid, groups, 1):
+        for directory in reversed(parents):
+            if not permits(os.stat(directory), 1):
                 return f"uid {uid} may not enter {directory}"
         st = os.stat(real)
     except OSError:
         return None  # missing or unreachable for the daemon too: the loader says so
-    if stat.S_ISREG(st.st_mode) and not _permits(st, uid, groups, 4):
+    if stat.S_ISREG(st.st_mode) and not permits(st, 4):
         return f"uid {uid} may not read {real}"
     return None
 
@@ -76,7 +87,7 @@ def require_readable(path: Path | str) -> None:
     peer = PEER.get()
     if peer is None:
         return  # not on behalf of a socket client (tests, internal calls)
-    reason = unreadable_reason(Path(path), peer.uid, peer.gid)
+    reason = unreadable_reason(path, peer.uid, peer.gid)
     if reason is not None:
         raise errors.DaemonError(
             errors.SCORE_NOT_READABLE,
