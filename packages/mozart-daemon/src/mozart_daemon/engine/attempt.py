@@ -35,7 +35,7 @@ class AttemptOutput:
 
 
 def prompt_path(workspace: Path, sheet_num: int) -> Path:
-    return log_dir(workspace) / f"sheet-{sheet_num:02d}.prompt.md"
+    return Path(f"{os.fspath(workspace)}/logs/sheet-{sheet_num:02d}.prompt.md")
 
 
 # Prompt files created ahead of their sheet: the next sheet's is created while this

@@ -63,8 +63,8 @@ def rotate_logs(workspace: str | os.PathLike[str]) -> Path | None:
 
 def log_paths(workspace: str | os.PathLike[str], sheet_num: int) -> tuple[Path, Path]:
     """``(stdout_log, stderr_log)`` of a sheet."""
-    base = log_dir(workspace) / f"sheet-{sheet_num:02d}"
-    return base.with_name(base.name + ".stdout.log"), base.with_name(base.name + ".stderr.log")
+    base = f"{os.fspath(workspace)}/logs/sheet-{sheet_num:02d}"  # Path() normalises it
+    return Path(base + ".stdout.log"), Path(base + ".stderr.log")
 
 
 class OutputSink:
