@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -58,8 +59,11 @@ class Pipes:
 async def _spawn(
     helper: SpawnHelper, argv: list[str], cwd: str = "/", env: dict[str, str] | None = None
 ) -> tuple[int, asyncio.Future[int], Pipes]:
+    """Spawn by path, as the daemon does for a program it found on PATH."""
     pipes = Pipes()
-    future = helper.spawn(argv, None, cwd, env or {"PATH": os.defpath}, pipes.child_ends, False)
+    executable = shutil.which(argv[0])
+    future = helper.spawn(argv, executable, cwd, env or {"PATH": os.defpath}, pipes.child_ends,
+                          False)  # fmt: skip
     pipes.close_child_ends()
     assert future is not None
     pid = await future
@@ -83,6 +87,65 @@ async def test_the_helper_starts_a_child_with_its_pipes_cwd_and_environment(
     assert pid != helper.process.pid
     # It ran in a session of its own, as the daemon's own children do.
     assert pid not in (os.getpid(), os.getsid(0))
+
+
+PROBE = (
+    'echo "cwd=$(pwd) who=$WHO"; ls /proc/self/fd | sort -n | tr "\\n" " "; echo; '
+    "grep -E '^(SigIgn|SigBlk)' /proc/self/status; ps -o sid= -p $$; cat; echo read-done"
+)
+
+
+@pytest.mark.parametrize("executable", ["/bin/sh", None], ids=["by-path", "by-name"])
+async def test_the_child_gets_only_its_pipes_default_signals_and_a_session_of_its_own(
+    helper: SpawnHelper, tmp_path: Path, executable: str | None
+) -> None:
+    """As the daemon's own children: nothing of the helper's is inherited (its socket,
+    the pipes of other runs), no signal ignored or blocked, a session of its own; for a
+    program given by path (the daemon resolves bare names on PATH) or by name."""
+    pipes = Pipes()
+    env = {"PATH": os.defpath, "WHO": "sheet"}
+    future = helper.spawn(["sh", "-c", PROBE], executable, str(tmp_path), env, pipes.child_ends,
+                          False)  # fmt: skip
+    pipes.close_child_ends()
+    assert future is not None
+    pid = await future
+    exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    helper.watch(pid, exited.set_result)
+    assert await asyncio.wait_for(exited, 10) == 0
+    lines = pipes.read_out().decode().splitlines()
+    pipes.close()
+    assert lines[0] == f"cwd={tmp_path} who=sheet"
+    # 0-2, and the one `ls` opens to list the directory: nothing of the helper's.
+    assert lines[1].split() == ["0", "1", "2", "3"]
+    assert lines[2:4] == ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"]
+    assert int(lines[4]) == pid  # its own session
+    assert lines[5] == "read-done"  # stdin is /dev/null: cat ends at once
+
+
+async def test_a_relative_path_is_the_daemons_whatever_ran_before(
+    helper: SpawnHelper, tmp_path: Path
+) -> None:
+    here = Path.cwd()
+    for cwd in (str(tmp_path), "."):
+        _pid, exited, pipes = await _spawn(helper, ["pwd"], cwd=cwd)
+        assert await asyncio.wait_for(exited, 10) == 0
+        expected = tmp_path if cwd != "." else here
+        assert pipes.read_out().decode().strip() == str(expected)
+        pipes.close()
+
+
+async def test_a_missing_working_directory_fails_the_spawn(
+    helper: SpawnHelper, tmp_path: Path
+) -> None:
+    for executable in ("/bin/true", None):
+        pipes = Pipes()
+        future = helper.spawn(["true"], executable, str(tmp_path / "gone"),
+                              {"PATH": os.defpath}, pipes.child_ends, False)  # fmt: skip
+        pipes.close_child_ends()
+        assert future is not None
+        with pytest.raises(FileNotFoundError):
+            await future
+        pipes.close()
 
 
 async def test_a_child_killed_by_a_signal_is_reported_as_subprocess_does(
