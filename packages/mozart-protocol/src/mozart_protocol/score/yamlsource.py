@@ -1,10 +1,13 @@
 """YAML text -> plain data plus a map from score paths to source positions.
 
-The node tree is composed (C loader when PyYAML has it) and constructed into plain Python
+A score of block mappings and sequences of one-line scalars in plain ASCII (most scores)
+is read by :mod:`~mozart_protocol.score.blockyaml` without a node tree. Any other text:
+the node tree is composed (C loader when PyYAML has it) and constructed into plain Python
 data. Positions are needed only to locate a finding, so the tree is walked for them (the
 position of every key and value under its score path: ``sheet.size``,
-``validations[1].pattern``) only when one is asked for, or at once when the document has
-a duplicate key (which that walk reports).
+``validations[1].pattern``) only when one is asked for (composed from the text first if
+blockyaml read it), or at once when the document has a duplicate key (which that walk
+reports).
 
 Most scores are mappings, lists, strings, numbers and booleans: those are constructed by
 :func:`_construct_plain` with PyYAML's own scalar constructors (its generic constructor,
@@ -22,6 +25,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from mozart_protocol.score.blockyaml import parse_block
 from mozart_protocol.score.findings import Problem, index_path, join_path
 
 # The C loader is several times faster; the pure-Python one gives the same results.
@@ -34,10 +38,13 @@ class Position(NamedTuple):
 
 
 class YamlDocument:
-    def __init__(self, data: object, node: yaml.Node | None = None) -> None:
+    def __init__(
+        self, data: object, node: yaml.Node | None = None, text: str | None = None
+    ) -> None:
         self.data = data
         self.problems: list[Problem] = []
         self._node = node
+        self._text = text  # to compose the node tree from, when it was not
         self._positions: dict[str, tuple[Position, Position]] | None = None
         self._styles: dict[str, str] = {}
 
@@ -46,6 +53,8 @@ class YamlDocument:
         """score path -> (position of its key, position of its value); "" is the document."""
         if self._positions is None:
             self._positions = {}
+            if self._node is None and self._text is not None:
+                self._node = _compose(self._text)
             if self._node is not None:
                 # Duplicate keys were reported already (see parse_yaml): not again.
                 _walk(self._node, self._positions, self._styles, [])
@@ -136,6 +145,9 @@ def _make_memo_loader(base: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
 
 def parse_yaml(text: str) -> YamlDocument:
     """Parse one YAML document; raises YamlSyntaxError with the position of the problem."""
+    data = parse_block(text, SafeLoader)
+    if data is not None:
+        return YamlDocument(data, text=text)
     loader = _memo_loader(SafeLoader)(text)
     try:
         node = loader.get_single_node()
@@ -159,6 +171,16 @@ def parse_yaml(text: str) -> YamlDocument:
     finally:
         loader.dispose()
     return document
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node tree of a text that parse_block has read (so one PyYAML accepts too)."""
+    loader = _memo_loader(SafeLoader)(text)
+    try:
+        node: yaml.Node | None = loader.get_single_node()
+        return node
+    finally:
+        loader.dispose()
 
 
 def _refuse_recursion(root: yaml.Node) -> None:

@@ -1,0 +1,213 @@
+"""blockyaml reads the common shape of a score without PyYAML's node tree: sound only if,
+for every text it reads, PyYAML gives the same data (values, types, key order) without a
+problem, and it declines every text PyYAML refuses or reads otherwise. Checked here over
+generated documents, near misses of them, and the pinned corpus in block style; the
+findings of a score read either way are the same (positions come from PyYAML's tree)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from mozart_protocol.score import validate_score_file, yamlsource
+from mozart_protocol.score.blockyaml import parse_block
+from mozart_protocol.score.yamlsource import SafeLoader, YamlSyntaxError, parse_yaml
+
+CORPUS = json.loads(
+    (Path(__file__).parent / "data" / "pinned_scores.json").read_text(encoding="utf-8")
+)
+
+# Scalars as written: YAML 1.1 readings, indicators, quotes, comments, and what is not a
+# one-line scalar at all.
+SCALARS = [
+    "a", "x y", "a  b", "yes", "No", "on", "OFF", "y", "n", "true", "False", "~", "null",
+    "Null", "0", "-1", "+1", "017", "08", "0x1F", "0o17", "0b101", "1_000", "190:20:30",
+    "1.5", ".5", "1.", "1e3", "1.0e+3", "-1.5E-3", ".inf", "-.Inf", ".nan", "12e03",
+    "2001-12-14", "2001-12-14 21:59:43.10", "=", "<<", "a#b", "a #b", "a # b", "a: b",
+    "a:b", "a:", ":a", "http://h:80/x?y=1", "./ws/tp-00000", "~/w", "$HOME", "(x)",
+    "sheet {{ sheet_num }}", "{{ x }}", "[a]", "{a: 1}", "a, b", "a [b], {c}", "-", "- a",
+    "-a", "?", "? a", "?a", "&a x", "*a", "!!str 1", "!x", "|", ">", "|-", "%x", "@x",
+    "`x", "'q'", '"d"', "'it''s'", "''", '""', "'a' b", "'a'b", "'a' # c", "'a'#c",
+    '"a\\"b"', '"a\\tb"', '"a\\\\"', '"x" # c', "'x: y'", '"#"', "'", '"', "'a''", "x  ",
+    "#", "a #", "...", "---", "x\ty", "\u00e9", "x\r", "a\\b", "it's", 'say "hi"', "a'b",
+    "a,b", "a]", "a}", "1:2", "0.", "-.5", "+.5", "1__0", "0b", "0x", "TRUE", "tRUE", "--x",
+    "-#", "-:", "- #", "---x", "-- -", "-0x1", "-1_0", "-~", "-x: y", "-'a'", "+", "+a",
+]  # fmt: skip
+KEYS = [
+    "a", "b", "c", "name", "k_1", "1", "2", "0x1", "01", "1.5", "yes", "on", "n", "~",
+    "null", "a.b", "a-b", "a b", "'q'", '"d"', "'a b'", "<<", "=", "-a", "2001-12-14",
+    "a:", "x" * 130, "?", "a#b", "#a", "A", "_", "1_0", ".5", "$k", "(k)",
+]  # fmt: skip
+EDITS = " -:#'\"\n\tab1{}[],?&*!|>%@`~.\\"
+
+
+def _pick(rng: random.Random, pool: list[str]) -> str:
+    return rng.choice(pool[:12]) if rng.random() < 0.5 else rng.choice(pool)
+
+
+def _after_colon(rng: random.Random) -> str:
+    return rng.choice([" ", " ", " ", "  "])
+
+
+def _comment(rng: random.Random) -> str:
+    return rng.choice(["", "", "", "", " # c", "  #c", "#c", " #"])
+
+
+def _mapping(rng: random.Random, column: int, depth: int, lines: list[str]) -> None:
+    for _ in range(rng.randint(1, 4)):
+        _entry(rng, " " * column + _pick(rng, KEYS) + ":", column, depth, lines)
+
+
+def _entry(rng: random.Random, head: str, column: int, depth: int, lines: list[str]) -> None:
+    """``head`` (``key:``) then its value: a scalar on the line or a block below."""
+    roll = rng.random()
+    if depth <= 0 or roll < 0.55:
+        lines.append(head + _after_colon(rng) + _pick(rng, SCALARS) + _comment(rng))
+    elif roll < 0.6:
+        lines.append(head + _comment(rng))  # null
+    elif roll < 0.8:
+        lines.append(head + _comment(rng))
+        _mapping(rng, column + rng.choice([1, 2, 2, 4]), depth - 1, lines)
+    else:
+        lines.append(head + _comment(rng))
+        _sequence(rng, column + rng.choice([0, 0, 2, 3]), depth - 1, lines)
+    if rng.random() < 0.1:
+        lines.append(rng.choice(["", "   ", "# c", " " * column + "# c", "  # c"]))
+
+
+def _sequence(rng: random.Random, column: int, depth: int, lines: list[str]) -> None:
+    for _ in range(rng.randint(1, 3)):
+        dash = " " * column + rng.choice(["- ", "- ", "-  ", "-   "])
+        if rng.random() < 0.6 or depth <= 0:
+            lines.append(dash + _pick(rng, SCALARS) + _comment(rng))
+            continue
+        inner = len(dash)
+        _entry(rng, dash + _pick(rng, KEYS) + ":", inner, depth - 1, lines)
+        for _ in range(rng.randint(0, 2)):
+            _entry(rng, " " * inner + _pick(rng, KEYS) + ":", inner, depth - 1, lines)
+
+
+def _document(rng: random.Random) -> str:
+    lines: list[str] = []
+    if rng.random() < 0.05:
+        lines.append(rng.choice(["---", "# top", "%YAML 1.1\n---", ""]))
+    _mapping(rng, rng.choice([0, 0, 0, 2]), rng.randint(0, 3), lines)
+    text = "\n".join(lines) + rng.choice(["\n", "", "\n\n"])
+    if rng.random() < 0.3:  # near misses: an edit or two anywhere
+        for _ in range(rng.randint(1, 2)):
+            at = rng.randrange(len(text) + 1)
+            cut = rng.choice([0, 0, 1])
+            text = text[:at] + rng.choice(["", rng.choice(EDITS)]) + text[at + cut :]
+    return text
+
+
+def _types(value: object) -> object:
+    if isinstance(value, dict):
+        return [(type(k).__name__, _types(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [_types(v) for v in value]
+    return type(value).__name__
+
+
+def _pyyaml(text: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, object]:
+    """What parse_yaml gives through PyYAML alone: the data, or the syntax error."""
+    with monkeypatch.context() as patch:
+        patch.setattr(yamlsource, "parse_block", lambda text, loader: None)
+        try:
+            document = parse_yaml(text)
+        except YamlSyntaxError:
+            return "error", None
+    if document.problems:
+        return "problems", document.data
+    return "data", document.data
+
+
+def _compare(text: str, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether blockyaml read ``text``; asserts that it agrees with PyYAML when it did."""
+    got = parse_block(text, SafeLoader)
+    if got is None:
+        return False
+    outcome, expected = _pyyaml(text, monkeypatch)
+    assert outcome == "data", text
+    assert repr(got) == repr(expected), text
+    assert _types(got) == _types(expected), text
+    assert parse_yaml(text).data == got
+    return True
+
+
+def test_generated_documents_read_as_pyyaml_reads_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(20261127)
+    read = refused = 0
+    for _ in range(6000):
+        text = _document(rng)
+        if _compare(text, monkeypatch):
+            read += 1
+        elif _pyyaml(text, monkeypatch)[0] != "data":
+            refused += 1
+    # Both sides are exercised: many texts read here, many declined that PyYAML refuses.
+    assert read > 1000 and refused > 1000, (read, refused)
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[case["name"] for case in CORPUS])
+def test_the_pinned_corpus_in_block_style(
+    case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _compare(case["text"], monkeypatch)
+    try:
+        data = yaml.load(case["text"], Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return
+    if isinstance(data, dict):
+        block = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=10**6)
+        _compare(block, monkeypatch)
+
+
+SCORE = """\
+name: t
+workspace: ./ws
+backend:
+  type: command
+  command:
+  - 'true'
+sheet:
+  size: 1
+  total_items: 3
+prompt:
+  template: sheet {{ sheet_num }}
+"""
+BAD_SCORES = [
+    SCORE.replace("size: 1", "size: 0"),  # E104 at a value
+    SCORE.replace("sheet_num", "sheet_nun"),  # W204 inside the template
+    SCORE.replace("name: t", "name: t\nnmae: u"),  # E101 at a key
+    SCORE.replace("  type: command", "  type: commnd"),  # E105
+    SCORE.replace("./ws", "./no/such/ws"),  # E501
+    SCORE + "validations:\n- type: content_regex\n  path: x\n  pattern: '['\n",  # E301
+    SCORE + "validations:\n  - type: file_exists\n    path: '{nope}'\n",  # E304 in a rule
+    SCORE + "rate_limit:\n  detection_patterns:\n  - ok\n  - (\n",  # E301 in a list
+    SCORE.replace("prompt:\n  template: sheet {{ sheet_num }}\n", "prompt:\n"),  # E103
+    "  " + SCORE.replace("\n", "\n  ").replace("total_items: 3", "total_items: -1"),
+]
+
+
+@pytest.mark.parametrize("text", BAD_SCORES)
+def test_findings_are_located_as_through_pyyaml(
+    text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert parse_block(text, SafeLoader) is not None
+    path = tmp_path / "score.yaml"
+    path.write_text(text, encoding="utf-8")
+    fast = validate_score_file(path).findings
+    monkeypatch.setattr(yamlsource, "parse_block", lambda text, loader: None)
+    assert fast == validate_score_file(path).findings
+    assert fast and all(f.line is not None for f in fast)
+
+
+def test_the_bench_score_is_read_here() -> None:
+    document = parse_yaml(SCORE)
+    assert document._node is None  # no tree composed while nothing asks for a position
+    assert document.data == yaml.load(SCORE, Loader=yaml.SafeLoader)
+    assert document.locate("sheet.size") == (8, 9)
