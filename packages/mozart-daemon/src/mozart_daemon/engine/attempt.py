@@ -154,51 +154,40 @@ async def run_attempt(
     finally:
         stdout.close()
         stderr.close()
-    record = replace(
-        record,
-        exit_code=result.exit_code,
-        signal=result.signal,
-        duration_seconds=result.duration_seconds,
-        input_tokens=result.input_tokens,
-        output_tokens=result.output_tokens,
-        cost_usd=result.cost_usd,
-        stdout_tail=result.stdout_tail[-4096:],
-        stderr_tail=result.stderr_tail[-4096:],
-    )
+    # What the run left, and its outcome: the record is closed with one copy (``close``).
+    ran: dict[str, object] = {
+        "exit_code": result.exit_code,
+        "signal": result.signal,
+        "duration_seconds": result.duration_seconds,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost_usd": result.cost_usd,
+        "stdout_tail": result.stdout_tail[-4096:],
+        "stderr_tail": result.stderr_tail[-4096:],
+    }
+
+    def close(outcome: AttemptOutcome, **more: object) -> AttemptRecord:
+        return replace(record, **ran, **more, finished_at=time.time(), outcome=outcome)  # type: ignore[arg-type]
+
     if result.error_class == ErrorClass.FATAL or result.timed_out:
         outcome: AttemptOutcome = "fatal" if result.error_class == ErrorClass.FATAL else "timeout"
         error_class = ErrorClass.FATAL if outcome == "fatal" else ErrorClass.TIMEOUT
         error = result.error
         if outcome == "timeout":
             error = f"timed out after {backend_timeout:g} s; the run was stopped"
-        closed = replace(
-            record,
-            finished_at=time.time(),
-            outcome=outcome,
-            error_class=error_class,
-            error=error,
-        )
-        return AttemptOutput(closed, None)
+        return AttemptOutput(close(outcome, error_class=error_class, error=error), None)
 
     env = daemon_environ() | exec_context.mozart_env() if rules else None
     run = await run_validations(
         rules, context, workspace, snapshot, env=env, grace_seconds=grace_seconds
     )
-    record = replace(record, validations=run.results)
+    ran["validations"] = run.results
     if run.fatal_error is not None:
-        return AttemptOutput(
-            replace(
-                record,
-                finished_at=time.time(),
-                outcome="fatal",
-                error_class=ErrorClass.FATAL,
-                error=run.fatal_error,
-            ),
-            run,
-        )
+        closed = close("fatal", error_class=ErrorClass.FATAL, error=run.fatal_error)
+        return AttemptOutput(closed, run)
     passed = run.all_passed if rules else (result.exit_code == 0 and result.error_class is None)
     if passed:
-        return AttemptOutput(replace(record, finished_at=time.time(), outcome="passed"), run)
+        return AttemptOutput(close("passed"), run)
 
     # The reply (stdout for a command) and stderr: not a JSON envelope, whose numbers
     # (a duration of 429 ms) would match a pattern like `429`.
@@ -207,31 +196,18 @@ async def run_attempt(
     if result.rate_limited or is_rate_limited(text, patterns):
         hint = reset_hint_seconds(text, now())
         wait = hint if hint is not None else score.rate_limit.wait_minutes * 60.0
-        return AttemptOutput(
-            replace(
-                record,
-                finished_at=time.time(),
-                outcome="rate_limited",
-                rate_limited=True,
-                rate_limit_wait_seconds=wait,
-                error_class=ErrorClass.RATE_LIMIT,
-                error=result.error or "rate limited",
-            ),
-            run,
+        closed = close(
+            "rate_limited",
+            rate_limited=True,
+            rate_limit_wait_seconds=wait,
+            error_class=ErrorClass.RATE_LIMIT,
+            error=result.error or "rate limited",
         )
+        return AttemptOutput(closed, run)
     if result.error_class is not None:
         error_class, error = result.error_class, result.error
         if rules:
             error = f"{error}; {_failed_checks(run)}"
     else:
         error_class, error = ErrorClass.VALIDATION, _failed_checks(run)
-    return AttemptOutput(
-        replace(
-            record,
-            finished_at=time.time(),
-            outcome="failed",
-            error_class=error_class,
-            error=error,
-        ),
-        run,
-    )
+    return AttemptOutput(close("failed", error_class=error_class, error=error), run)
