@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 from pathlib import Path
 
+from mozart_daemon import logging as logging_module
 from mozart_daemon.logging import (
     LineWriter,
     bind_job,
+    bind_request,
     configure_logging,
+    flush_logs,
     get_logger,
     reset_logging,
     set_level,
@@ -101,3 +105,68 @@ def test_a_logger_made_before_a_configuration_change_follows_it(tmp_path: Path) 
     assert "shown.first" in text and "shown.at_debug" in text and "hidden" not in text
     assert "shown.second" in second.read_text() and "hidden" not in second.read_text()
     assert "shown.second" not in text
+
+
+def test_the_bound_context_level_and_time_are_structlogs_own(tmp_path: Path) -> None:
+    """The fused processor gives the lines structlog's merge_contextvars, add_log_level,
+    TimeStamper(iso, utc) and format_exc_info gave: the same keys in the same order."""
+    import structlog
+    from structlog.contextvars import bind_contextvars, reset_contextvars
+
+    def lines(ours: bool) -> list[dict[str, object]]:
+        path = tmp_path / f"{ours}.log"
+        configure_logging(level="debug", json=True, log_file=path)
+        if not ours:
+            structlog.configure(
+                processors=[
+                    structlog.contextvars.merge_contextvars,
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(),
+                ]
+            )
+
+        def outer() -> object:
+            return bind_job("outer") if ours else bind_contextvars(job_id="outer")
+
+        log = get_logger("mozart_daemon.test")
+        tokens = outer()
+        with tokens if ours else contextlib.nullcontext():  # type: ignore[attr-defined]
+            log.info("a.line", detail="x")
+            log.warn("a.warning", job_id="given")  # the call's own value wins
+            try:
+                raise ValueError("broken")
+            except ValueError:
+                log.exception("a.failure")
+        if not ours:
+            reset_contextvars(**tokens)  # type: ignore[arg-type]
+        asyncio.run(asyncio.sleep(0))
+        flush_logs()
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    try:
+        theirs, mine = lines(ours=False), lines(ours=True)
+    finally:
+        reset_logging()
+    assert len(mine) == len(theirs) == 3
+    for a, b in zip(mine, theirs, strict=True):
+        assert list(a) == list(b)
+        assert {k: v for k, v in a.items() if k != "timestamp"} == {
+            k: v for k, v in b.items() if k != "timestamp"
+        }
+        assert str(a["timestamp"]).endswith("Z") and len(str(a["timestamp"])) == 27
+    assert [line["level"] for line in mine] == ["info", "warning", "error"]
+    assert [line["job_id"] for line in mine] == ["outer", "given", "outer"]
+
+
+def test_an_inner_binding_wins_until_it_ends() -> None:
+    seen: list[dict[str, object]] = []
+    with bind_request(7, "job.submit"), bind_job("outer"):
+        with bind_job("inner"):
+            seen.append(logging_module._add_context(None, "info", {"event": "x"}))
+        seen.append(logging_module._add_context(None, "info", {"event": "y"}))
+    seen.append(logging_module._add_context(None, "info", {"event": "z"}))
+    assert [line.get("job_id") for line in seen] == ["inner", "outer", None]
+    assert seen[0]["request_id"] == 7 and seen[0]["method"] == "job.submit"
+    assert "request_id" not in seen[2]
