@@ -16,7 +16,7 @@ over generated documents and near misses of them.
 from __future__ import annotations
 
 import re
-from typing import cast
+from typing import Any
 
 from yaml.constructor import SafeConstructor
 from yaml.nodes import ScalarNode
@@ -81,12 +81,13 @@ def parse_block(text: str, loader: type[SafeConstructor]) -> dict[object, object
 
 
 def _parse(text: str) -> dict[object, object]:
-    # Open collections, innermost last: (column, the collection, its keys' texts or None
-    # for a sequence, whether it is a sequence at its parent key's column).
-    stack: list[tuple[int, dict[object, object] | list[object], set[str] | None, bool]] = []
+    # Open collections, innermost last: (column, the collection (a dict or list), its keys'
+    # texts or None for a sequence, whether it is a sequence at its parent key's column).
+    stack: list[tuple[int, Any, set[str] | None, bool]] = []
     root: dict[object, object] | None = None
     # A key whose value is on the lines below: its mapping, the key, the key's column.
     pending: tuple[dict[object, object], object, int] | None = None
+    tag_of = _TAGS.get
     for indent, dash, raw, rest in _LINE.findall(text):
         if not dash and not raw and (not rest or rest[0] == "#"):
             continue  # blank or a comment
@@ -95,7 +96,7 @@ def _parse(text: str) -> dict[object, object]:
             mapping, key, key_column = pending
             pending = None
             if column > key_column or (column == key_column and dash):
-                block: dict[object, object] | list[object] = [] if dash else {}
+                block: Any = [] if dash else {}
                 mapping[key] = block
                 stack.append((column, block, None if dash else set(), column == key_column))
             else:
@@ -118,12 +119,12 @@ def _parse(text: str) -> dict[object, object]:
                 _, collection, keys, _ = stack[-1]
             elif raw:  # `- key: ...`: a mapping at the key's column
                 mapping = {}
-                cast("list[object]", collection).append(mapping)
+                collection.append(mapping)
                 column += len(dash)
                 collection, keys = mapping, set()
                 stack.append((column, mapping, keys, False))
             elif rest:
-                cast("list[object]", collection).append(_value(rest))
+                collection.append(_value(rest))
                 continue
             else:
                 raise _NotBlock  # the item is on the lines below
@@ -132,11 +133,16 @@ def _parse(text: str) -> dict[object, object]:
         if not raw or keys is None or raw in keys or len(raw) > _KEY_LONGEST:
             raise _NotBlock
         keys.add(raw)
-        key = _plain(raw)
+        key = raw if tag_of(raw) == _STR else _plain(raw)
         if not rest or rest[0] == "#":
-            pending = (cast("dict[object, object]", collection), key, column)
+            pending = (collection, key, column)
+        elif (
+            rest[0] in _PLAIN_START and rest[-1] not in " :" and tag_of(rest) == _STR
+            and " #" not in rest and ": " not in rest
+        ):  # fmt: skip
+            collection[key] = rest  # a plain string seen before: what _value gives
         else:
-            cast("dict[object, object]", collection)[key] = _value(rest)
+            collection[key] = _value(rest)
     if root is None:
         raise _NotBlock
     if pending is not None:
