@@ -17,7 +17,7 @@ from mozart_daemon.engine.backends import BackendResult, ExecutionContext, Sheet
 from mozart_daemon.engine.backends.base import daemon_environ
 from mozart_daemon.engine.checkpoint import AttemptOutcome, AttemptRecord
 from mozart_daemon.engine.errors import ErrorClass, FatalSheetError
-from mozart_daemon.engine.logs import LogLineCallback, OutputSink, log_dir, log_paths
+from mozart_daemon.engine.logs import LogLineCallback, OutputSink, log_files
 from mozart_daemon.engine.process import write_files_or_fail
 from mozart_daemon.engine.ratelimit import compile_patterns, is_rate_limited, reset_hint_seconds
 from mozart_daemon.engine.validations import (
@@ -34,18 +34,18 @@ class AttemptOutput:
     validations: ValidationRun | None  # None when the validations were not run
 
 
-def prompt_path(workspace: Path, sheet_num: int) -> Path:
-    return Path(f"{os.fspath(workspace)}/logs/sheet-{sheet_num:02d}.prompt.md")
+def prompt_path(workspace: str | os.PathLike[str], sheet_num: int) -> str:
+    return f"{os.fspath(workspace)}/logs/sheet-{sheet_num:02d}.prompt.md"
 
 
 # Prompt files created ahead of their sheet: the next sheet's is created while this
 # attempt's backend runs (creating a file costs 0.1-0.4 ms on some disks; writing an
 # existing one much less), so the next sheet starts sooner. Those left unused when a job
 # ends are removed (``discard_unused_prompt_files``).
-_AHEAD: set[Path] = set()
+_AHEAD: set[str] = set()
 
 
-def _create_ahead(path: Path) -> None:
+def _create_ahead(path: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     except OSError:
@@ -59,18 +59,18 @@ def discard_unused_prompt_files(workspace: Path) -> None:
     (the job ended before them)."""
     if not _AHEAD:
         return
-    logs = log_dir(workspace)
-    for path in [p for p in _AHEAD if p.parent == logs]:
+    logs = prompt_path(workspace, 0).rpartition("/")[0]
+    for path in [p for p in _AHEAD if p.rpartition("/")[0] == logs]:
         _AHEAD.discard(path)
         with contextlib.suppress(OSError):
-            if path.stat().st_size == 0:
-                path.unlink()
+            if os.stat(path).st_size == 0:
+                os.unlink(path)
 
 
 def _sinks(
     workspace: Path, sheet_num: int, attempt: int, kind: str, on_line: LogLineCallback | None
 ) -> tuple[OutputSink, OutputSink]:
-    out_path, err_path = log_paths(workspace, sheet_num)
+    out_path, err_path = log_files(workspace, sheet_num)
     stdout = OutputSink(
         "stdout", path=out_path, sheet_num=sheet_num, on_line=on_line, keep_all=True
     )
@@ -115,7 +115,7 @@ async def run_attempt(
     # are opened with their first output.
     prompt_file = prompt_path(workspace, sheet_num)
     _AHEAD.discard(prompt_file)
-    files = ((os.fspath(prompt_file), prompt.encode("utf-8")),)
+    files = ((prompt_file, prompt.encode("utf-8")),)
     deferred = getattr(backend, "writes_files", False) is True
     snapshot = take_snapshot(rules, context, workspace)
     stdout, stderr = _sinks(workspace, sheet_num, attempt, record.kind, on_log_line)

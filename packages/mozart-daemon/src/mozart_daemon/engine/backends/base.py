@@ -29,7 +29,7 @@ class ExecutionContext:
     context: Mapping[str, object]
     stdout: OutputSink
     stderr: OutputSink
-    prompt_file: Path | None = None  # the rendered prompt (MOZART_PROMPT_FILE)
+    prompt_file: str | os.PathLike[str] | None = None  # the rendered prompt (MOZART_PROMPT_FILE)
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     # Files not written yet, as ``(path, data)``: the prompt file, for a backend that says
     # it ``writes_files`` (it passes them to ``run_process``, which writes them just before
@@ -53,7 +53,7 @@ class ExecutionContext:
             "MOZART_ATTEMPT": str(self.attempt),
         }
         if self.prompt_file is not None:
-            env["MOZART_PROMPT_FILE"] = str(self.prompt_file)
+            env["MOZART_PROMPT_FILE"] = os.fspath(self.prompt_file)
         return env
 
 
