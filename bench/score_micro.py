@@ -5,13 +5,15 @@
 
 The cases: the daemon's on-loop load (``_load_for_peer(inline=True)``, as ``read_score``
 calls it for a small score), the same on behalf of a non-root client (the peer permission
-check walks the path), ``load_score`` with the text given, and the loader's steps.
+check walks the path), ``load_score`` with the text given, and the loader's steps. Each
+call loads the next of 5,000 scores that differ in name and workspace, as the throughput
+row's do, so that what is memoised by value (the tags of scalars) is missed as there.
 
 By default it prints the best and median µs of this thread's CPU time per call over
 ``--rounds`` rounds of ``--number`` calls. On a machine shared with other work those
 move by 30% and more between runs; ``--instructions`` instead counts the instructions a
 call executes, under valgrind's cachegrind (two runs of each case, ``--number`` and twice
-as many calls, so that start-up cancels out): repeatable to within a few hundred.
+as many calls, so that start-up cancels out): repeatable to within a few thousand.
 
 To compare two trees, run it with ``PYTHONPATH`` set to the other tree's package ``src``
 folders (they come before the editable installs); it prints where it imported from.
@@ -20,6 +22,7 @@ folders (they come before the editable installs); it prints where it imported fr
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import shutil
@@ -36,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.daemon import write_score
 
+SCORES = 5000  # more than the memos of scalars' tags keep (4,096 values)
+
 
 def cases(directory: Path) -> dict[str, Callable[[], object]]:
     from mozart_daemon import peer
@@ -46,24 +51,28 @@ def cases(directory: Path) -> dict[str, Callable[[], object]]:
     from mozart_protocol.score.model import decode_score
     from mozart_protocol.score.yamlsource import parse_yaml
 
-    path = write_score(directory, "tp-00000")
-    config_path = str(path)
-    text = path.read_text()
-    document = parse_yaml(text)
-    loaded = LoadedScore(decode_score(document.data), path, path.parent)
+    paths = [write_score(directory, f"tp-{i:05d}") for i in range(SCORES)]
+    texts = [(str(path), path.read_text()) for path in paths]
+    turn = itertools.cycle(texts)
+    document = parse_yaml(texts[0][1])
+    loaded = LoadedScore(decode_score(document.data), paths[0], paths[0].parent)
 
     def as_peer() -> object:
         token = peer.PEER.set(peer.Peer(pid=1, uid=65534, gid=65534))
         try:
-            return scores._load_for_peer(config_path, inline=True)
+            return scores._load_for_peer(next(turn)[0], inline=True)
         finally:
             peer.PEER.reset(token)
 
+    def with_text() -> object:
+        config_path, text = next(turn)
+        return load_score(config_path, text=text)
+
     return {
-        "_load_for_peer(inline) no peer": lambda: scores._load_for_peer(config_path, inline=True),
+        "_load_for_peer(inline) no peer": lambda: scores._load_for_peer(next(turn)[0], inline=True),
         "_load_for_peer(inline) uid 65534": as_peer,
-        "load_score(text=...)": lambda: load_score(config_path, text=text),
-        "parse_yaml": lambda: parse_yaml(text),
+        "load_score(text=...)": with_text,
+        "parse_yaml": lambda: parse_yaml(next(turn)[1]),
         "decode_score": lambda: decode_score(document.data),
         "check_loaded": lambda: check_loaded(loaded),
     }
