@@ -1,6 +1,7 @@
 """Instructions the daemon executes per job of the throughput row, counted under valgrind.
 
     python3 -m uv run python bench/daemon_instructions.py [--jobs 400] [--warm 50]
+    python3 -m uv run python bench/daemon_instructions.py --bytecodes [--top 40]
 
 Timings of the throughput row move by 30-50 % between runs on a shared machine, and so does
 the daemon's CPU time per job (cache and core contention); instruction counts do not. This
@@ -9,6 +10,10 @@ starts ``mozartd`` under valgrind's cachegrind twice, submits ``--warm`` and the
 the difference divided by ``--jobs``: the daemon's user-space instructions per job, its
 event loop and database thread together, start-up and shut-down cancelled out. The spawn
 helper and the sheets' processes are not counted (cachegrind does not follow children).
+
+``--bytecodes`` says where they go: the same two runs without valgrind, the daemon tracing
+the Python bytecodes it executes (``sys.settrace`` with opcode events, 20-50x slower), per
+job by file and by function.
 
 Repeatable to within 2-3 %: the batching of writes and of log lines, and which sheets the
 spawn helper starts, still depend on timing. Not a row of ``python -m bench`` (it has no
@@ -22,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -32,6 +39,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bench.daemon as bench_daemon
 from bench.daemon import BenchDaemon, mozartd_argv, wait_idle, write_score
 from bench.rows.throughput import submit_all
+
+# Loaded by the traced daemon (PYTHONPATH): counts the bytecodes each function executes.
+_TRACER = """
+import atexit, collections, os, sys, threading
+counts = collections.Counter()
+def tracer(frame, event, arg):
+    if event == "call":
+        frame.f_trace_opcodes, frame.f_trace_lines = True, False
+    elif event == "opcode":
+        counts[(frame.f_code.co_filename, frame.f_code.co_name)] += 1
+    return tracer
+sys.settrace(tracer)
+threading.settrace(tracer)
+@atexit.register
+def dump():
+    with open(os.environ["MOZART_BENCH_BYTECODES"], "w") as f:
+        for (name, function), n in counts.items():
+            f.write(f"{n}\\t{name}\\t{function}\\n")
+"""
+
+
+async def _run(jobs: int) -> None:
+    async with BenchDaemon() as daemon:
+        scores = [str(write_score(daemon.dir, f"tp-{i:05d}")) for i in range(jobs)]
+        await submit_all(daemon.path, scores)
+        await wait_idle(daemon.path, timeout=60 + jobs * 0.5)
 
 
 async def _count(jobs: int, out: Path) -> int:
@@ -43,10 +76,7 @@ async def _count(jobs: int, out: Path) -> int:
         "valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}", *argv
     ]  # fmt: skip
     try:
-        async with BenchDaemon() as daemon:
-            scores = [str(write_score(daemon.dir, f"tp-{i:05d}")) for i in range(jobs)]
-            await submit_all(daemon.path, scores)
-            await wait_idle(daemon.path, timeout=60 + jobs * 0.5)
+        await _run(jobs)
     finally:
         bench_daemon.mozartd_argv = mozartd_argv
     for line in out.read_text().splitlines():
@@ -55,11 +85,68 @@ async def _count(jobs: int, out: Path) -> int:
     raise RuntimeError(f"no summary in {out}")
 
 
+def _bytecodes(jobs: int, tmp: Path) -> Counter[tuple[str, str]]:
+    """Bytecodes per function over one daemon's whole life, ``jobs`` jobs run in it."""
+    (tmp / "sitecustomize.py").write_text(_TRACER)
+    out = tmp / f"bytecodes.{jobs}"
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "MOZART_BENCH_BYTECODES")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp), saved["PYTHONPATH"]]))
+    os.environ["MOZART_BENCH_BYTECODES"] = str(out)
+    try:
+        asyncio.run(_run(jobs))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    counts: Counter[tuple[str, str]] = Counter()
+    for line in out.read_text().splitlines():
+        n, name, function = line.split("\t")
+        counts[(_short(name), function)] += int(n)
+    return counts
+
+
+def _short(name: str) -> str:
+    """A file name from the packages' ``src``, site-packages or the standard library."""
+    for marker in ("/src/", "/site-packages/"):
+        if marker in name:
+            return name.split(marker, 1)[1]
+    if "/lib/python3" in name:
+        return name.split("/lib/python3", 1)[1].split("/", 1)[-1]
+    return name
+
+
+def _print_bytecodes(warm: int, jobs: int, top: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="mzb-bytecodes") as tmp:
+        base = _bytecodes(warm, Path(tmp))
+        full = _bytecodes(warm + jobs, Path(tmp))
+    per_job = {key: (full[key] - base.get(key, 0)) / jobs for key in full}
+    total = sum(per_job.values())
+    by_file: Counter[str] = Counter()
+    for (name, _function), n in per_job.items():
+        by_file[name] += round(n)
+    print(f"{total:,.0f} bytecodes per one-sheet job ({jobs} jobs)\n")
+    for name, n in by_file.most_common(top // 2):
+        print(f"{n:8,} {n / total:6.1%}  {name}")
+    print()
+    for (name, function), n in sorted(per_job.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{n:8,.0f} {n / total:6.1%}  {name}:{function}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=400)
     parser.add_argument("--warm", type=int, default=50)
+    parser.add_argument(
+        "--bytecodes", action="store_true", help="Python bytecodes per job, by function"
+    )
+    parser.add_argument("--top", type=int, default=40, help="functions shown by --bytecodes")
     args = parser.parse_args()
+    if args.bytecodes:
+        _print_bytecodes(args.warm, args.jobs, args.top)
+        bench_daemon.remove_dirs()
+        return 0
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
