@@ -57,11 +57,16 @@ class Pipes:
 
 
 async def _spawn(
-    helper: SpawnHelper, argv: list[str], cwd: str = "/", env: dict[str, str] | None = None
+    helper: SpawnHelper,
+    argv: list[str],
+    cwd: str = "/",
+    env: dict[str, str] | None = None,
+    *,
+    by_path: bool = True,
 ) -> tuple[int, asyncio.Future[int], Pipes]:
-    """Spawn by path, as the daemon does for a program it found on PATH."""
+    """Spawn by path, as the daemon does for a program it found on PATH (or by name)."""
     pipes = Pipes()
-    executable = shutil.which(argv[0])
+    executable = shutil.which(argv[0]) if by_path else None
     future = helper.spawn(argv, executable, cwd, env or {"PATH": os.defpath}, pipes.child_ends,
                           False)  # fmt: skip
     pipes.close_child_ends()
@@ -95,22 +100,16 @@ PROBE = (
 )
 
 
-@pytest.mark.parametrize("executable", ["/bin/sh", None], ids=["by-path", "by-name"])
+@pytest.mark.parametrize("by_path", [True, False], ids=["by-path", "by-name"])
 async def test_the_child_gets_only_its_pipes_default_signals_and_a_session_of_its_own(
-    helper: SpawnHelper, tmp_path: Path, executable: str | None
+    helper: SpawnHelper, tmp_path: Path, by_path: bool
 ) -> None:
     """As the daemon's own children: nothing of the helper's is inherited (its socket,
     the pipes of other runs), no signal ignored or blocked, a session of its own; for a
     program given by path (the daemon resolves bare names on PATH) or by name."""
-    pipes = Pipes()
     env = {"PATH": os.defpath, "WHO": "sheet"}
-    future = helper.spawn(["sh", "-c", PROBE], executable, str(tmp_path), env, pipes.child_ends,
-                          False)  # fmt: skip
-    pipes.close_child_ends()
-    assert future is not None
-    pid = await future
-    exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    helper.watch(pid, exited.set_result)
+    pid, exited, pipes = await _spawn(helper, ["sh", "-c", PROBE], str(tmp_path), env,
+                                      by_path=by_path)  # fmt: skip
     assert await asyncio.wait_for(exited, 10) == 0
     lines = pipes.read_out().decode().splitlines()
     pipes.close()

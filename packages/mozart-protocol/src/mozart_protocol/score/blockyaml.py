@@ -35,7 +35,9 @@ _KEY_LONGEST = 128
 _MARKERS = ("---", "...", "%")  # a document marker or a directive, at a line's start
 
 _STR = "tag:yaml.org,2002:str"
-_CONSTRUCTORS = {
+# PyYAML's constructors of the non-string scalars (also yamlsource's), and the instance
+# they run on: they read only the node and class constants, so one serves every thread.
+SCALAR_CONSTRUCTORS = {
     tag: SafeConstructor.yaml_constructors[tag]
     for tag in (
         "tag:yaml.org,2002:null",
@@ -44,8 +46,7 @@ _CONSTRUCTORS = {
         "tag:yaml.org,2002:float",
     )
 }
-# Their scalar constructors read only the node and class constants: one serves every thread.
-_CONSTRUCTOR = SafeConstructor()
+SCALAR_CONSTRUCTOR = SafeConstructor()
 _RESOLVER = Resolver()
 _PLAIN = (True, False)  # a plain scalar's implicit flags, as the parser gives them
 
@@ -198,7 +199,7 @@ def _plain(text: str) -> object:
             _TAGS[text] = tag
     if tag == _STR:
         return text
-    construct = _CONSTRUCTORS.get(tag)
+    construct = SCALAR_CONSTRUCTORS.get(tag)
     if construct is None:  # a timestamp, `=`, a merge key...
         raise _NotBlock
-    return construct(_CONSTRUCTOR, ScalarNode(tag, text))
+    return construct(SCALAR_CONSTRUCTOR, ScalarNode(tag, text))

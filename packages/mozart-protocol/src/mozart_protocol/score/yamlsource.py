@@ -22,10 +22,9 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import yaml
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from mozart_protocol.score.blockyaml import parse_block
+from mozart_protocol.score.blockyaml import SCALAR_CONSTRUCTOR, SCALAR_CONSTRUCTORS, parse_block
 from mozart_protocol.score.findings import Problem, index_path, join_path
 
 # The C loader is several times faster; the pure-Python one gives the same results.
@@ -229,17 +228,6 @@ class _NotPlain(Exception):
 _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
-_SCALARS = {
-    tag: SafeConstructor.yaml_constructors[tag]
-    for tag in (
-        "tag:yaml.org,2002:null",
-        "tag:yaml.org,2002:bool",
-        "tag:yaml.org,2002:int",
-        "tag:yaml.org,2002:float",
-    )
-}
-# Their scalar constructors read only the node and class constants: one serves every thread.
-_CONSTRUCTOR = SafeConstructor()
 
 
 def _construct_plain(root: yaml.Node) -> object:
@@ -256,10 +244,10 @@ def _construct_plain(root: yaml.Node) -> object:
         if kind is ScalarNode:
             if node.tag == _STR:
                 return node.value
-            scalar = _SCALARS.get(node.tag)
+            scalar = SCALAR_CONSTRUCTORS.get(node.tag)
             if scalar is None:
                 raise _NotPlain
-            return scalar(_CONSTRUCTOR, node)
+            return scalar(SCALAR_CONSTRUCTOR, node)
         if id(node) in seen:
             raise _NotPlain
         seen.add(id(node))
