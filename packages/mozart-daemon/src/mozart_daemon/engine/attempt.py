@@ -59,7 +59,7 @@ def discard_unused_prompt_files(workspace: Path) -> None:
     (the job ended before them)."""
     if not _AHEAD:
         return
-    logs = prompt_path(workspace, 0).rpartition("/")[0]
+    logs = f"{os.fspath(workspace)}/logs"  # as prompt_path spells it
     for path in [p for p in _AHEAD if p.rpartition("/")[0] == logs]:
         _AHEAD.discard(path)
         with contextlib.suppress(OSError):

@@ -21,9 +21,9 @@ How a run's processes are found:
 Children are spawned with ``subprocess.Popen`` (vfork and exec: the parent's memory is not
 copied, unlike the fork of uvloop's libuv) and their exit is seen through a pidfd on the
 event loop; their output is read through non-blocking pipes on the loop. In the daemon
-(``enable_spawn_helper``), a spawn while other sheets or submits are in progress goes to the spawn
-helper process instead (``spawner.py``), which reports the child's exit; its orphans still
-come to the daemon, the nearest subreaper above them.
+(``enable_spawn_helper``), a spawn while other sheets or submits are in progress goes to
+the spawn helper process instead (``spawner.py``), which reports the child's exit; its
+orphans still come to the daemon, the nearest subreaper above them.
 """
 
 from __future__ import annotations
@@ -690,8 +690,8 @@ _HELPER_LOSSES = 3
 def _helper_for(loop: asyncio.AbstractEventLoop) -> SpawnHelper | None:
     """The spawn helper, when this spawn should go through it: it is enabled and another
     sheet or submit is in progress or another run is live (the loop has more to do than
-    wait in vfork; alone, a spawn here is sooner). The first such spawn starts the helper and is
-    done here meanwhile."""
+    wait in vfork; alone, a spawn here is sooner). The first such spawn starts the helper
+    and is done here meanwhile."""
     if not _RUNS.helper_enabled or (_RUNS.work < 2 and not _RUNS.live):
         return None
     helper = _RUNS.helper
