@@ -18,3 +18,12 @@ def write_score(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def value_types(value: object) -> object:
+    """The types inside a parsed YAML value, nested (what ``==`` misses: ``1 == True``)."""
+    if isinstance(value, dict):
+        return [(type(k).__name__, value_types(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [value_types(v) for v in value]
+    return type(value).__name__

@@ -17,6 +17,8 @@ from mozart_protocol.score import validate_score_file, yamlsource
 from mozart_protocol.score.blockyaml import parse_block
 from mozart_protocol.score.yamlsource import SafeLoader, YamlSyntaxError, parse_yaml
 
+from .conftest import value_types  # type: ignore[import-not-found]
+
 CORPUS = json.loads(
     (Path(__file__).parent / "data" / "pinned_scores.json").read_text(encoding="utf-8")
 )
@@ -105,14 +107,6 @@ def _document(rng: random.Random) -> str:
     return text
 
 
-def _types(value: object) -> object:
-    if isinstance(value, dict):
-        return [(type(k).__name__, _types(v)) for k, v in value.items()]
-    if isinstance(value, list):
-        return [_types(v) for v in value]
-    return type(value).__name__
-
-
 def _pyyaml(text: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, object]:
     """What parse_yaml gives through PyYAML alone: the data, or the syntax error."""
     with monkeypatch.context() as patch:
@@ -134,7 +128,7 @@ def _compare(text: str, monkeypatch: pytest.MonkeyPatch) -> bool:
     outcome, expected = _pyyaml(text, monkeypatch)
     assert outcome == "data", text
     assert repr(got) == repr(expected), text
-    assert _types(got) == _types(expected), text
+    assert value_types(got) == value_types(expected), text
     assert parse_yaml(text).data == got
     return True
 

@@ -22,6 +22,8 @@ import yaml
 from mozart_protocol.score import ScoreError, load_score, resolve_path, validate_score_file
 from mozart_protocol.score.yamlsource import YamlSyntaxError, parse_yaml
 
+from .conftest import value_types  # type: ignore[import-not-found]
+
 DATA = Path(__file__).parent / "data" / "pinned_scores.json"
 CORPUS: list[dict[str, Any]] = json.loads(DATA.read_text(encoding="utf-8"))
 
@@ -67,7 +69,7 @@ def test_parsed_data_is_what_the_safe_loader_gives(case: dict[str, Any]) -> None
         return
     got = parse_yaml(case["text"]).data
     assert repr(got) == repr(expected)
-    assert _types(got) == _types(expected)
+    assert value_types(got) == value_types(expected)
 
 
 # Plain YAML (not scores) whose construction has corners: YAML 1.1 scalars, tags, keys
@@ -108,14 +110,6 @@ def test_snippet_data_is_what_the_safe_loader_gives(text: str) -> None:
 
 def _plain(value: object) -> object:
     return msgspec.to_builtins(value)
-
-
-def _types(value: object) -> object:
-    if isinstance(value, dict):
-        return [(type(k).__name__, _types(v)) for k, v in value.items()]
-    if isinstance(value, list):
-        return [_types(v) for v in value]
-    return type(value).__name__
 
 
 def _regenerate() -> None:  # pragma: no cover - run by hand
