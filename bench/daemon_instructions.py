@@ -1,7 +1,7 @@
 """Instructions the daemon executes per job of the throughput row, counted under valgrind.
 
     python3 -m uv run python bench/daemon_instructions.py [--jobs 400] [--warm 50]
-    python3 -m uv run python bench/daemon_instructions.py --bytecodes [--top 40]
+    python3 -m uv run python bench/daemon_instructions.py --bytecodes [--inclusive] [--top 40]
 
 Timings of the throughput row move by 30-50 % between runs on a shared machine, and so does
 the daemon's CPU time per job (cache and core contention); instruction counts do not. This
@@ -13,7 +13,9 @@ helper and the sheets' processes are not counted (cachegrind does not follow chi
 
 ``--bytecodes`` says where they go: the same two runs without valgrind, the daemon tracing
 the Python bytecodes it executes (``sys.settrace`` with opcode events, 20-50x slower), per
-job by file and by function.
+job by file and by function; with ``--inclusive``, each Mozart function's count includes
+the bytecodes of everything it called (a coroutine's own share of each resumption), which
+shows what a whole step costs: a submit, a sheet's run, an event's delivery.
 
 Repeatable to within 2-3 %: the batching of writes and of log lines, and which sheets the
 spawn helper starts, still depend on timing. Not a row of ``python -m bench`` (it has no
@@ -44,12 +46,34 @@ from bench.rows.throughput import submit_all
 _TRACER = """
 import atexit, collections, os, sys, threading
 counts = collections.Counter()
+inclusive = os.environ.get("MOZART_BENCH_INCLUSIVE") == "1"
+def _key(code, frame):
+    if code.co_filename == "<string>" and "self" in frame.f_locals:  # made by dataclasses
+        return ("<string>", f"{type(frame.f_locals['self']).__name__}.{code.co_name}")
+    return (code.co_filename, code.co_qualname)
 def tracer(frame, event, arg):
-    if event == "call":
-        frame.f_trace_opcodes, frame.f_trace_lines = True, False
-    elif event == "opcode":
-        counts[(frame.f_code.co_filename, frame.f_code.co_name)] += 1
-    return tracer
+    if event != "call":
+        return None
+    frame.f_trace_opcodes, frame.f_trace_lines = True, False
+    keys = [_key(frame.f_code, frame)]
+    if inclusive:  # also every Mozart function on the stack (once each)
+        outer = frame.f_back
+        while outer is not None:
+            code = outer.f_code
+            if "/mozart_" in code.co_filename or code.co_filename == "<string>":
+                key = _key(code, outer)
+                if key not in keys:
+                    keys.append(key)
+            outer = outer.f_back
+    keys.append(("", "TOTAL"))
+
+    def local(frame, event, arg):
+        if event == "opcode":
+            for key in keys:
+                counts[key] += 1
+        return local
+
+    return local
 sys.settrace(tracer)
 threading.settrace(tracer)
 @atexit.register
@@ -85,13 +109,16 @@ async def _count(jobs: int, out: Path) -> int:
     raise RuntimeError(f"no summary in {out}")
 
 
-def _bytecodes(jobs: int, tmp: Path) -> Counter[tuple[str, str]]:
-    """Bytecodes per function over one daemon's whole life, ``jobs`` jobs run in it."""
+def _bytecodes(jobs: int, tmp: Path, inclusive: bool) -> Counter[tuple[str, str]]:
+    """Bytecodes per function over one daemon's whole life, ``jobs`` jobs run in it;
+    ``("", "TOTAL")`` counts them all."""
     (tmp / "sitecustomize.py").write_text(_TRACER)
     out = tmp / f"bytecodes.{jobs}"
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "MOZART_BENCH_BYTECODES")}
+    names = ("PYTHONPATH", "MOZART_BENCH_BYTECODES", "MOZART_BENCH_INCLUSIVE")
+    saved = {k: os.environ.get(k) for k in names}
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp), saved["PYTHONPATH"]]))
     os.environ["MOZART_BENCH_BYTECODES"] = str(out)
+    os.environ["MOZART_BENCH_INCLUSIVE"] = "1" if inclusive else "0"
     try:
         asyncio.run(_run(jobs))
     finally:
@@ -117,19 +144,20 @@ def _short(name: str) -> str:
     return name
 
 
-def _print_bytecodes(warm: int, jobs: int, top: int) -> None:
+def _print_bytecodes(warm: int, jobs: int, top: int, inclusive: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="mzb-bytecodes") as tmp:
-        base = _bytecodes(warm, Path(tmp))
-        full = _bytecodes(warm + jobs, Path(tmp))
+        base = _bytecodes(warm, Path(tmp), inclusive)
+        full = _bytecodes(warm + jobs, Path(tmp), inclusive)
     per_job = {key: (full[key] - base.get(key, 0)) / jobs for key in full}
-    total = sum(per_job.values())
-    by_file: Counter[str] = Counter()
-    for (name, _function), n in per_job.items():
-        by_file[name] += round(n)
+    total = per_job.pop(("", "TOTAL"))
     print(f"{total:,.0f} bytecodes per one-sheet job ({jobs} jobs)\n")
-    for name, n in by_file.most_common(top // 2):
-        print(f"{n:8,} {n / total:6.1%}  {name}")
-    print()
+    if not inclusive:  # inclusive counts overlap: no sums by file
+        by_file: Counter[str] = Counter()
+        for (name, _function), n in per_job.items():
+            by_file[name] += round(n)
+        for name, n in by_file.most_common(top // 2):
+            print(f"{n:8,} {n / total:6.1%}  {name}")
+        print()
     for (name, function), n in sorted(per_job.items(), key=lambda kv: -kv[1])[:top]:
         print(f"{n:8,.0f} {n / total:6.1%}  {name}:{function}")
 
@@ -141,10 +169,17 @@ def main() -> int:
     parser.add_argument(
         "--bytecodes", action="store_true", help="Python bytecodes per job, by function"
     )
+    parser.add_argument(
+        "--inclusive",
+        action="store_true",
+        help="with --bytecodes: each function's count includes what the functions it called ran",
+    )
     parser.add_argument("--top", type=int, default=40, help="functions shown by --bytecodes")
     args = parser.parse_args()
+    if args.inclusive and not args.bytecodes:
+        parser.error("--inclusive goes with --bytecodes")
     if args.bytecodes:
-        _print_bytecodes(args.warm, args.jobs, args.top)
+        _print_bytecodes(args.warm, args.jobs, args.top, args.inclusive)
         bench_daemon.remove_dirs()
         return 0
     if shutil.which("valgrind") is None:
