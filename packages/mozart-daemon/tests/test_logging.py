@@ -6,19 +6,23 @@ import asyncio
 import contextlib
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mozart_daemon import logging as logging_module
+from mozart_daemon.jobs.runtime import JobEvents
 from mozart_daemon.logging import (
     LineWriter,
     bind_job,
     bind_request,
     configure_logging,
+    debug_enabled,
     flush_logs,
     get_logger,
     reset_logging,
     set_level,
 )
+from mozart_daemon.store import EventRecord
 
 
 class CountingStream(io.StringIO):
@@ -170,3 +174,43 @@ def test_an_inner_binding_wins_until_it_ends() -> None:
     assert [line.get("job_id") for line in seen] == ["inner", "outer", None]
     assert seen[0]["request_id"] == 7 and seen[0]["method"] == "job.submit"
     assert "request_id" not in seen[2]
+
+
+def test_debug_enabled_follows_the_configured_level(tmp_path: Path) -> None:
+    try:
+        assert debug_enabled()  # structlog's defaults: every level
+        configure_logging(level="info", log_file=tmp_path / "a.log")
+        assert not debug_enabled()
+        set_level("debug")
+        assert debug_enabled()
+        set_level("warning")
+        assert not debug_enabled()
+    finally:
+        reset_logging()
+    assert debug_enabled()
+
+
+def test_a_progress_event_is_logged_at_debug_only_and_always_delivered(tmp_path: Path) -> None:
+    events = JobEvents(store=None)  # type: ignore[arg-type]  # _deliver does not write
+    seen: list[EventRecord] = []
+    events.add_listener(seen.append)
+
+    def record(type: str) -> EventRecord:
+        return EventRecord(id=1, job_id="j1", type=type, sheet_num=1, attempt=1,
+                           message="m", time=datetime.now(UTC))  # fmt: skip
+
+    log_file = tmp_path / "mozartd.log"
+    try:
+        configure_logging(level="info", log_file=log_file)
+        events._deliver(record("sheet.started"))
+        events._deliver(record("sheet.failed"))
+        set_level("debug")
+        events._deliver(record("sheet.completed"))
+        flush_logs()
+    finally:
+        reset_logging()
+    text = log_file.read_text()
+    assert "sheet.started" not in text
+    assert "sheet.failed" in text and "[warning" in text
+    assert "sheet.completed" in text and "job_id=j1 sheet_num=1" in text and "detail=m" in text
+    assert [e.type for e in seen] == ["sheet.started", "sheet.failed", "sheet.completed"]

@@ -27,6 +27,14 @@ _LEVELS = {
 }
 
 _log_stream: TextIO | None = None
+# The level configured last; structlog's defaults (nothing configured) log every level.
+_min_level = logging.DEBUG
+
+
+def debug_enabled() -> bool:
+    """Whether ``log.debug`` lines are written: a caller that would build a line's fields
+    only for it skips that work when they are not (the usual case: level info)."""
+    return _min_level <= logging.DEBUG
 
 
 def configure_logging(
@@ -37,7 +45,7 @@ def configure_logging(
     ``log_file`` set: lines are appended there (JSON when ``json``); otherwise they go to
     stderr. Safe to call again (SIGHUP changes the level).
     """
-    global _log_stream
+    global _log_stream, _min_level
     stream: TextIO
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +69,7 @@ def configure_logging(
         logger_factory=lambda *args: writer,
         cache_logger_on_first_use=False,
     )
+    _min_level = _LEVELS[level]
     _reconfigured()
 
 
@@ -159,13 +168,17 @@ def flush_logs() -> None:
 
 def set_level(level: str) -> None:
     """Change the level without touching the renderer or the destination."""
+    global _min_level
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]))
+    _min_level = _LEVELS[level]
     _reconfigured()
 
 
 def reset_logging() -> None:
     """structlog's defaults again (tests)."""
+    global _min_level
     structlog.reset_defaults()
+    _min_level = logging.DEBUG
     _reconfigured()
 
 

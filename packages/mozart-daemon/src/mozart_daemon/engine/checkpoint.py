@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal, Protocol
 
+import msgspec
+
 
 class SheetState(StrEnum):
     PENDING = "pending"
@@ -92,8 +94,7 @@ class AttemptRecord:
     stderr_tail: str = ""
 
 
-@dataclass(frozen=True)
-class SheetResult:
+class SheetResult(msgspec.Struct, frozen=True, kw_only=True):
     """How a sheet ended (the argument of ``sheet_finished``)."""
 
     sheet_num: int

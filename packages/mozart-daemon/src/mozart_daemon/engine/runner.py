@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+import msgspec
 from mozart_protocol.score import (
     ConditionError,
     LoadedScore,
@@ -66,14 +67,16 @@ class SheetRequest:
     backend_key: str | None = None  # default: backends.backend_key(score.backend)
 
 
-@dataclass(frozen=True)
-class SheetEvent:
+class SheetEvent(msgspec.Struct, frozen=True):
+    """A step of a sheet's run, for ``EngineHooks.on_event`` (a Struct: built in C, a few
+    a sheet)."""
+
     type: str  # sheet.started, sheet.retrying, ... (package docstring)
     job_id: str
     sheet_num: int
     attempt: int | None = None
     message: str | None = None
-    data: Mapping[str, object] = field(default_factory=dict)
+    data: Mapping[str, object] = msgspec.field(default_factory=dict)
 
 
 def _real_sleep() -> Callable[[float], Awaitable[None]]:

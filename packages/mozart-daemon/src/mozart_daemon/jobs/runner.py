@@ -19,7 +19,7 @@ from mozart_protocol.score import PlannedSheet, ValidationRule
 from mozart_daemon.engine import EngineHooks, SheetEvent, SheetRequest, SheetResult, run_sheet
 from mozart_daemon.jobs.runtime import JobEvents, JobRun, SheetOutcome
 from mozart_daemon.learning import LearningHub
-from mozart_daemon.logging import get_logger
+from mozart_daemon.logging import debug_enabled, get_logger
 from mozart_daemon.rate_coordinator import RateLimitCoordinator
 from mozart_daemon.store import Store
 from mozart_daemon.store.engine_checkpoint import StoreCheckpoint
@@ -79,7 +79,7 @@ class EngineSheetRunner:
                     attempt=event.attempt,
                     message=event.message,
                 )
-            else:
+            elif debug_enabled():
                 log.debug(
                     event.type, job_id=job.job_id, sheet_num=event.sheet_num,
                     attempt=event.attempt, detail=event.message,

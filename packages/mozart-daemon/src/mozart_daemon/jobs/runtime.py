@@ -27,7 +27,7 @@ from mozart_protocol.score import (
     Score,
 )
 
-from mozart_daemon.logging import get_logger
+from mozart_daemon.logging import debug_enabled, get_logger
 from mozart_daemon.store import EventRecord, Store
 from mozart_daemon.store.database import Statements
 
@@ -155,6 +155,18 @@ class CompletionHooks(Protocol):
         """Called once the job has left the active set: run the pending hooks."""
 
 
+def _fields(record: EventRecord) -> dict[str, object]:
+    """An event's log line fields."""
+    fields: dict[str, object] = {"job_id": record.job_id}
+    if record.sheet_num is not None:
+        fields["sheet_num"] = record.sheet_num
+    if record.attempt is not None:
+        fields["attempt"] = record.attempt
+    if record.message:
+        fields["detail"] = record.message
+    return fields
+
+
 class JobEvents:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -206,19 +218,13 @@ class JobEvents:
 
     def _deliver(self, record: EventRecord) -> None:
         job_id, type = record.job_id, record.type
-        fields: dict[str, object] = {"job_id": job_id}
-        if record.sheet_num is not None:
-            fields["sheet_num"] = record.sheet_num
-        if record.attempt is not None:
-            fields["attempt"] = record.attempt
-        if record.message:
-            fields["detail"] = record.message
-        if type.endswith(("failed", "rate_limited", "cancelled")):
-            log.warning(type, **fields)
-        elif type in _PROGRESS:
-            log.debug(type, **fields)
+        if type in _PROGRESS:  # none of them ends in failed, rate_limited or cancelled
+            if debug_enabled():
+                log.debug(type, **_fields(record))
+        elif type.endswith(("failed", "rate_limited", "cancelled")):
+            log.warning(type, **_fields(record))
         else:
-            log.info(type, **fields)
+            log.info(type, **_fields(record))
         for queue in self._subscribers.get(job_id, ()):
             queue.put_nowait(record)
         for listener in self._listeners:
