@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from enginekit import Recorder, Runner, write_score
 from model_server import ModelServer
@@ -57,7 +57,7 @@ def assert_key_absent(tmp_path: Path, checkpoint: InMemoryCheckpoint, recorder: 
             assert API_KEY not in path.read_text(errors="replace"), path
     for sheet in checkpoint.sheets.values():
         for attempt in sheet.attempts:
-            assert API_KEY not in repr(dataclasses.asdict(attempt))
+            assert API_KEY not in repr(msgspec.structs.asdict(attempt))
         assert API_KEY not in repr(sheet.result)
     assert API_KEY not in repr(recorder.events)
 

@@ -7,10 +7,11 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import msgspec
 from mozart_protocol.score import Score
 
 from mozart_daemon.engine.backends import BackendResult, ExecutionContext, SheetBackend
@@ -167,7 +168,9 @@ async def run_attempt(
     }
 
     def close(outcome: AttemptOutcome, **more: object) -> AttemptRecord:
-        return replace(record, **ran, **more, finished_at=time.time(), outcome=outcome)  # type: ignore[arg-type]
+        return msgspec.structs.replace(
+            record, **ran, **more, finished_at=time.time(), outcome=outcome
+        )
 
     if result.error_class == ErrorClass.FATAL or result.timed_out:
         outcome: AttemptOutcome = "fatal" if result.error_class == ErrorClass.FATAL else "timeout"

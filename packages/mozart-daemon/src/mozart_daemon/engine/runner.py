@@ -19,7 +19,7 @@ import inspect
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -147,7 +147,7 @@ class _SheetRun:
 
     async def _interrupt(self) -> None:
         if self.open_attempt is not None:
-            record = replace(
+            record = msgspec.structs.replace(
                 self.open_attempt,
                 finished_at=time.time(),
                 outcome="cancelled",
@@ -239,7 +239,7 @@ class _SheetRun:
             if record.outcome == "rate_limited":
                 waits += 1
                 if waits > self.score.rate_limit.max_waits:
-                    record = replace(record, rate_limit_wait_seconds=None)
+                    record = msgspec.structs.replace(record, rate_limit_wait_seconds=None)
             self.open_attempt = None
             self.last = record
             await self.persist(self.checkpoint.attempt_finished(self.job_id, record))
