@@ -214,3 +214,33 @@ def test_a_progress_event_is_logged_at_debug_only_and_always_delivered(tmp_path:
     assert "sheet.failed" in text and "[warning" in text
     assert "sheet.completed" in text and "job_id=j1 sheet_num=1" in text and "detail=m" in text
     assert [e.type for e in seen] == ["sheet.started", "sheet.failed", "sheet.completed"]
+
+
+def test_a_line_written_directly_is_the_one_structlogs_bound_logger_writes(tmp_path: Path) -> None:
+    """With configure_logging's chain, a module's logger renders and writes a line itself;
+    structlog's own bound logger, on the same configuration, writes the same text."""
+    import structlog
+
+    path = tmp_path / "mozartd.log"
+    try:
+        configure_logging(level="info", log_file=path)
+        ours = get_logger("mozart_daemon.test")
+        theirs = structlog.get_logger(component="mozart_daemon.test").bind()
+        with bind_job("j1"):
+            for log in (ours, theirs):
+                log.info("a.line", detail="two words", count=3)
+                log.warn("a.warning", job_id="given")
+                log.debug("a.hidden")
+                try:
+                    raise ValueError("broken")
+                except ValueError:
+                    log.exception("a.failure", sheet_num=2)
+        assert ours._direct is not None  # the direct path was taken
+        flush_logs()
+    finally:
+        reset_logging()
+    text = path.read_text()
+    lines = [line.split(" ", 1)[1] for line in text.splitlines() if line.startswith("20")]
+    assert "a.hidden" not in text and text.count("ValueError: broken") == 2
+    assert len(lines) == 6 and lines[:3] == lines[3:]
+    assert "detail='two words'" in lines[0] and "job_id=given" in lines[1]

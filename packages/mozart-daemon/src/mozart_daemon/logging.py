@@ -63,8 +63,11 @@ def configure_logging(
         _writer.flush()
     _writer = LineWriter(stream)
     writer = _writer
+    global _direct
+    chain = [*processors, renderer]
+    _direct = (renderer, writer, chain)
     structlog.configure(
-        processors=[*processors, renderer],
+        processors=chain,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=lambda *args: writer,
         cache_logger_on_first_use=False,
@@ -109,7 +112,7 @@ def console_line(_logger: object, _method: str, event: dict[str, Any]) -> str:
     level = event.pop("level", "")
     name = str(event.pop("event", ""))
     exception = event.pop("exception", None)
-    fields = " ".join(f"{key}={_value(event[key])}" for key in sorted(event))
+    fields = " ".join([f"{key}={_value(value)}" for key, value in sorted(event.items())])
     line = f"{timestamp} [{level:<9}] {name:<30} {fields}".rstrip()
     return f"{line}\n{exception}" if exception else line
 
@@ -176,9 +179,10 @@ def set_level(level: str) -> None:
 
 def reset_logging() -> None:
     """structlog's defaults again (tests)."""
-    global _min_level
+    global _min_level, _direct
     structlog.reset_defaults()
     _min_level = logging.DEBUG
+    _direct = None
     _reconfigured()
 
 
@@ -193,23 +197,67 @@ def _reconfigured() -> None:
     _generation += 1
 
 
+# What ``configure_logging`` configured: its renderer, its writer and structlog's processor
+# chain. A module's logger whose structlog configuration is still that chain renders and
+# writes a line itself (``_Logger._log``), as structlog would, without its bound logger's
+# calls (a context copy, the processor loop, three frames: a third of a line's cost).
+_direct: tuple[Any, LineWriter, list[Any]] | None = None
+
+
 class _Logger:
     """A module's logger: structlog's, rebuilt when the configuration changed."""
 
-    __slots__ = ("_bound", "_built", "_values")
+    __slots__ = ("_bound", "_built", "_direct", "_values")
 
     def __init__(self, values: dict[str, Any]) -> None:
         self._values = values
         self._bound: Any = None
         self._built = -1
+        self._direct: tuple[Any, LineWriter, list[Any]] | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    def _current(self) -> Any:
         if self._built != _generation:
             # Initial values go through get_logger, not .bind() on the proxy: the logger is
             # built with the configuration of now.
             self._bound = structlog.get_logger(**self._values).bind()
+            ours = _direct is not None and structlog.get_config()["processors"] is _direct[2]
+            self._direct = _direct if ours else None
             self._built = _generation
-        return getattr(self._bound, name)
+        return self._bound
+
+    def _log(self, level: int, method: str, event: str, kw: dict[str, Any]) -> None:
+        bound = self._current()
+        direct = self._direct
+        if direct is None:  # configured by someone else (structlog's defaults, a test)
+            getattr(bound, method)(event, **kw)
+            return
+        if level < _min_level:
+            return
+        # structlog's _process_event with our chain: the context, the call's values, the event.
+        renderer, writer, _chain = direct
+        line = {**self._values, **kw, "event": event}
+        writer.msg(renderer(writer, method, _add_context(writer, method, line)))
+
+    def debug(self, event: str, **kw: Any) -> None:
+        self._log(logging.DEBUG, "debug", event, kw)
+
+    def info(self, event: str, **kw: Any) -> None:
+        self._log(logging.INFO, "info", event, kw)
+
+    def warning(self, event: str, **kw: Any) -> None:
+        self._log(logging.WARNING, "warning", event, kw)
+
+    warn = warning
+
+    def error(self, event: str, **kw: Any) -> None:
+        self._log(logging.ERROR, "error", event, kw)
+
+    def exception(self, event: str, **kw: Any) -> None:
+        kw.setdefault("exc_info", True)  # as structlog's: an error line with the traceback
+        self._log(logging.ERROR, "error", event, kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._current(), name)
 
 
 def get_logger(name: str | None = None) -> Any:
