@@ -39,7 +39,7 @@ from mozart_daemon.logging import bind_job, get_logger
 from mozart_daemon.rate_coordinator import RateLimitCoordinator
 from mozart_daemon.scheduler import GlobalSheetScheduler
 from mozart_daemon.store import ORPHAN_MESSAGE, StateError, Store
-from mozart_daemon.store.registry import ACTIVE_STATES, JobRecord
+from mozart_daemon.store.registry import ACTIVE_STATES, JobRecord, status_is_durable
 
 log = get_logger(__name__)
 
@@ -98,7 +98,6 @@ class JobManager:
         self._jobs = _ActiveJobs()
         self._queue: deque[str] = deque()
         self._history: OrderedDict[str, JobRun] = OrderedDict()
-        self._admission = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stop_dispatch = asyncio.Event()
         self._force = asyncio.Event()
@@ -127,7 +126,7 @@ class JobManager:
         """Take new limits (SIGHUP): the scheduler and admission use them at once."""
         self.config = config
         self._scheduler.max_concurrent_sheets = config.max_concurrent_sheets
-        self._spawn(self._admit())
+        self._admit()
         self.wake()
 
     @property
@@ -296,7 +295,7 @@ class JobManager:
             return
         if level < Pressure.HIGH:
             if self._queue:
-                await self._admit()
+                self._admit()
             return
         if level < Pressure.CRITICAL:
             return
@@ -377,48 +376,48 @@ class JobManager:
             await self._store.jobs.set_status(job.job_id, "queued")
         self.events.emit_soon(job.job_id, "job.queued")
         self._queue.append(job.job_id)
-        await self._admit()
+        self._admit()
 
     def _dequeue(self, job_id: str) -> None:
         with contextlib.suppress(ValueError):
             self._queue.remove(job_id)
 
-    async def _admit(self) -> None:
-        async with self._admission:
-            # Under HIGH or CRITICAL resource pressure queued jobs wait (on_pressure admits
-            # them when the load drops); a running job's freed slot is not refilled.
-            # Counted once (the loop does not await): the count walks every active job.
-            running = self.running_jobs
-            while (
-                self._queue
-                and running < self.config.max_concurrent_jobs
-                and self._backpressure.resource_level() < Pressure.HIGH
-            ):
-                job = self._jobs.get(self._queue.popleft())
-                if job is None or job.state != "queued" or job.finalized:
-                    continue
-                running += 1
-                self._jobs.set_state(job, "running")
-                first = not job.started_once
-                job.started_once = True
-                # Queued, committed with job.started: no await while holding admission.
-                await self._store.jobs.set_status(job.job_id, "running", started=first, defer=True)
-                if job.job_id in self._scheduler:
-                    self._scheduler.set_paused(job.job_id, False)
-                else:
-                    self._scheduler.register(
-                        job.job_id, dependencies=job.dependencies(), done=job.done,
-                        priority=job.priority, backend=job.backend, max_parallel=job.max_parallel,
-                    )  # fmt: skip
-                if job.timeout_handle is None:
-                    limit = self.config.job_timeout_seconds
-                    job.timeout_handle = asyncio.get_running_loop().call_later(
-                        limit, self._timeout_fired, job, limit
-                    )
-                self.events.emit_soon(job.job_id, "job.started")
-                if self._scheduler.is_finished(job.job_id):
-                    self._spawn(self._check_finished(job))
-            self.wake()
+    def _admit(self) -> None:
+        """Start queued jobs while slots are free. Synchronous, so that one pass never
+        interleaves with another: its writes are queued, committed with job.started."""
+        # Under HIGH or CRITICAL resource pressure queued jobs wait (on_pressure admits
+        # them when the load drops); a running job's freed slot is not refilled.
+        running = self.running_jobs
+        while (
+            self._queue
+            and running < self.config.max_concurrent_jobs
+            and self._backpressure.resource_level() < Pressure.HIGH
+        ):
+            job = self._jobs.get(self._queue.popleft())
+            if job is None or job.state != "queued" or job.finalized:
+                continue
+            running += 1
+            self._jobs.set_state(job, "running")
+            first = not job.started_once
+            job.started_once = True
+            statements = self._store.jobs.status_statements(job.job_id, "running", started=first)
+            self._store.db.enqueue(statements, durable=status_is_durable("running"))
+            if job.job_id in self._scheduler:
+                self._scheduler.set_paused(job.job_id, False)
+            else:
+                self._scheduler.register(
+                    job.job_id, dependencies=job.dependencies(), done=job.done,
+                    priority=job.priority, backend=job.backend, max_parallel=job.max_parallel,
+                )  # fmt: skip
+            if job.timeout_handle is None:
+                limit = self.config.job_timeout_seconds
+                job.timeout_handle = asyncio.get_running_loop().call_later(
+                    limit, self._timeout_fired, job, limit
+                )
+            self.events.emit_soon(job.job_id, "job.started")
+            if self._scheduler.is_finished(job.job_id):
+                self._spawn(self._check_finished(job))
+        self.wake()
 
     async def _pause(self, job: JobRun, *, reason: str | None) -> None:
         job.user_paused = True
@@ -428,7 +427,7 @@ class JobManager:
         self._jobs.set_state(job, "paused")
         await self._store.jobs.set_status(job.job_id, "paused", error=reason)
         await self.events.emit(job.job_id, "job.paused", message=reason)
-        await self._admit()
+        self._admit()
 
     def _timeout_fired(self, job: JobRun, limit: float) -> None:
         self._spawn(self._on_timeout(job, limit))
@@ -539,7 +538,7 @@ class JobManager:
             self._dequeue(job.job_id)
         if not self.shutting_down:
             # Its slot is free now: the next queued job starts while this end is written.
-            self._spawn(self._admit())
+            self._admit()
         hooks = self.hooks if state == "completed" and job.score.on_success else None
         if hooks is not None:
             hooks.expect(job)
@@ -562,7 +561,7 @@ class JobManager:
         if hooks is not None:
             hooks.start(job)
         if not self.shutting_down:
-            await self._admit()
+            self._admit()
 
     async def _persist_final(self, job_id: str, state: str, error: str | None) -> None:
         """Write a job's final state. While the state database refuses writes (disk full,
