@@ -8,6 +8,7 @@ event log, logs it, and hands it to live subscribers (``job.follow``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -115,8 +116,9 @@ class JobRun:
     def score(self) -> Score:
         return self.loaded.score
 
-    @property
+    @functools.cached_property
     def backend(self) -> str:
+        """The score's backend key (computed once: asked several times a sheet)."""
         return backend_key(self.score.backend)
 
     @property
