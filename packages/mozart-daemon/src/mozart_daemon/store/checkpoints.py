@@ -13,13 +13,12 @@ import json
 import sqlite3
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
 from mozart_daemon.store.database import (
     Database,
-    Statements,
+    Writes,
     json_list,
     now_iso,
     parse_time,
@@ -141,13 +140,13 @@ class SheetStore:
 
     async def sheet_started(self, job_id: str, sheet_num: int, *, defer: bool = False) -> None:
         """``defer``: queued, committed with the next write (``Database.enqueue``)."""
-        statements: Statements = [(_STARTED, (now_iso(), job_id, sheet_num))]
+        statements: Writes = [(_STARTED, (now_iso(), job_id, sheet_num))]
         # Not durable: a sheet found running after a crash is pending again anyway.
         await self._write(statements, durable=False, defer=defer, row=(job_id, sheet_num))
 
     async def _write(
         self,
-        statements: Statements,
+        statements: Writes,
         *,
         durable: bool,
         defer: bool,
@@ -166,7 +165,7 @@ class SheetStore:
 
     def _queued_update(
         self, row: tuple[str, int], kinds: Collection[str]
-    ) -> tuple[list[tuple[str, tuple[Any, ...]]], int] | None:
+    ) -> tuple[Writes, int] | None:
         """The sheet's last queued write, while it can still be changed, if it updates the
         row with one of ``kinds``: its statements and the update's index among them."""
         written = self._row_writes.get(row)

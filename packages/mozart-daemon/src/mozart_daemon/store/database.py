@@ -46,6 +46,8 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 Statements = Sequence[tuple[str, Iterable[Any]]]
+# The statements of a queued write (``enqueue``): the database keeps the list itself.
+Writes = list[tuple[str, tuple[Any, ...]]]
 # How long a queued write (``enqueue``) may wait for company before it is committed.
 QUEUED_WRITE_DELAY = 0.005
 
@@ -82,16 +84,16 @@ def json_list(values: list[object]) -> str:
     return json.dumps(values, default=str) if values else "[]"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Write:
-    statements: list[tuple[str, tuple[Any, ...]]]
+    statements: Writes
     durable: bool
     rowid: bool  # the result is the last statement's rowid (else its rowcount)
     future: asyncio.Future[int]
     queued: bool = False  # by ``enqueue``: nobody need await it, a failure is logged
 
 
-@dataclass
+@dataclass(slots=True)
 class _Read:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
@@ -105,7 +107,9 @@ class Database:
         self.path = path
         self._executor = executor
         self._loop = asyncio.get_running_loop()
-        self._pending: list[_Write | _Read] = []
+        # What the thread has yet to take: writes (committed first) and reads.
+        self._writes: list[_Write] = []
+        self._reads: list[_Read] = []
         self._writing = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -168,7 +172,7 @@ class Database:
 
     async def flush(self) -> None:
         """Until every write issued so far is committed (or failed)."""
-        while self._pending or self._writing:
+        while self._writes or self._reads or self._writing:
             self._kick()
             await self._idle.wait()
 
@@ -179,7 +183,7 @@ class Database:
         committed (a coroutine reads what it wrote, queued writes included). Reads queued
         together share one hop to the thread."""
         future: asyncio.Future[T] = self._loop.create_future()
-        self._pending.append(_Read(fn, args, future))
+        self._reads.append(_Read(fn, args, future))
         self._kick()
         return await future
 
@@ -220,7 +224,7 @@ class Database:
         await self._write(statements, durable=durable, rowid=False)
 
     def enqueue(
-        self, statements: Statements, *, durable: bool = True, rowid: bool = False
+        self, statements: Writes, *, durable: bool = True, rowid: bool = False
     ) -> asyncio.Future[int]:
         """Queue writes (one transaction) without waiting for them: they are committed
         before, or together with, any write queued after them, so a caller that awaits a
@@ -228,12 +232,14 @@ class Database:
         a transition share the commit of the event that reports it. A failure is logged
         (the later write, in the same database, fails too).
 
+        ``statements`` is the database's from now on (not copied: ``queued`` hands it
+        back to be changed), each one's parameters a tuple.
+
         Returns the write's future (its rowid or rowcount), resolved in commit order: a
         callback added to it runs before anything that awaits a later write resumes."""
         future: asyncio.Future[int] = self._loop.create_future()
-        frozen = [(sql, tuple(params)) for sql, params in statements]
-        write = _Write(frozen, durable, rowid, future, queued=True)
-        self._pending.append(write)
+        write = _Write(statements, durable, rowid, future, True)
+        self._writes.append(write)
         self._queued[future] = write
         if not self._kick_scheduled:
             # Not at once: writes queued within the next few milliseconds (a short sheet's
@@ -242,7 +248,7 @@ class Database:
             self._loop.call_later(QUEUED_WRITE_DELAY, self._scheduled_kick)
         return future
 
-    def queued(self, write: asyncio.Future[int]) -> list[tuple[str, tuple[Any, ...]]] | None:
+    def queued(self, write: asyncio.Future[int]) -> Writes | None:
         """The statements of a write queued with ``enqueue`` (its future) while the thread
         has not taken it yet, else None. Changing the list changes what that write commits.
         A write queued now is committed in the same transaction, so it may fold a statement
@@ -260,52 +266,70 @@ class Database:
     async def _write(self, statements: Statements, *, durable: bool, rowid: bool) -> int:
         future: asyncio.Future[int] = self._loop.create_future()
         frozen = [(sql, tuple(params)) for sql, params in statements]
-        self._pending.append(_Write(frozen, durable, rowid, future))
+        self._writes.append(_Write(frozen, durable, rowid, future))
         self._kick()
         # A cancelled caller does not cancel its write: it is committed (all or none) with
         # its batch, as if the cancellation had come just after.
         return await future
 
     def _kick(self) -> None:
-        if self._writing or not self._pending:
+        if self._writing or not (self._writes or self._reads):
             return
-        batch, self._pending = self._pending, []
+        writes, reads = self._writes, self._reads
+        self._writes, self._reads = [], []
         self._queued.clear()
         self._writing = True
         self._idle.clear()
-        done = self._executor.submit(self._process, batch)
-        done.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._processed, batch, f))
+        done = self._executor.submit(self._process, writes, reads)
+        done.add_done_callback(
+            lambda f: self._loop.call_soon_threadsafe(self._processed, writes, reads, f)
+        )
 
-    def _processed(self, batch: list[_Write | _Read], done: Future[list[object]]) -> None:
+    def _processed(
+        self,
+        writes: list[_Write],
+        reads: list[_Read],
+        done: Future[tuple[list[int | BaseException], list[object]]],
+    ) -> None:
+        """Hand out a batch's results: the writes', in the order they were queued, then the
+        reads': a callback on a queued write's future runs before anything that awaits a
+        later operation resumes."""
         self._writing = False
         error = done.exception()
-        results: list[object] = [error] * len(batch) if error is not None else done.result()
-        # Writes first, in the order they were queued, then reads: a callback on a queued
-        # write's future runs before anything that awaits a later operation resumes.
-        for op, result in zip(batch, results, strict=True):
-            if not isinstance(op, _Write):
+        if error is None:
+            written, results = done.result()
+        else:
+            written, results = [error] * len(writes), [error] * len(reads)
+        result: object
+        for write, result in zip(writes, written, strict=True):
+            if isinstance(result, BaseException):
+                self._failed(write, result)
                 continue
-            if op.queued and isinstance(result, BaseException):
-                # Here rather than in a callback of the future: that cost every queued
-                # write a trip through the loop's ready queue.
-                log.error("store.write_failed", error=str(result))
-                if not op.future.done():
-                    op.future.set_exception(result)
-                    op.future.exception()  # retrieved: reported above
-            elif not op.future.done():
-                _resolve(op.future, result)
-        for op, result in zip(batch, results, strict=True):
-            if isinstance(op, _Read) and not op.future.done():
-                _resolve(op.future, result)
-        if self._pending:
+            if not write.future.done():  # else its awaiter was cancelled: the write stands
+                write.future.set_result(result)
+        for read, result in zip(reads, results, strict=True):
+            if not read.future.done():
+                _resolve(read.future, result)
+        if self._writes or self._reads:
             self._kick()
         else:
             self._idle.set()
 
-    def _process(self, batch: list[_Write | _Read]) -> list[object]:
+    def _failed(self, write: _Write, error: BaseException) -> None:
+        if write.queued:
+            # Here rather than in a callback of the future: that cost every queued write a
+            # trip through the loop's ready queue.
+            log.error("store.write_failed", error=str(error))
+        if not write.future.done():
+            write.future.set_exception(error)
+            if write.queued:
+                write.future.exception()  # retrieved: reported above
+
+    def _process(
+        self, writes: list[_Write], reads: list[_Read]
+    ) -> tuple[list[int | BaseException], list[object]]:
         """In the database thread: the batch's writes in one transaction, then its reads.
         Each result is a value or the exception of that operation."""
-        writes = [op for op in batch if isinstance(op, _Write)]
         written: list[int | BaseException] = []
         if writes:
             try:
@@ -313,16 +337,12 @@ class Database:
             except Exception as exc:
                 written = [exc] * len(writes)
         results: list[object] = []
-        next_write = iter(written)
-        for op in batch:
-            if isinstance(op, _Write):
-                results.append(next(next_write))
-                continue
+        for read in reads:
             try:
-                results.append(op.fn(*op.args))
+                results.append(read.fn(*read.args))
             except Exception as exc:
                 results.append(exc)
-        return results
+        return written, results
 
     def _commit(self, batch: list[_Write]) -> list[int | BaseException]:
         """The writes in one transaction, one write per savepoint; one ``fsync`` if any
@@ -385,11 +405,12 @@ def _resolve(future: asyncio.Future[Any], result: object) -> None:
 
 
 def _apply(conn: sqlite3.Connection, write: _Write) -> int:
-    value = 0
+    cursor = None
     for sql, params in write.statements:
         cursor = conn.execute(sql, params)
-        value = int(cursor.lastrowid or 0) if write.rowid else cursor.rowcount
-    return value
+    if cursor is None:
+        return 0
+    return (cursor.lastrowid or 0) if write.rowid else cursor.rowcount
 
 
 def _connect(path: Path) -> sqlite3.Connection:
