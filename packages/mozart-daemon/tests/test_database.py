@@ -76,13 +76,17 @@ async def test_queued_writes_commit_in_order_before_later_writes_and_reads(db: D
 
 
 async def test_a_queued_write_can_be_changed_until_the_thread_takes_it(db: Database) -> None:
+    levels = record_synchronous(db)
     first = db.enqueue([("INSERT INTO t VALUES ('a', 1)", ())], durable=False)
-    statements = db.queued(first)
-    assert statements == [("INSERT INTO t VALUES ('a', 1)", ())]
-    statements.append(("UPDATE t SET v = 2 WHERE k = 'a'", ()))
+    write = db.queued(first)
+    assert write is not None
+    assert write.statements == [("INSERT INTO t VALUES ('a', 1)", ())]
+    write.statements.append(("UPDATE t SET v = 2 WHERE k = 'a'", ()))
+    write.durable = True
     db.enqueue([("INSERT INTO t VALUES ('b', 1)", ())], durable=False)
     await db.flush()
     assert db.queued(first) is None
+    assert levels == ["FULL"]
     rows = await db.fetchall("SELECT k, v FROM t ORDER BY k")
     assert [(r[0], r[1]) for r in rows] == [("a", 2), ("b", 1)]
 
@@ -112,7 +116,8 @@ async def test_a_failed_queued_write_is_logged_not_raised(
     assert "UNIQUE" in str(recorder.lines[0][2]["error"])
 
 
-async def test_durable_writes_commit_with_synchronous_full(db: Database) -> None:
+def record_synchronous(db: Database) -> list[str]:
+    """The synchronous level of each commit from now on."""
     levels: list[str] = []
     original = db._commit
 
@@ -122,6 +127,11 @@ async def test_durable_writes_commit_with_synchronous_full(db: Database) -> None
         return result
 
     db._commit = recording  # type: ignore[method-assign]
+    return levels
+
+
+async def test_durable_writes_commit_with_synchronous_full(db: Database) -> None:
+    levels = record_synchronous(db)
     await db.execute("INSERT INTO t VALUES ('n', 1)", durable=False)
     await db.execute("INSERT INTO t VALUES ('d', 1)")
     await db.execute("INSERT INTO t VALUES ('n2', 1)", durable=False)

@@ -85,7 +85,10 @@ def json_list(values: list[object]) -> str:
 
 
 @dataclass(slots=True)
-class _Write:
+class Write:
+    """A write in the queue. One queued with ``enqueue`` can still be changed (its
+    statements, its durability) until the database thread takes it (``queued``)."""
+
     statements: Writes
     durable: bool
     rowid: bool  # the result is the last statement's rowid (else its rowcount)
@@ -108,7 +111,7 @@ class Database:
         self._executor = executor
         self._loop = asyncio.get_running_loop()
         # What the thread has yet to take: writes (committed first) and reads.
-        self._writes: list[_Write] = []
+        self._writes: list[Write] = []
         self._reads: list[_Read] = []
         self._writing = False
         self._idle = asyncio.Event()
@@ -116,7 +119,7 @@ class Database:
         self._synchronous = "FULL"
         self._kick_scheduled = False
         # The queued writes (``enqueue``) the thread has not taken yet, for ``queued``.
-        self._queued: dict[asyncio.Future[int], _Write] = {}
+        self._queued: dict[asyncio.Future[int], Write] = {}
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -238,7 +241,7 @@ class Database:
         Returns the write's future (its rowid or rowcount), resolved in commit order: a
         callback added to it runs before anything that awaits a later write resumes."""
         future: asyncio.Future[int] = self._loop.create_future()
-        write = _Write(statements, durable, rowid, future, True)
+        write = Write(statements, durable, rowid, future, True)
         self._writes.append(write)
         self._queued[future] = write
         if not self._kick_scheduled:
@@ -248,16 +251,15 @@ class Database:
             self._loop.call_later(QUEUED_WRITE_DELAY, self._scheduled_kick)
         return future
 
-    def queued(self, write: asyncio.Future[int]) -> Writes | None:
-        """The statements of a write queued with ``enqueue`` (its future) while the thread
-        has not taken it yet, else None. Changing the list changes what that write commits.
-        A write queued now is committed in the same transaction, so it may fold a statement
-        into the earlier one or drop one of its that it overwrites: no reader can tell, as
-        reads and callbacks come after the commit. (If a write of the batch fails, the
-        batch runs again with a savepoint per write, and one of the two may then be undone
-        alone, with what was moved between them.)"""
-        found = self._queued.get(write)
-        return found.statements if found is not None else None
+    def queued(self, write: asyncio.Future[int]) -> Write | None:
+        """A write queued with ``enqueue`` (its future) while the thread has not taken it
+        yet, else None. Changing its statements (or making it durable) changes what it
+        commits. A write queued now is committed in the same transaction, so it may fold its
+        statements into the earlier one or drop one of its that it overwrites: no reader can
+        tell, as reads and callbacks come after the commit. (If a write of the batch fails,
+        the batch runs again with a savepoint per write, and one of the two may then be
+        undone alone, with what was moved between them.)"""
+        return self._queued.get(write)
 
     def _scheduled_kick(self) -> None:
         self._kick_scheduled = False
@@ -266,7 +268,7 @@ class Database:
     async def _write(self, statements: Statements, *, durable: bool, rowid: bool) -> int:
         future: asyncio.Future[int] = self._loop.create_future()
         frozen = [(sql, tuple(params)) for sql, params in statements]
-        self._writes.append(_Write(frozen, durable, rowid, future))
+        self._writes.append(Write(frozen, durable, rowid, future))
         self._kick()
         # A cancelled caller does not cancel its write: it is committed (all or none) with
         # its batch, as if the cancellation had come just after.
@@ -287,7 +289,7 @@ class Database:
 
     def _processed(
         self,
-        writes: list[_Write],
+        writes: list[Write],
         reads: list[_Read],
         done: Future[tuple[list[int | BaseException], list[object]]],
     ) -> None:
@@ -315,7 +317,7 @@ class Database:
         else:
             self._idle.set()
 
-    def _failed(self, write: _Write, error: BaseException) -> None:
+    def _failed(self, write: Write, error: BaseException) -> None:
         if write.queued:
             # Here rather than in a callback of the future: that cost every queued write a
             # trip through the loop's ready queue.
@@ -326,7 +328,7 @@ class Database:
                 write.future.exception()  # retrieved: reported above
 
     def _process(
-        self, writes: list[_Write], reads: list[_Read]
+        self, writes: list[Write], reads: list[_Read]
     ) -> tuple[list[int | BaseException], list[object]]:
         """In the database thread: the batch's writes in one transaction, then its reads.
         Each result is a value or the exception of that operation."""
@@ -344,7 +346,7 @@ class Database:
                 results.append(exc)
         return written, results
 
-    def _commit(self, batch: list[_Write]) -> list[int | BaseException]:
+    def _commit(self, batch: list[Write]) -> list[int | BaseException]:
         """The writes in one transaction, one write per savepoint; one ``fsync`` if any
         write of the batch is durable."""
         conn = self._conn
@@ -404,7 +406,7 @@ def _resolve(future: asyncio.Future[Any], result: object) -> None:
         future.set_result(result)
 
 
-def _apply(conn: sqlite3.Connection, write: _Write) -> int:
+def _apply(conn: sqlite3.Connection, write: Write) -> int:
     cursor = None
     for sql, params in write.statements:
         cursor = conn.execute(sql, params)
