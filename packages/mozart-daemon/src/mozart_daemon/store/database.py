@@ -354,12 +354,13 @@ class Database:
         if wanted != self._synchronous:
             conn.execute(f"PRAGMA synchronous={wanted}")
             self._synchronous = wanted
+        cursor = conn.cursor()
         if len(batch) > 1:
             # Optimistically without savepoints (each statement costs the thread a trip
             # through the GIL); if a write fails, the batch is run again with them.
             conn.execute("BEGIN IMMEDIATE")
             try:
-                done: list[int | BaseException] = [_apply(conn, write) for write in batch]
+                done: list[int | BaseException] = [_apply(cursor, write) for write in batch]
                 conn.execute("COMMIT")
                 return done
             except sqlite3.Error:
@@ -377,11 +378,11 @@ class Database:
         try:
             for write in batch:
                 if single:
-                    results.append(_apply(conn, write))
+                    results.append(_apply(cursor, write))
                     continue
                 conn.execute("SAVEPOINT w")
                 try:
-                    results.append(_apply(conn, write))
+                    results.append(_apply(cursor, write))
                 except sqlite3.Error as exc:
                     if not conn.in_transaction:
                         raise  # SQLite rolled the whole transaction back (disk full, I/O)
@@ -406,16 +407,26 @@ def _resolve(future: asyncio.Future[Any], result: object) -> None:
         future.set_result(result)
 
 
-def _apply(conn: sqlite3.Connection, write: Write) -> int:
-    cursor = None
-    for sql, params in write.statements:
-        cursor = conn.execute(sql, params)
-    if cursor is None:
+def _apply(cursor: sqlite3.Cursor, write: Write) -> int:
+    """``write``'s statements through the batch's one cursor (``conn.execute`` makes and
+    registers a cursor per statement)."""
+    if not write.statements:
         return 0
+    for sql, params in write.statements:
+        cursor.execute(sql, params)
     return (cursor.lastrowid or 0) if write.rowid else cursor.rowcount
 
 
+def _bind_none(value: None) -> None:
+    return value
+
+
 def _connect(path: Path) -> sqlite3.Connection:
+    # None is bound as NULL either way. Without an adapter of its own, sqlite3 (3.11) looks
+    # for one through ``PrepareProtocol.__adapt__``, which formats and discards an
+    # AttributeError each time: 2,900 instructions a None parameter instead of 1,000, for
+    # about twenty a job. (For the whole process: it changes nothing but that cost.)
+    sqlite3.register_adapter(type(None), _bind_none)
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     return conn
