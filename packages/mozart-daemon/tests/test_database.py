@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,17 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+async def test_the_databases_thread_ends_with_close(tmp_path: Path) -> None:
+    def threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "mozart-db"]
+
+    before = threads()
+    db = await Database.open(tmp_path / "own.db")
+    assert len(threads()) == len(before) + 1
+    await db.close()
+    assert threads() == before
 
 
 async def test_concurrent_writes_share_batches_and_keep_their_own_errors(db: Database) -> None:

@@ -1,4 +1,5 @@
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -358,6 +359,12 @@ async def test_newer_or_broken_database_is_a_clear_error(tmp_path: Path) -> None
     broken.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StateError, match="move it aside"):
         await Store.open(broken)
+    unusable = tmp_path / "a-directory.db"
+    unusable.mkdir()
+    with pytest.raises(sqlite3.OperationalError):
+        await Store.open(unusable)
+    # Neither left the database's thread running.
+    assert not [t for t in threading.enumerate() if t.name == "mozart-db"]
 
 
 async def test_concurrent_transactions_take_turns(tmp_path: Path) -> None:

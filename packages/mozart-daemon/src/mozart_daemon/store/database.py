@@ -30,10 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,12 +104,15 @@ class _Read:
     future: asyncio.Future[Any]
 
 
+# What the database thread hands back for a batch: each write's result and each read's (a
+# value or its exception), or the exception that stopped the whole batch.
+_Results = tuple[list[int | BaseException], list[object]] | BaseException
+
+
 class Database:
-    def __init__(self, conn: sqlite3.Connection, path: Path, executor: ThreadPoolExecutor) -> None:
-        # Used only in the executor's one thread.
-        self._conn = conn
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = executor
+        self._conn: sqlite3.Connection  # set by ``open``; used only in the database thread
         self._loop = asyncio.get_running_loop()
         # What the thread has yet to take: writes (committed first) and reads.
         self._writes: list[Write] = []
@@ -120,20 +124,27 @@ class Database:
         self._kick_scheduled = False
         # The queued writes (``enqueue``) the thread has not taken yet, for ``queued``.
         self._queued: dict[asyncio.Future[int], Write] = {}
+        # The thread of the connection and the batches it takes, None to end it. A thread
+        # of its own rather than an executor's: a batch's trip through concurrent.futures
+        # (its future, condition and callbacks) cost the loop about 400 bytecodes. A
+        # daemon thread, so that a process that exits without ``close`` does not hang on
+        # it: a batch it cuts short is rolled back (as by kill -9), none was acknowledged.
+        self._batches: queue.SimpleQueue[tuple[list[Write], list[_Read]] | None]
+        self._batches = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="mozart-db", daemon=True)
+        self._thread.start()
 
     @classmethod
     async def open(cls, path: Path) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mozart-db")
-        loop = asyncio.get_running_loop()
+        db = cls(path)
         try:
-            conn = await loop.run_in_executor(executor, _connect, path)
+            db._conn = await db._run(_connect, path)
         except BaseException:
-            executor.shutdown(wait=False)
+            db._stop()
             raise
-        db = cls(conn, path, executor)
         try:
-            await db._run(_prepare, conn)
+            await db._run(_prepare, db._conn)
             await db.check()
             await db.migrate()
         except BaseException as exc:
@@ -171,7 +182,11 @@ class Database:
         await self.flush()
         with contextlib.suppress(sqlite3.Error):
             await self._run(self._conn.close)
-        self._executor.shutdown(wait=True)
+        self._stop()
+
+    def _stop(self) -> None:
+        self._batches.put(None)
+        self._thread.join()
 
     async def flush(self) -> None:
         """Until every write issued so far is committed (or failed)."""
@@ -282,26 +297,33 @@ class Database:
         self._queued.clear()
         self._writing = True
         self._idle.clear()
-        done = self._executor.submit(self._process, writes, reads)
-        done.add_done_callback(
-            lambda f: self._loop.call_soon_threadsafe(self._processed, writes, reads, f)
-        )
+        self._batches.put((writes, reads))
 
-    def _processed(
-        self,
-        writes: list[Write],
-        reads: list[_Read],
-        done: Future[tuple[list[int | BaseException], list[object]]],
-    ) -> None:
+    def _serve(self) -> None:
+        """The database thread: each batch in turn, its results handed back to the loop."""
+        while (batch := self._batches.get()) is not None:
+            writes, reads = batch
+            results: _Results
+            try:
+                results = self._process(writes, reads)
+            except BaseException as exc:  # every write and read of the batch fails with it
+                results = exc
+            try:
+                self._loop.call_soon_threadsafe(self._processed, writes, reads, results)
+            except RuntimeError:
+                return  # the loop is closed: nobody is waiting
+
+    def _processed(self, writes: list[Write], reads: list[_Read], results: _Results) -> None:
         """Hand out a batch's results: the writes', in the order they were queued, then the
         reads': a callback on a queued write's future runs before anything that awaits a
         later operation resumes."""
         self._writing = False
-        error = done.exception()
-        if error is None:
-            written, results = done.result()
+        written: Sequence[int | BaseException]
+        read: Sequence[object]
+        if isinstance(results, BaseException):
+            written, read = [results] * len(writes), [results] * len(reads)
         else:
-            written, results = [error] * len(writes), [error] * len(reads)
+            written, read = results
         result: object
         for write, result in zip(writes, written, strict=True):
             if isinstance(result, BaseException):
@@ -309,9 +331,9 @@ class Database:
                 continue
             if not write.future.done():  # else its awaiter was cancelled: the write stands
                 write.future.set_result(result)
-        for read, result in zip(reads, results, strict=True):
-            if not read.future.done():
-                _resolve(read.future, result)
+        for op, result in zip(reads, read, strict=True):
+            if not op.future.done():
+                _resolve(op.future, result)
         if self._writes or self._reads:
             self._kick()
         else:
