@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,17 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+async def test_the_databases_thread_ends_with_close(tmp_path: Path) -> None:
+    def threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "mozart-db"]
+
+    before = threads()
+    db = await Database.open(tmp_path / "own.db")
+    assert len(threads()) == len(before) + 1
+    await db.close()
+    assert threads() == before
 
 
 async def test_concurrent_writes_share_batches_and_keep_their_own_errors(db: Database) -> None:
@@ -76,13 +88,17 @@ async def test_queued_writes_commit_in_order_before_later_writes_and_reads(db: D
 
 
 async def test_a_queued_write_can_be_changed_until_the_thread_takes_it(db: Database) -> None:
+    levels = record_synchronous(db)
     first = db.enqueue([("INSERT INTO t VALUES ('a', 1)", ())], durable=False)
-    statements = db.queued(first)
-    assert statements == [("INSERT INTO t VALUES ('a', 1)", ())]
-    statements.append(("UPDATE t SET v = 2 WHERE k = 'a'", ()))
+    write = db.queued(first)
+    assert write is not None
+    assert write.statements == [("INSERT INTO t VALUES ('a', 1)", ())]
+    write.statements.append(("UPDATE t SET v = 2 WHERE k = 'a'", ()))
+    write.durable = True
     db.enqueue([("INSERT INTO t VALUES ('b', 1)", ())], durable=False)
     await db.flush()
     assert db.queued(first) is None
+    assert levels == ["FULL"]
     rows = await db.fetchall("SELECT k, v FROM t ORDER BY k")
     assert [(r[0], r[1]) for r in rows] == [("a", 2), ("b", 1)]
 
@@ -112,7 +128,8 @@ async def test_a_failed_queued_write_is_logged_not_raised(
     assert "UNIQUE" in str(recorder.lines[0][2]["error"])
 
 
-async def test_durable_writes_commit_with_synchronous_full(db: Database) -> None:
+def record_synchronous(db: Database) -> list[str]:
+    """The synchronous level of each commit from now on."""
     levels: list[str] = []
     original = db._commit
 
@@ -122,6 +139,11 @@ async def test_durable_writes_commit_with_synchronous_full(db: Database) -> None
         return result
 
     db._commit = recording  # type: ignore[method-assign]
+    return levels
+
+
+async def test_durable_writes_commit_with_synchronous_full(db: Database) -> None:
+    levels = record_synchronous(db)
     await db.execute("INSERT INTO t VALUES ('n', 1)", durable=False)
     await db.execute("INSERT INTO t VALUES ('d', 1)")
     await db.execute("INSERT INTO t VALUES ('n2', 1)", durable=False)

@@ -1,4 +1,5 @@
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -162,10 +163,18 @@ async def test_queued_writes_of_a_sheets_row_fold_with_the_same_result(tmp_path:
         await store.close()
 
 
-async def test_a_one_attempt_sheet_updates_its_row_twice(tmp_path: Path) -> None:
+async def test_a_one_attempt_sheet_updates_its_row_twice_in_two_writes(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "state.db")
     try:
         await make_job(store, "j", sheets=1)
+        commits: list[list[bool]] = []  # per commit, each write's durability
+        original = store.db._commit
+
+        def recording(batch):  # type: ignore[no-untyped-def]
+            commits.append([write.durable for write in batch])
+            return original(batch)
+
+        store.db._commit = recording  # type: ignore[method-assign]
         with traced(store) as statements:
             await store.sheets.sheet_started("j", 1, defer=True)
             await store.sheets.attempt_started("j", 1, 1, defer=True)
@@ -180,6 +189,9 @@ async def test_a_one_attempt_sheet_updates_its_row_twice(tmp_path: Path) -> None
             "UPDATE attempts",
             "UPDATE sheets",  # completed, exit code
         ]
+        # The attempt's row joins the sheet's start, the sheet's end its attempt's end
+        # (which it makes durable): two queued writes instead of four.
+        assert commits == [[False, True]]
         sheet = await store.sheets.sheet("j", 1)
         assert sheet is not None
         assert (sheet.status, sheet.attempts, sheet.exit_code) == ("completed", 1, 0)
@@ -347,6 +359,12 @@ async def test_newer_or_broken_database_is_a_clear_error(tmp_path: Path) -> None
     broken.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StateError, match="move it aside"):
         await Store.open(broken)
+    unusable = tmp_path / "a-directory.db"
+    unusable.mkdir()
+    with pytest.raises(sqlite3.OperationalError):
+        await Store.open(unusable)
+    # Neither left the database's thread running.
+    assert not [t for t in threading.enumerate() if t.name == "mozart-db"]
 
 
 async def test_concurrent_transactions_take_turns(tmp_path: Path) -> None:

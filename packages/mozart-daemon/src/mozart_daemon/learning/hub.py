@@ -168,6 +168,8 @@ class LearningHub:
         No I/O: it reads the in-memory index, so it is current to the last recorded attempt
         of any job. The patterns given are remembered until the sheet ends.
         """
+        if not self._index:
+            return None  # nothing learnt yet (no failure seen): skip the lookups
         chosen = relevant(self._index, rules, backend)
         if not chosen:
             return None

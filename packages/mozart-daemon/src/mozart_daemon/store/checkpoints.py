@@ -13,13 +13,13 @@ import json
 import sqlite3
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
 from mozart_daemon.store.database import (
     Database,
-    Statements,
+    Write,
+    Writes,
     json_list,
     now_iso,
     parse_time,
@@ -99,7 +99,9 @@ class SheetStore:
         # Per sheet, the last queued (``defer``) write of its row until the sheet ends: the
         # next queued write of the same row folds into it while the database thread has not
         # taken it (``Database.queued``). A one-attempt sheet's row is then updated twice
-        # instead of four times (start with attempt count, end), with the same result.
+        # instead of four times (start with attempt count, end), with the same result, in
+        # two queued writes instead of four (the attempt's row joins the start, the sheet's
+        # end the attempt's): each write costs the loop its own bookkeeping.
         self._row_writes: dict[tuple[str, int], asyncio.Future[int]] = {}
 
     async def sheets(self, job_id: str) -> list[SheetRecord]:
@@ -141,13 +143,13 @@ class SheetStore:
 
     async def sheet_started(self, job_id: str, sheet_num: int, *, defer: bool = False) -> None:
         """``defer``: queued, committed with the next write (``Database.enqueue``)."""
-        statements: Statements = [(_STARTED, (now_iso(), job_id, sheet_num))]
+        statements: Writes = [(_STARTED, (now_iso(), job_id, sheet_num))]
         # Not durable: a sheet found running after a crash is pending again anyway.
         await self._write(statements, durable=False, defer=defer, row=(job_id, sheet_num))
 
     async def _write(
         self,
-        statements: Statements,
+        statements: Writes,
         *,
         durable: bool,
         defer: bool,
@@ -166,15 +168,15 @@ class SheetStore:
 
     def _queued_update(
         self, row: tuple[str, int], kinds: Collection[str]
-    ) -> tuple[list[tuple[str, tuple[Any, ...]]], int] | None:
+    ) -> tuple[Write, int] | None:
         """The sheet's last queued write, while it can still be changed, if it updates the
-        row with one of ``kinds``: its statements and the update's index among them."""
+        row with one of ``kinds``: the write and the update's index among its statements."""
         written = self._row_writes.get(row)
-        if written is None or (statements := self._db.queued(written)) is None:
+        if written is None or (write := self._db.queued(written)) is None:
             return None
-        for index, (sql, params) in enumerate(statements):
+        for index, (sql, params) in enumerate(write.statements):
             if sql in kinds and params[-2:] == row:
-                return statements, index
+                return write, index
         return None
 
     async def sheet_finished(
@@ -190,12 +192,16 @@ class SheetStore:
     ) -> None:
         """Durable (power loss included). ``defer``: see ``sheet_started``."""
         row = (job_id, sheet_num)
-        if defer and (found := self._queued_update(row, (_ATTEMPT_RESULT,))) is not None:
-            # The last attempt's exit code and error, overwritten here in the same commit.
-            statements, index = found
-            del statements[index]
-        self._row_writes.pop(row, None)
         update = (_FINISHED, (status, exit_code, error, now_iso(), duration_seconds, *row))
+        found = self._queued_update(row, (_ATTEMPT_RESULT,)) if defer else None
+        self._row_writes.pop(row, None)
+        if found is not None:
+            # The end takes the place of the last attempt's exit code and error, which it
+            # overwrites in the same commit: one write fewer, durable now.
+            write, index = found
+            write.statements[index] = update
+            write.durable = True
+            return
         await self._write([update], durable=True, defer=defer)
 
     async def set_sheet_status(
@@ -233,11 +239,11 @@ class SheetStore:
         )
         if defer and (found := self._queued_update(row, _COUNTING)) is not None:
             # The row's update still queued (the sheet's start, or the previous attempt's
-            # result) raises the count too.
-            statements, index = found
-            sql, params = statements[index]
-            statements[index] = (_COUNTING[sql], (*params[:-2], attempt, *row))
-            self._db.enqueue([opened], durable=False)
+            # result) raises the count too, and the attempt's row joins its write.
+            write, index = found
+            sql, params = write.statements[index]
+            write.statements[index] = (_COUNTING[sql], (*params[:-2], attempt, *row))
+            write.statements.append(opened)
             return
         count = (_ATTEMPT_COUNT, (attempt, *row))
         await self._write([opened, count], durable=False, defer=defer, row=row)

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import msgspec
 
-from mozart_daemon.store.database import Database, Statements, now_iso, parse_time
+from mozart_daemon.store.database import Database, Writes, now_iso, parse_time
 
 ACTIVE_STATES = ("queued", "running", "paused")
 TERMINAL_STATES = ("completed", "failed", "cancelled")
@@ -203,7 +203,7 @@ class JobRegistry:
 
     def status_statements(
         self, job_id: str, status: str, *, error: str | None = None, started: bool = False
-    ) -> Statements:
+    ) -> Writes:
         """The writes of ``set_status``, to commit together with others (the job's event).
         One time for the transition: started or finished, and updated."""
         now = now_iso()
