@@ -39,7 +39,7 @@ from mozart_daemon.logging import bind_job, get_logger
 from mozart_daemon.rate_coordinator import RateLimitCoordinator
 from mozart_daemon.scheduler import GlobalSheetScheduler
 from mozart_daemon.store import ORPHAN_MESSAGE, StateError, Store
-from mozart_daemon.store.registry import ACTIVE_STATES, JobRecord, status_is_durable
+from mozart_daemon.store.registry import ACTIVE_STATES, JobRecord
 
 log = get_logger(__name__)
 
@@ -400,8 +400,6 @@ class JobManager:
             self._jobs.set_state(job, "running")
             first = not job.started_once
             job.started_once = True
-            statements = self._store.jobs.status_statements(job.job_id, "running", started=first)
-            self._store.db.enqueue(statements, durable=status_is_durable("running"))
             if job.job_id in self._scheduler:
                 self._scheduler.set_paused(job.job_id, False)
             else:
@@ -414,7 +412,10 @@ class JobManager:
                 job.timeout_handle = asyncio.get_running_loop().call_later(
                     limit, self._timeout_fired, job, limit
                 )
-            self.events.emit_soon(job.job_id, "job.started")
+            # The running state and job.started in one queued write (neither need be
+            # durable: a crash leaves the job running either way, and recovery fails it).
+            running_state = self._store.jobs.status_statements(job.job_id, "running", started=first)
+            self.events.emit_soon(job.job_id, "job.started", with_writes=running_state)
             if self._scheduler.is_finished(job.job_id):
                 self._spawn(self._check_finished(job))
         self.wake()

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 from mozart_protocol.score import (
@@ -210,13 +210,16 @@ class JobEvents:
         sheet_num: int | None = None,
         attempt: int | None = None,
         message: str | None = None,
+        with_writes: Sequence[tuple[str, tuple[Any, ...]]] = (),
     ) -> None:
         """``emit`` without waiting for the write: the event is logged and delivered once it
         is persisted, in order with every other event. For progress events, whose caller
-        has nothing to wait for."""
+        has nothing to wait for; ``with_writes`` (the state change it reports) are committed
+        with it, as durable as the event."""
         self._store.events.append_soon(
-            job_id, type, self._deliver, sheet_num=sheet_num, attempt=attempt, message=message
-        )
+            job_id, type, self._deliver, sheet_num=sheet_num, attempt=attempt, message=message,
+            with_writes=with_writes,
+        )  # fmt: skip
 
     def _deliver(self, record: EventRecord) -> None:
         job_id, type = record.job_id, record.type

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -77,11 +77,15 @@ class EventLog:
         sheet_num: int | None = None,
         attempt: int | None = None,
         message: str | None = None,
+        with_writes: Sequence[tuple[str, tuple[Any, ...]]] = (),
     ) -> None:
         """``append`` without waiting: queued (``Database.enqueue``), and ``on_persisted``
-        called once it is committed, in commit order with every other write."""
+        called once it is committed, in commit order with every other write. ``with_writes``
+        are committed with it, before it, and as durable as the event."""
         row = (job_id, type, sheet_num, attempt, message, now_iso())
-        written = self._db.enqueue([(_INSERT, row)], durable=type in DURABLE_EVENTS, rowid=True)
+        written = self._db.enqueue(
+            [*with_writes, (_INSERT, row)], durable=type in DURABLE_EVENTS, rowid=True
+        )
 
         def persisted(future: asyncio.Future[int]) -> None:
             if future.cancelled() or future.exception() is not None:
