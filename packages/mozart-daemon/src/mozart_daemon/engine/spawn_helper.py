@@ -9,11 +9,12 @@ Run as ``python -I -S spawn_helper.py FD`` (the standard library only, so that i
 a few milliseconds), FD being its end of a ``SOCK_SEQPACKET`` socket pair. Messages are
 ``marshal``-ed tuples:
 
-- request ``(rid, argv, executable, cwd, env, stdin_given, files)`` with the child's ends
-  of its pipes as SCM_RIGHTS: ``[stdout, stderr]`` or ``[stdout, stderr, stdin]``;
-  ``files``: ``(path, data)`` pairs written (``write_files``) before the spawn (the
-  sheet's prompt file, and for a job's first sheet its workspace and ``logs/``: about
-  0.2 ms of the daemon's loop a job, spent here instead);
+- request ``(rid, argv, executable, cwd, env, stdin, files)`` with the child's ends of
+  its stdout and stderr pipes as SCM_RIGHTS; ``stdin``: the bytes the child reads on its
+  stdin (``stdin_from``), or None for ``/dev/null``; ``files``: ``(path, data)`` pairs
+  written (``write_files``) before the spawn (the sheet's prompt file, and for a job's
+  first sheet its workspace and ``logs/``: about 0.2 ms of the daemon's loop a job, spent
+  here instead);
 - reply ``("ok", rid, pid)``; ``("unwritten", rid, errno, strerror, filename)`` when a
   file could not be written (nothing was started); ``("error", rid, errno, strerror,
   filename)`` when the spawn failed with an OSError; ``("fail", rid, text)`` for anything
@@ -40,7 +41,7 @@ import sys
 from typing import Any
 
 MAX_MESSAGE = 64 * 1024
-MAX_FDS = 3
+MAX_FDS = 2
 
 
 def _ignore(_signum: int, _frame: object) -> None:
@@ -67,18 +68,47 @@ def write_files(files: list[tuple[str, bytes]]) -> None:
             os.close(fd)
 
 
+def stdin_from(data: bytes) -> int:
+    """A descriptor that reads ``data`` then end of file, for a child's stdin: an anonymous
+    file in memory (``memfd``; an unlinked temporary file where there is none). A pipe
+    would need a writer alive while the child reads (on the daemon's loop: a third pipe,
+    its writes and its closes a run); this is written once, before the child starts, and
+    is the child's own copy (its rewriting the prompt file changes nothing it reads)."""
+    try:
+        fd = os.memfd_create("mozart-stdin", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        import tempfile  # here only: importing it adds 25 ms to the helper's start
+
+        with tempfile.TemporaryFile() as f:
+            fd = os.dup(f.fileno())
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _spawn(request: Any, fds: list[int]) -> subprocess.Popen[bytes]:
-    _rid, argv, executable, cwd, env, stdin_given, _files = request
-    return subprocess.Popen(
-        argv,
-        executable=executable,
-        stdin=fds[2] if stdin_given else subprocess.DEVNULL,
-        stdout=fds[0],
-        stderr=fds[1],
-        cwd=cwd,
-        env=env,
-        start_new_session=True,
-    )
+    _rid, argv, executable, cwd, env, stdin, _files = request
+    stdin_fd = stdin_from(stdin) if stdin is not None else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            argv,
+            executable=executable,
+            stdin=stdin_fd,
+            stdout=fds[0],
+            stderr=fds[1],
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+    finally:
+        if stdin is not None:
+            os.close(stdin_fd)
 
 
 def serve(sock: socket.socket) -> None:
