@@ -293,6 +293,14 @@ class ProcessTree:
                 with contextlib.suppress(psutil.Error):
                     self.known[pid] = psutil.Process(pid)
 
+    def _roots(self) -> list[int]:
+        """Where the run's tree is walked from: its known descendants, and its child until
+        the child is reaped (its pid may then be another process's, whose children are not
+        the run's; the child's own were re-parented, to the daemon in subreaper mode)."""
+        if self.child.returncode is None:
+            return [self.pid, *self.known]
+        return list(self.known)
+
     def _descendants(self, roots: list[int]) -> set[int]:
         found: set[int] = set()
         stack = list(roots)
@@ -307,7 +315,7 @@ class ProcessTree:
         """Subreaper mode: the run's tree, plus the daemon's children that are orphans of
         this run. Also reaps orphans (of any run) that have exited."""
         uid = os.getuid()
-        found = self._descendants([self.pid, *self.known])
+        found = self._descendants(self._roots())
         my_session = os.getsid(0)
         others = [start for root, (_, start) in _RUNS.live.items() if root != self.pid]
         adopted: list[int] = []
@@ -353,7 +361,7 @@ class ProcessTree:
         for pid, st in stats.items():
             children.setdefault(st.ppid, []).append(pid)
         found: set[int] = set()
-        stack = [self.pid, *self.known]
+        stack = self._roots()
         while stack:
             for child in children.get(stack.pop(), ()):
                 if child != self.pid and child not in found and child not in self.known:
