@@ -33,12 +33,12 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -811,7 +811,7 @@ async def run_process(
 
     Cancelling the call stops the whole process tree before the CancelledError propagates.
     """
-    token = uuid.uuid4().hex
+    token = secrets.token_hex(16)
     started = time.monotonic()
     since = _ticks_now()
     _RUNS.spawners.add(threading.get_native_id())
