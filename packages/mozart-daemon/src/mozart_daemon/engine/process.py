@@ -314,16 +314,29 @@ class ProcessTree:
     def _survey_orphans(self) -> None:
         """Subreaper mode: the run's tree, plus the daemon's children that are orphans of
         this run. Also reaps orphans (of any run) that have exited."""
-        uid = os.getuid()
         found = self._descendants(self._roots())
+        helper = _RUNS.helper.process.pid if _RUNS.helper is not None else None
+        candidates = [
+            pid
+            for pid in _RUNS.orphans()
+            # The spawn helper is the daemon's own, never an orphan.
+            if pid not in (self.pid, helper)
+            and pid not in _RUNS.live
+            and pid not in self.known
+            and pid not in found
+        ]
+        if candidates:  # most surveys have none: nothing more to look up
+            self._adopt_orphans(candidates, found)
+        self._adopt(found)
+
+    def _adopt_orphans(self, candidates: list[int], found: set[int]) -> None:
+        """Add to ``found`` the ``candidates`` (the daemon's children not known to be any
+        run's root or of this run) that are this run's orphans, and their descendants."""
+        uid = os.getuid()
         my_session = os.getsid(0)
         others = [start for root, (_, start) in _RUNS.live.items() if root != self.pid]
         adopted: list[int] = []
-        helper = _RUNS.helper.process.pid if _RUNS.helper is not None else None
-        for pid in _RUNS.orphans():
-            # The spawn helper is the daemon's own, never an orphan.
-            if pid in (self.pid, helper) or pid in _RUNS.live or pid in self.known or pid in found:
-                continue
+        for pid in candidates:
             stat = _proc_stat(pid)
             if stat is None or stat.session == my_session:
                 continue  # gone, or started by the daemon itself (not through a run)
@@ -345,7 +358,6 @@ class ProcessTree:
                 adopted.append(pid)
         found.update(adopted)
         found.update(self._descendants(adopted))
-        self._adopt(found)
 
     def _survey_proc(self) -> None:
         """One pass over /proc: the tree by parent pids, and the token of every process
