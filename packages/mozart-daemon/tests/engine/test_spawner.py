@@ -18,6 +18,7 @@ from mozart_daemon.engine import process
 from mozart_daemon.engine.errors import BackendStartError, FatalSheetError
 from mozart_daemon.engine.logs import OutputSink
 from mozart_daemon.engine.process import run_process
+from mozart_daemon.engine.spawn_helper import stdin_from
 from mozart_daemon.engine.spawner import HelperLostError, SpawnHelper, UnwrittenError
 
 
@@ -158,6 +159,21 @@ async def test_the_child_reads_its_stdin_then_end_of_file(helper: SpawnHelper) -
     assert await asyncio.wait_for(exited, 10) == 0
     assert pipes.read_out().decode() == "the prompt \u00e9\nend\n"
     pipes.close()
+
+
+@pytest.mark.parametrize("memfd", [True, False], ids=["memfd", "no-memfd"])
+def test_stdin_from_reads_the_data_then_end_of_file(
+    monkeypatch: pytest.MonkeyPatch, memfd: bool
+) -> None:
+    if not memfd:  # another system: an unlinked temporary file instead
+        monkeypatch.delattr(os, "memfd_create", raising=False)
+    fd = stdin_from(b"x" * 100_000)
+    try:
+        assert os.get_inheritable(fd) is False
+        assert len(os.read(fd, 200_000)) == 100_000
+        assert os.read(fd, 10) == b""
+    finally:
+        os.close(fd)
 
 
 async def test_a_child_killed_by_a_signal_is_reported_as_subprocess_does(
