@@ -18,6 +18,7 @@ from mozart_daemon.engine import process
 from mozart_daemon.engine.errors import BackendStartError, FatalSheetError
 from mozart_daemon.engine.logs import OutputSink
 from mozart_daemon.engine.process import run_process
+from mozart_daemon.engine.spawn_helper import stdin_from
 from mozart_daemon.engine.spawner import HelperLostError, SpawnHelper, UnwrittenError
 
 
@@ -68,7 +69,7 @@ async def _spawn(
     pipes = Pipes()
     executable = shutil.which(argv[0]) if by_path else None
     future = helper.spawn(argv, executable, cwd, env or {"PATH": os.defpath}, pipes.child_ends,
-                          False)  # fmt: skip
+                          None)  # fmt: skip
     pipes.close_child_ends()
     assert future is not None
     pid = await future
@@ -139,12 +140,40 @@ async def test_a_missing_working_directory_fails_the_spawn(
     for executable in ("/bin/true", None):
         pipes = Pipes()
         future = helper.spawn(["true"], executable, str(tmp_path / "gone"),
-                              {"PATH": os.defpath}, pipes.child_ends, False)  # fmt: skip
+                              {"PATH": os.defpath}, pipes.child_ends, None)  # fmt: skip
         pipes.close_child_ends()
         assert future is not None
         with pytest.raises(FileNotFoundError):
             await future
         pipes.close()
+
+
+async def test_the_child_reads_its_stdin_then_end_of_file(helper: SpawnHelper) -> None:
+    pipes = Pipes()
+    future = helper.spawn(["sh", "-c", "cat; echo end"], None, "/", {"PATH": os.defpath},
+                          pipes.child_ends, "the prompt \u00e9\n".encode())  # fmt: skip
+    pipes.close_child_ends()
+    assert future is not None
+    exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    helper.watch(await future, exited.set_result)
+    assert await asyncio.wait_for(exited, 10) == 0
+    assert pipes.read_out().decode() == "the prompt \u00e9\nend\n"
+    pipes.close()
+
+
+@pytest.mark.parametrize("memfd", [True, False], ids=["memfd", "no-memfd"])
+def test_stdin_from_reads_the_data_then_end_of_file(
+    monkeypatch: pytest.MonkeyPatch, memfd: bool
+) -> None:
+    if not memfd:  # another system: an unlinked temporary file instead
+        monkeypatch.delattr(os, "memfd_create", raising=False)
+    fd = stdin_from(b"x" * 100_000)
+    try:
+        assert os.get_inheritable(fd) is False
+        assert len(os.read(fd, 200_000)) == 100_000
+        assert os.read(fd, 10) == b""
+    finally:
+        os.close(fd)
 
 
 async def test_a_child_killed_by_a_signal_is_reported_as_subprocess_does(
@@ -158,7 +187,7 @@ async def test_a_child_killed_by_a_signal_is_reported_as_subprocess_does(
 async def test_a_spawn_that_fails_raises_the_os_error(helper: SpawnHelper, tmp_path: Path) -> None:
     pipes = Pipes()
     future = helper.spawn(["no-such-program-xyz"], None, "/", {"PATH": str(tmp_path)},
-                          pipes.child_ends, False)  # fmt: skip
+                          pipes.child_ends, None)  # fmt: skip
     pipes.close_child_ends()
     assert future is not None
     with pytest.raises(FileNotFoundError):
@@ -177,7 +206,7 @@ async def test_the_helper_writes_the_files_before_the_child_starts(
     pipes = Pipes()
     files = [(str(prompt), "the prompt \u00e9".encode())]
     future = helper.spawn(["sh", "-c", f"cat {prompt}"], None, "/", {"PATH": os.defpath},
-                          pipes.child_ends, False, files)  # fmt: skip
+                          pipes.child_ends, None, files)  # fmt: skip
     pipes.close_child_ends()
     assert future is not None
     exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -195,7 +224,7 @@ async def test_a_file_the_helper_cannot_write_is_reported_and_nothing_starts(
     pipes = Pipes()
     files = [(str(tmp_path / "logs" / "p.md"), b"x")]
     future = helper.spawn(["touch", str(marker)], None, "/", {"PATH": os.defpath},
-                          pipes.child_ends, False, files)  # fmt: skip
+                          pipes.child_ends, None, files)  # fmt: skip
     pipes.close_child_ends()
     assert future is not None
     with pytest.raises(UnwrittenError) as caught:
@@ -212,7 +241,7 @@ async def test_a_file_the_helper_cannot_write_is_reported_and_nothing_starts(
 async def test_a_request_too_large_for_one_message_is_refused(helper: SpawnHelper) -> None:
     pipes = Pipes()
     huge = {"PATH": os.defpath, "BIG": "x" * 200_000}
-    assert helper.spawn(["true"], None, "/", huge, pipes.child_ends, False) is None
+    assert helper.spawn(["true"], None, "/", huge, pipes.child_ends, None) is None
     pipes.close_child_ends()
     pipes.close()
 
@@ -233,7 +262,7 @@ async def test_losing_the_helper_stops_its_children_and_fails_what_it_had_not_an
         await asyncio.sleep(0.02)
     else:
         pytest.fail("the lost helper's child still runs")
-    assert helper.spawn(["true"], None, "/", {}, [], False) is None
+    assert helper.spawn(["true"], None, "/", {}, [], None) is None
     pipes.close()
 
 
@@ -243,7 +272,7 @@ def test_the_helper_fails_an_unanswered_spawn_when_it_goes() -> None:
         os.kill(helper.process.pid, signal.SIGSTOP)  # it cannot answer
         try:
             pipes = Pipes()
-            future = helper.spawn(["true"], None, "/", {}, pipes.child_ends, False)
+            future = helper.spawn(["true"], None, "/", {}, pipes.child_ends, None)
             pipes.close_child_ends()
             assert future is not None
             helper.process.kill()
@@ -283,7 +312,11 @@ def _started_by(helper: SpawnHelper) -> list[int]:
 
 
 async def _run(
-    argv: list[str], cwd: Path, timeout: float = 30, files: list[tuple[str, bytes]] | None = None
+    argv: list[str],
+    cwd: Path,
+    timeout: float = 30,
+    files: list[tuple[str, bytes]] | None = None,
+    stdin: bytes | None = None,
 ) -> tuple[process.ProcessResult, str]:
     out, err = OutputSink("stdout", keep_all=True), OutputSink("stderr")
     result = await run_process(
@@ -293,6 +326,7 @@ async def _run(
         stdout=out,
         stderr=err,
         timeout_seconds=timeout,
+        stdin_data=stdin,
         files=files or (),
     )
     return result, out.text
@@ -414,3 +448,32 @@ async def test_through_the_helper_run_process_writes_its_files_the_same_way(
         seen = _started_by(helper)
         await _files_written_by_run_process(tmp_path)
         assert len(seen) == 1  # the run that started; the other was refused before
+
+
+async def _stdin_given_by_run_process(tmp_path: Path) -> None:
+    """The child reads ``stdin_data`` then end of file, as often as it likes; one that does
+    not read it (more than a pipe holds) ends all the same."""
+    prompt = "the prompt \u00e9\n".encode()
+    result, text = await _run(["sh", "-c", "cat; cat; echo end"], tmp_path, stdin=prompt)
+    assert (result.exit_code, text) == (0, "the prompt \u00e9\nend\n")
+    result, text = await _run(["sh", "-c", "echo unread"], tmp_path, stdin=b"x" * 4_000_000)
+    assert (result.exit_code, text) == (0, "unread\n")
+
+
+async def test_run_process_gives_the_child_its_stdin(tmp_path: Path) -> None:
+    await _stdin_given_by_run_process(tmp_path)
+    result, text = await _run(["wc", "-c"], tmp_path, stdin=b"x" * 4_000_000)
+    assert (result.exit_code, text.strip()) == (0, "4000000")
+
+
+@pytest.mark.usefixtures("helper_enabled")
+async def test_through_the_helper_run_process_gives_the_stdin_the_same_way(
+    tmp_path: Path,
+) -> None:
+    with process.work_in_progress(), process.work_in_progress():
+        await _run(["true"], tmp_path)  # starts the helper
+        helper = process._RUNS.helper
+        assert helper is not None
+        seen = _started_by(helper)
+        await _stdin_given_by_run_process(tmp_path)
+        assert len(seen) == 1  # the small one (the large one is too large for a request)

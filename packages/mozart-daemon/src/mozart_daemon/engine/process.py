@@ -20,7 +20,8 @@ How a run's processes are found:
 
 Children are spawned with ``subprocess.Popen`` (vfork and exec: the parent's memory is not
 copied, unlike the fork of uvloop's libuv) and their exit is seen through a pidfd on the
-event loop; their output is read through non-blocking pipes on the loop. In the daemon
+event loop; their output is read through non-blocking pipes on the loop, and their stdin
+(``stdin_data``) is an in-memory file holding it, written before the start. In the daemon
 (``enable_spawn_helper``), a spawn while other sheets or submits are in progress goes to
 the spawn helper process instead (``spawner.py``), which reports the child's exit; its
 orphans still come to the daemon, the nearest subreaper above them.
@@ -32,12 +33,12 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ import psutil
 
 from mozart_daemon.engine.errors import BackendStartError, FatalSheetError
 from mozart_daemon.engine.logs import OutputSink
-from mozart_daemon.engine.spawn_helper import write_files
+from mozart_daemon.engine.spawn_helper import stdin_from, write_files
 from mozart_daemon.engine.spawner import HelperLostError, SpawnHelper, UnwrittenError
 
 RUN_TOKEN_ENV = "MOZART_RUN_TOKEN"  # noqa: S105 (a variable name, not a secret)
@@ -292,6 +293,14 @@ class ProcessTree:
                 with contextlib.suppress(psutil.Error):
                     self.known[pid] = psutil.Process(pid)
 
+    def _roots(self) -> list[int]:
+        """Where the run's tree is walked from: its known descendants, and its child until
+        the child is reaped (its pid may then be another process's, whose children are not
+        the run's; the child's own were re-parented, to the daemon in subreaper mode)."""
+        if self.child.returncode is None:
+            return [self.pid, *self.known]
+        return list(self.known)
+
     def _descendants(self, roots: list[int]) -> set[int]:
         found: set[int] = set()
         stack = list(roots)
@@ -305,16 +314,29 @@ class ProcessTree:
     def _survey_orphans(self) -> None:
         """Subreaper mode: the run's tree, plus the daemon's children that are orphans of
         this run. Also reaps orphans (of any run) that have exited."""
+        found = self._descendants(self._roots())
+        helper = _RUNS.helper.process.pid if _RUNS.helper is not None else None
+        candidates = [
+            pid
+            for pid in _RUNS.orphans()
+            # The spawn helper is the daemon's own, never an orphan.
+            if pid not in (self.pid, helper)
+            and pid not in _RUNS.live
+            and pid not in self.known
+            and pid not in found
+        ]
+        if candidates:  # most surveys have none: nothing more to look up
+            self._adopt_orphans(candidates, found)
+        self._adopt(found)
+
+    def _adopt_orphans(self, candidates: list[int], found: set[int]) -> None:
+        """Add to ``found`` the ``candidates`` (the daemon's children not known to be any
+        run's root or of this run) that are this run's orphans, and their descendants."""
         uid = os.getuid()
-        found = self._descendants([self.pid, *self.known])
         my_session = os.getsid(0)
         others = [start for root, (_, start) in _RUNS.live.items() if root != self.pid]
         adopted: list[int] = []
-        helper = _RUNS.helper.process.pid if _RUNS.helper is not None else None
-        for pid in _RUNS.orphans():
-            # The spawn helper is the daemon's own, never an orphan.
-            if pid in (self.pid, helper) or pid in _RUNS.live or pid in self.known or pid in found:
-                continue
+        for pid in candidates:
             stat = _proc_stat(pid)
             if stat is None or stat.session == my_session:
                 continue  # gone, or started by the daemon itself (not through a run)
@@ -336,7 +358,6 @@ class ProcessTree:
                 adopted.append(pid)
         found.update(adopted)
         found.update(self._descendants(adopted))
-        self._adopt(found)
 
     def _survey_proc(self) -> None:
         """One pass over /proc: the tree by parent pids, and the token of every process
@@ -352,7 +373,7 @@ class ProcessTree:
         for pid, st in stats.items():
             children.setdefault(st.ppid, []).append(pid)
         found: set[int] = set()
-        stack = [self.pid, *self.known]
+        stack = self._roots()
         while stack:
             for child in children.get(stack.pop(), ()):
                 if child != self.pid and child not in found and child not in self.known:
@@ -486,38 +507,28 @@ class _LocalChild(_Child):
         return self.popen.returncode
 
 
-class _Pipe:
-    """The daemon's end of one of the child's pipes, served by the event loop."""
+class _Reader:
+    """The daemon's end of the child's stdout or stderr pipe, read by the event loop into
+    its sink."""
 
-    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, sink: OutputSink) -> None:
         self.fd: int | None = fd
         self.loop = loop
+        self.sink = sink
         self.done: asyncio.Future[None] = loop.create_future()
         os.set_blocking(fd, False)
+        loop.add_reader(fd, self._read)
 
     def close(self) -> None:
         if self.fd is not None:
-            try:  # noqa: SIM105 (a third of contextlib.suppress's cost: three pipes a run)
-                self._unwatch(self.fd)
+            try:  # noqa: SIM105 (a third of contextlib.suppress's cost: two pipes a run)
+                self.loop.remove_reader(self.fd)
             except (ValueError, OSError, RuntimeError):
                 pass
             os.close(self.fd)
             self.fd = None
         if not self.done.done():
             self.done.set_result(None)
-
-    def _unwatch(self, fd: int) -> None:
-        """Stop the loop watching ``fd`` (for what the subclass watched it)."""
-
-
-class _Reader(_Pipe):
-    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, sink: OutputSink) -> None:
-        super().__init__(fd, loop)
-        self.sink = sink
-        loop.add_reader(fd, self._read)
-
-    def _unwatch(self, fd: int) -> None:
-        self.loop.remove_reader(fd)
 
     def drain(self) -> None:
         """Read what is buffered now, to the end of file if every writer has gone (the usual
@@ -547,32 +558,6 @@ class _Reader(_Pipe):
         return True
 
 
-class _Writer(_Pipe):
-    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, data: bytes) -> None:
-        super().__init__(fd, loop)
-        self.data = memoryview(data)
-        self._watched = False
-        self._write()
-
-    def _unwatch(self, fd: int) -> None:
-        if self._watched:
-            self.loop.remove_writer(fd)
-
-    def _write(self) -> None:
-        if self.fd is None:
-            return
-        try:
-            while self.data:
-                self.data = self.data[os.write(self.fd, self.data) :]
-        except (BlockingIOError, InterruptedError):
-            self.loop.add_writer(self.fd, self._write)
-            self._watched = True
-            return
-        except OSError:  # the child closed its stdin (BrokenPipe): what it does not read
-            pass
-        self.close()
-
-
 async def _start(
     argv: Sequence[str],
     cwd: Path,
@@ -581,7 +566,7 @@ async def _start(
     stderr: OutputSink,
     stdin_data: bytes | None,
     files: Sequence[tuple[str, bytes]],
-) -> tuple[_Child, list[_Pipe], bool]:
+) -> tuple[_Child, list[_Reader], bool]:
     """Write ``files`` and start the child, here (vfork: synchronous, nothing can cancel it
     half-way) or through the spawn helper. Returns it, its pipes, and whether the caller was
     cancelled while the helper started it (the caller then stops it: it runs)."""
@@ -596,17 +581,16 @@ async def _start(
         err_r, err_w = os.pipe()
         parent_ends.append(err_r)
         child_ends.append(err_w)
-        in_r: int = subprocess.DEVNULL
-        if stdin_data is not None:
-            in_r, in_w = os.pipe()
-            child_ends.append(in_r)
-            parent_ends.append(in_w)
 
         def popen(executable: str | None) -> _Child:
+            stdin = subprocess.DEVNULL
+            if stdin_data is not None:
+                stdin = stdin_from(stdin_data)
+                child_ends.append(stdin)
             process = subprocess.Popen(
                 list(argv),
                 executable=executable,
-                stdin=in_r,
+                stdin=stdin,
                 stdout=out_w,
                 stderr=err_w,
                 cwd=cwd,
@@ -625,9 +609,8 @@ async def _start(
         helper = _helper_for(loop)
         pending = None
         if helper is not None:
-            pending = helper.spawn(
-                argv, resolved, os.fspath(cwd), env, child_ends, stdin_data is not None, files
-            )
+            cwd_text = os.fspath(cwd)
+            pending = helper.spawn(argv, resolved, cwd_text, env, child_ends, stdin_data, files)
         if pending is None:
             write_files_or_fail(files)
         try:
@@ -663,10 +646,7 @@ async def _start(
     finally:
         for fd in child_ends:
             os.close(fd)
-    pipes: list[_Pipe] = [_Reader(out_r, loop, stdout), _Reader(err_r, loop, stderr)]
-    if stdin_data is not None:
-        pipes.append(_Writer(parent_ends[2], loop, stdin_data))
-    return child, pipes, cancelled
+    return child, [_Reader(out_r, loop, stdout), _Reader(err_r, loop, stderr)], cancelled
 
 
 def enable_spawn_helper() -> bool:
@@ -836,13 +816,14 @@ async def run_process(
 ) -> ProcessResult:
     """Run ``argv`` to its end or its timeout; raises BackendStartError if it cannot start.
 
+    The child reads ``stdin_data`` on its stdin, then end of file (None: ``/dev/null``).
     ``files`` (``(path, data)``: the sheet's prompt file) are written first, with their
     missing directories, by whoever starts the process (the spawn helper, off the loop,
     when it does); FatalSheetError names the one that cannot be.
 
     Cancelling the call stops the whole process tree before the CancelledError propagates.
     """
-    token = uuid.uuid4().hex
+    token = secrets.token_hex(16)
     started = time.monotonic()
     since = _ticks_now()
     _RUNS.spawners.add(threading.get_native_id())
@@ -863,8 +844,7 @@ async def run_process(
             if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
                 await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
             for pipe in pipes:
-                if isinstance(pipe, _Reader):
-                    pipe.drain()
+                pipe.drain()
             pending = [p.done for p in pipes if not p.done.done()]
             if pending:
                 await asyncio.wait(pending, timeout=_DRAIN_SECONDS)

@@ -9,11 +9,12 @@ Run as ``python -I -S spawn_helper.py FD`` (the standard library only, so that i
 a few milliseconds), FD being its end of a ``SOCK_SEQPACKET`` socket pair. Messages are
 ``marshal``-ed tuples:
 
-- request ``(rid, argv, executable, cwd, env, stdin_given, files)`` with the child's ends
-  of its pipes as SCM_RIGHTS: ``[stdout, stderr]`` or ``[stdout, stderr, stdin]``;
-  ``files``: ``(path, data)`` pairs written (``write_files``) before the spawn (the
-  sheet's prompt file, and for a job's first sheet its workspace and ``logs/``: about
-  0.2 ms of the daemon's loop a job, spent here instead);
+- request ``(rid, argv, executable, cwd, env, stdin, files)`` with the child's ends of
+  its stdout and stderr pipes as SCM_RIGHTS; ``stdin``: the bytes the child reads on its
+  stdin (``stdin_from``), or None for ``/dev/null``; ``files``: ``(path, data)`` pairs
+  written (``write_files``) before the spawn (the sheet's prompt file, and for a job's
+  first sheet its workspace and ``logs/``: about 0.2 ms of the daemon's loop a job, spent
+  here instead);
 - reply ``("ok", rid, pid)``; ``("unwritten", rid, errno, strerror, filename)`` when a
   file could not be written (nothing was started); ``("error", rid, errno, strerror,
   filename)`` when the spawn failed with an OSError; ``("fail", rid, text)`` for anything
@@ -32,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
-import selectors
+import select
 import signal
 import socket
 import subprocess
@@ -40,7 +41,7 @@ import sys
 from typing import Any
 
 MAX_MESSAGE = 64 * 1024
-MAX_FDS = 3
+MAX_FDS = 2
 
 
 def _ignore(_signum: int, _frame: object) -> None:
@@ -57,7 +58,7 @@ def write_files(files: list[tuple[str, bytes]]) -> None:
         try:
             fd = os.open(path, flags, 0o666)
         except FileNotFoundError:  # a job's first sheet: no workspace or logs/ yet
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            _make_dirs(os.path.dirname(path))
             fd = os.open(path, flags, 0o666)
         try:
             view = memoryview(data)
@@ -67,30 +68,83 @@ def write_files(files: list[tuple[str, bytes]]) -> None:
             os.close(fd)
 
 
+def _make_dirs(path: str) -> None:
+    """Create directory ``path`` and its missing parents, deepest first: its parent only
+    when that is missing too (a job's workspace, then its ``logs/``). Fewer calls than
+    ``os.makedirs``, which looks at every parent before creating anything. One that
+    exists already is fine (one that is a file: the ``open`` that follows says so)."""
+    try:
+        os.mkdir(path)
+    except FileNotFoundError:
+        parent = os.path.dirname(path)
+        if parent in (path, ""):
+            raise
+        _make_dirs(parent)
+        try:  # noqa: SIM105 (contextlib.suppress costs a third of this: each job's first sheet)
+            os.mkdir(path)
+        except FileExistsError:
+            pass
+    except FileExistsError:
+        pass
+
+
+def stdin_from(data: bytes) -> int:
+    """A descriptor that reads ``data`` then end of file, for a child's stdin: an anonymous
+    file in memory (``memfd``; an unlinked temporary file where there is none). A pipe
+    would need a writer alive while the child reads (on the daemon's loop: a third pipe,
+    its writes and its closes a run); this is written once, before the child starts, and
+    is the child's own copy (its rewriting the prompt file changes nothing it reads)."""
+    try:
+        fd = os.memfd_create("mozart-stdin", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        import tempfile  # here only: importing it adds 25 ms to the helper's start
+
+        with tempfile.TemporaryFile() as f:
+            fd = os.dup(f.fileno())
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _spawn(request: Any, fds: list[int]) -> subprocess.Popen[bytes]:
-    _rid, argv, executable, cwd, env, stdin_given, _files = request
-    return subprocess.Popen(
-        argv,
-        executable=executable,
-        stdin=fds[2] if stdin_given else subprocess.DEVNULL,
-        stdout=fds[0],
-        stderr=fds[1],
-        cwd=cwd,
-        env=env,
-        start_new_session=True,
-    )
+    _rid, argv, executable, cwd, env, stdin, _files = request
+    stdin_fd = stdin_from(stdin) if stdin is not None else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            argv,
+            executable=executable,
+            stdin=stdin_fd,
+            stdout=fds[0],
+            stderr=fds[1],
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+    finally:
+        if stdin is not None:
+            os.close(stdin_fd)
 
 
 def serve(sock: socket.socket) -> None:
-    selector = selectors.DefaultSelector()
-    selector.register(sock, selectors.EVENT_READ, None)
+    # epoll itself, not ``selectors`` (whose keys and lookups were a tenth of the helper's
+    # Python a spawn): the socket, and a pidfd for each child not yet seen exit.
+    poller = select.epoll()
+    poller.register(sock.fileno(), select.EPOLLIN)
+    children: dict[int, subprocess.Popen[bytes]] = {}  # pidfd -> child
 
     def send(message: tuple[Any, ...]) -> None:
         sock.sendall(marshal.dumps(message))
 
     while True:
-        for key, _events in selector.select():
-            if key.data is None:
+        for fd, _events in poller.poll():
+            child = children.get(fd)
+            if child is None:
                 try:
                     data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
                 except ConnectionError:
@@ -114,17 +168,16 @@ def serve(sock: socket.socket) -> None:
                         send(("fail", rid, f"{type(exc).__name__}: {exc}"))
                         continue
                     pidfd = os.pidfd_open(child.pid)
-                    selector.register(pidfd, selectors.EVENT_READ, child)
+                    children[pidfd] = child
+                    poller.register(pidfd, select.EPOLLIN)
                     send(("ok", rid, child.pid))
                 finally:
                     for fd in fds:
                         os.close(fd)
-            else:
-                child = key.data
-                if child.poll() is None:
-                    continue
-                selector.unregister(key.fd)
-                os.close(key.fd)
+            elif child.poll() is not None:
+                del children[fd]
+                poller.unregister(fd)
+                os.close(fd)
                 send(("exit", child.pid, child.returncode))
 
 

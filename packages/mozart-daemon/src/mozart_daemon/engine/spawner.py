@@ -80,17 +80,18 @@ class SpawnHelper:
         cwd: str,
         env: Mapping[str, str],
         fds: Sequence[int],
-        stdin_given: bool,
+        stdin: bytes | None,
         files: Sequence[tuple[str, bytes]] = (),
     ) -> asyncio.Future[int] | None:
         """Ask for a spawn, after writing ``files`` (``(path, data)``: UnwrittenError if one
-        cannot be); the child's ends of its pipes are ``fds`` (stdout, stderr, and stdin
-        when given), which the caller still closes. None: not sent (do it all yourself)."""
+        cannot be); the child's ends of its stdout and stderr pipes are ``fds``, which the
+        caller still closes; it reads ``stdin`` (None: ``/dev/null``). None: not sent (do it
+        all yourself)."""
         if self._sock is None:
             return None
         self._next += 1
         rid = self._next
-        request = (rid, list(argv), executable, cwd, dict(env), stdin_given, list(files))
+        request = (rid, list(argv), executable, cwd, dict(env), stdin, list(files))
         data = marshal.dumps(request)
         if len(data) > MAX_MESSAGE:
             return None
