@@ -33,3 +33,31 @@ async def test_a_reaped_childs_pid_is_not_walked_for_its_children(survey: str) -
         with contextlib.suppress(ProcessLookupError):
             os.killpg(reused.pid, signal.SIGKILL)
         reused.wait()
+
+
+async def test_a_pipe_whose_writers_are_gone_is_read_to_its_end_without_the_loop() -> None:
+    """A child that exited before its pipes were watched (its exit came with the spawn
+    helper's answer): its output is read at the run's end, the pipe never registered."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"first line\nsecond")
+    os.close(write_end)
+    sink = process.OutputSink("stdout", keep_all=True)
+    reader = process._Reader(read_end, asyncio.get_running_loop(), sink)
+    reader.drain()
+    assert reader.done.done() and reader.fd is None and not reader.watched
+    assert sink.tail == "first line\nsecond"
+
+
+async def test_a_pipe_still_held_is_watched_for_the_rest() -> None:
+    """A leftover holds the pipe: drain takes what is there, watch reads what follows."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"before\n")
+    sink = process.OutputSink("stdout", keep_all=True)
+    reader = process._Reader(read_end, asyncio.get_running_loop(), sink)
+    reader.drain()
+    assert not reader.done.done()
+    reader.watch()
+    os.write(write_end, b"after\n")
+    os.close(write_end)
+    await asyncio.wait_for(reader.done, timeout=10)
+    assert sink.tail == "before\nafter\n" and reader.fd is None

@@ -477,3 +477,21 @@ async def test_through_the_helper_run_process_gives_the_stdin_the_same_way(
         seen = _started_by(helper)
         await _stdin_given_by_run_process(tmp_path)
         assert len(seen) == 1  # the small one (the large one is too large for a request)
+
+
+@pytest.mark.usefixtures("helper_enabled")
+async def test_short_commands_through_the_helper_keep_all_their_output(tmp_path: Path) -> None:
+    """A command that prints and exits at once often has exited when the helper's answer
+    comes (its pipes are then read to their end, never watched): nothing is lost."""
+    long_run = asyncio.create_task(_run(["sleep", "5"], tmp_path))
+    while not process._RUNS.live:
+        await asyncio.sleep(0.01)
+    try:
+        for n in range(20):
+            result, text = await _run(["sh", "-c", f"echo out{n}; echo more{n}"], tmp_path)
+            assert (result.exit_code, text) == (0, f"out{n}\nmore{n}\n")
+        assert process._RUNS.helper is not None and process._RUNS.helper.running
+    finally:
+        long_run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await long_run

@@ -119,11 +119,24 @@ class _Stat:
     start: int  # clock ticks since boot
 
 
+def _read(path: str) -> bytes:
+    """A small file's bytes (procfs): ``os.open``/``os.read``, four system calls, where
+    ``open()`` adds an ``fstat``, an ``isatty`` ioctl and two ``lseek``s (the survey reads
+    one to three such files a sheet)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = b""
+        while chunk := os.read(fd, 65536):
+            data += chunk
+        return data
+    finally:
+        os.close(fd)
+
+
 def _proc_stat(pid: int) -> _Stat | None:
     """From /proc/PID/stat; None if unreadable (gone)."""
     try:
-        with open(f"{_PROC}/{pid}/stat", "rb") as f:
-            data = f.read()
+        data = _read(f"{_PROC}/{pid}/stat")
         # The command name (field 2) may hold spaces and parentheses: split after the last ")".
         fields = data[data.rindex(b")") + 2 :].split()
         return _Stat(fields[0].decode(), int(fields[1]), int(fields[3]), int(fields[19]))
@@ -146,8 +159,7 @@ def _threads_children(pid: str, tids: Iterable[object]) -> list[int]:
     out: list[int] = []
     for tid in tids:
         try:
-            with open(f"{_PROC}/{pid}/task/{tid}/children", "rb") as f:
-                out.extend(int(c) for c in f.read().split())
+            out.extend(int(c) for c in _read(f"{_PROC}/{pid}/task/{tid}/children").split())
         except (OSError, ValueError):
             continue
     return out
@@ -159,8 +171,7 @@ def _token_of(pid: int, uid: int) -> bytes | None:
     try:
         if os.stat(f"{_PROC}/{pid}").st_uid != uid:
             return None
-        with open(f"{_PROC}/{pid}/environ", "rb") as f:
-            environ = f.read()
+        environ = _read(f"{_PROC}/{pid}/environ")
     except OSError:
         return None
     for entry in environ.split(b"\0"):
@@ -508,23 +519,33 @@ class _LocalChild(_Child):
 
 
 class _Reader:
-    """The daemon's end of the child's stdout or stderr pipe, read by the event loop into
-    its sink."""
+    """The daemon's end of the child's stdout or stderr pipe, read into its sink: by the
+    event loop once ``watch``-ed, and at the run's end (``drain``). A child that has exited
+    before its pipes are watched (a short command, whose exit comes with the spawn helper's
+    answer) is read to its end without them: registering a pipe with the loop, and taking
+    it off again, costs about eight system calls."""
 
     def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, sink: OutputSink) -> None:
         self.fd: int | None = fd
         self.loop = loop
         self.sink = sink
         self.done: asyncio.Future[None] = loop.create_future()
+        self.watched = False
         os.set_blocking(fd, False)
-        loop.add_reader(fd, self._read)
+
+    def watch(self) -> None:
+        """Read what comes as it comes (the loop calls ``_read``)."""
+        if self.fd is not None and not self.watched:
+            self.loop.add_reader(self.fd, self._read)
+            self.watched = True
 
     def close(self) -> None:
         if self.fd is not None:
-            try:  # noqa: SIM105 (a third of contextlib.suppress's cost: two pipes a run)
-                self.loop.remove_reader(self.fd)
-            except (ValueError, OSError, RuntimeError):
-                pass
+            if self.watched:
+                try:  # noqa: SIM105 (a third of contextlib.suppress's cost: two pipes a run)
+                    self.loop.remove_reader(self.fd)
+                except (ValueError, OSError, RuntimeError):
+                    pass
             os.close(self.fd)
             self.fd = None
         if not self.done.done():
@@ -831,6 +852,9 @@ async def run_process(
         argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdout, stderr, stdin_data, files
     )
     _RUNS.live[child.pid] = (token, since)
+    if child.returncode is None:  # else read to the end below, without the loop
+        for pipe in pipes:
+            pipe.watch()
     tree = ProcessTree(child, token, since)
     tracker = None if _RUNS.subreaper else asyncio.create_task(tree.track())
     timed_out = False
@@ -846,7 +870,9 @@ async def run_process(
             for pipe in pipes:
                 pipe.drain()
             pending = [p.done for p in pipes if not p.done.done()]
-            if pending:
+            if pending:  # a writer is still alive (a leftover): wait a little for the rest
+                for pipe in pipes:
+                    pipe.watch()
                 await asyncio.wait(pending, timeout=_DRAIN_SECONDS)
         except BaseException:
             await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
