@@ -31,7 +31,7 @@ from mozart_protocol.score.placeholders import (
     format_placeholders,
     placeholder_names,
 )
-from mozart_protocol.score.plan import Plan, check_sheet_config, plan_checked
+from mozart_protocol.score.plan import Plan, PlanError
 from mozart_protocol.score.render import (
     CONTEXT_NAMES,
     INTEGER_CONTEXT_NAMES,
@@ -56,8 +56,10 @@ def check_loaded(
     problems: list[Problem] = []
     plan = None
     if "sheet" not in skip:
-        problems += check_sheet_config(score.sheet)
-        plan = plan_checked(score.sheet) if not problems else None
+        try:
+            plan = loaded.plan  # kept there for whoever runs the score
+        except PlanError as exc:
+            problems += exc.problems
     if "prompt" not in skip:
         problems += check_prompt(loaded)
     # resolve_workspace's result as text: only the rules and hooks need it as a Path.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mozart_protocol.score.findings import Finding
 from mozart_protocol.score.model import Score
+from mozart_protocol.score.plan import Plan, build_plan
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,15 @@ class LoadedScore:
     def resolve(self, value: str) -> Path:
         """``value`` (``~`` expanded) made absolute against the score's directory."""
         return resolve_path(self.base_dir, value)
+
+    # Made once: the static checks need it, and so does whoever runs the score (the
+    # daemon's submit). The score is not changed once loaded.
+
+    @functools.cached_property
+    def plan(self) -> Plan:
+        """``build_plan(score)``: raises PlanError when the sheet section cannot be planned
+        (never for a score ``load_score`` returned)."""
+        return build_plan(self.score)
 
 
 def resolve_path(base_dir: Path, value: str | os.PathLike[str]) -> Path:
