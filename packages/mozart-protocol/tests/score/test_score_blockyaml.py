@@ -229,3 +229,18 @@ def test_scalars_read_before_read_the_same(monkeypatch: pytest.MonkeyPatch) -> N
         assert value_types(again) == value_types(first), line
         blockyaml._SCALARS.clear()
         assert repr(parse_block(line + "\n", SafeLoader)) == repr(first), line
+
+
+TWICE = [
+    "a: 1\na: 2\n",
+    "1: a\n01: b\n",
+    "yes: a\non: b\n",
+    "1: a\ntrue: b\n",
+    "s:\n  x:\n  x: 1\n",
+]
+
+
+@pytest.mark.parametrize("text", TWICE)
+def test_keys_written_twice_or_read_the_same_are_left_to_pyyaml(text: str) -> None:
+    assert parse_block(text, SafeLoader) is None
+    assert parse_yaml(text).data == yaml.load(text, Loader=yaml.SafeLoader)

@@ -6,8 +6,8 @@ the parse itself (a node, two marks and a resolver call for every scalar). Most 
 are nothing but ``key: value`` lines, ``- item`` lines and comments; :func:`parse_block`
 reads those directly and returns None for any text it does not fully recognise (flow
 collections, block and multi-line scalars, anchors, tags, escapes, tabs, non-ASCII
-text, document markers, duplicate or merge keys, anything YAML would refuse), which the
-caller then gives to PyYAML. What it returns is what the loader gives for the
+text, document markers, duplicate or merge keys, two keys that read the same like `1`
+and `01`, anything YAML would refuse), which the caller then gives to PyYAML. What it returns is what the loader gives for the
 same text (with no problem, such as a duplicate key, to report): a scalar is read with
 PyYAML's own resolver and constructors, and ``test_score_blockyaml.py`` compares the two
 over generated documents and near misses of them.
@@ -105,17 +105,16 @@ def parse_block(text: str, loader: type[SafeConstructor]) -> dict[object, object
 
 
 def _parse(text: str) -> dict[object, object]:
-    # Open collections, innermost last: (column, the collection (a dict or list), its keys'
-    # texts or None for a sequence, whether it is a sequence at its parent key's column).
-    stack: list[tuple[int, Any, set[str] | None, bool]] = []
+    # Open collections, innermost last: (column, the collection (a dict or list), whether
+    # it is a sequence at its parent key's column).
+    stack: list[tuple[int, Any, bool]] = []
     # A key whose value is on the lines below: its mapping, the key, the key's column.
     pending: tuple[dict[object, object], object, int] | None = None
-    # The mapping on top of the stack, its column and its keys' texts, and the indentation
-    # of a line that is its next key (None while no such line can be: a key waits for its
-    # value, or the top is a sequence). Most lines are such a key, and go straight to it.
+    # The mapping on top of the stack and its column, and the indentation of a line that is
+    # its next key (None while no such line can be: a key waits for its value, or the top
+    # is a sequence). Most lines are such a key, and go straight to it.
     mapping: dict[object, object] = {}
     column = 0
-    keys: set[str] = set()
     here: str | None = None
     scalars, miss = _SCALARS, _MISS
     for indent, dash, raw, rest in _LINE.findall(text):
@@ -130,22 +129,22 @@ def _parse(text: str) -> dict[object, object]:
                 above, key, _ = pending
                 pending = None
                 mapping = above[key] = {}
-                keys = set()
-                stack.append((column, mapping, keys, False))
+                stack.append((column, mapping, False))
                 here = indent
             else:
-                entered, found, column = _enter(stack, pending, column, dash, raw, rest)
+                entered, column = _enter(stack, pending, column, dash, raw, rest)
                 pending = None
-                if found is None:  # a sequence's scalar entry, read
+                if entered is None:  # a sequence's scalar entry, read
                     continue
-                mapping, keys, here = entered, found, " " * column
+                mapping, here = entered, " " * column
         # A key of ``mapping``, at ``column``.
-        if raw in keys:
-            raise _NotBlock
-        keys.add(raw)
         key = scalars.get(raw, miss)
         if key is miss:
             key = _plain(raw)
+        # Written twice, or two keys that read the same (`1`, `01`). (Every key is equal to
+        # itself: none is NaN, which is written `.nan`, and no key here starts with a dot.)
+        if key in mapping:
+            raise _NotBlock
         if not rest:
             pending = (mapping, key, column)
             here = None
@@ -162,58 +161,58 @@ def _parse(text: str) -> dict[object, object]:
 
 
 def _enter(
-    stack: list[tuple[int, Any, set[str] | None, bool]],
+    stack: list[tuple[int, Any, bool]],
     pending: tuple[dict[object, object], object, int] | None,
     column: int,
     dash: str,
     raw: str,
     rest: str,
-) -> tuple[Any, set[str] | None, int]:
+) -> tuple[dict[object, object] | None, int]:
     """A line _parse does not read by itself: give the key above its value (a collection
     starting on this line, or null), leave the collections the line is not in, start the
     root mapping or a sequence's mapping entry, or read a sequence's scalar entry. Returns
-    the mapping a key on the line goes into, its keys' texts and its column; None for the
-    keys when the line was a sequence's scalar entry."""
+    the mapping a key on the line goes into and its column; None for the mapping when the
+    line was a sequence's scalar entry."""
     if pending is not None:
         above, key, key_column = pending
         if column > key_column or (column == key_column and dash):
             block: Any = [] if dash else {}
             above[key] = block
-            stack.append((column, block, None if dash else set(), column == key_column))
+            stack.append((column, block, column == key_column))
         else:
             above[key] = _plain("")
     elif not stack:  # the first line
         if dash:
             raise _NotBlock
-        stack.append((column, {}, set(), False))
+        stack.append((column, {}, False))
     while stack and stack[-1][0] > column:
         stack.pop()
     if not stack or stack[-1][0] != column:
         raise _NotBlock
-    _, collection, keys, indentless = stack[-1]
-    if keys is None:  # a sequence
+    _, collection, indentless = stack[-1]
+    if isinstance(collection, list):  # a sequence
         if not dash:
             if not indentless:
                 raise _NotBlock
             stack.pop()  # its parent mapping goes on
-            _, collection, keys, _ = stack[-1]
+            _, collection, _ = stack[-1]
         elif raw:  # `- key: ...`: a mapping at the key's column
             entry: dict[object, object] = {}
             collection.append(entry)
             column += len(dash)
-            collection, keys = entry, set()
-            stack.append((column, entry, keys, False))
+            collection = entry
+            stack.append((column, entry, False))
         elif rest:
             value = _SCALARS.get(rest, _MISS)
             collection.append(_value(rest) if value is _MISS else value)
-            return collection, None, column
+            return None, column
         else:
             raise _NotBlock  # the item is on the lines below
     elif dash:
         raise _NotBlock
     if not raw:
         raise _NotBlock
-    return collection, keys, column
+    return collection, column
 
 
 def _value(text: str) -> object:
