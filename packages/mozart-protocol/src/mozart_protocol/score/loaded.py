@@ -44,10 +44,8 @@ def resolve_path(base_dir: Path, value: str | os.PathLike[str]) -> Path:
 def absolute_path_text(base_dir: str | os.PathLike[str], value: str | os.PathLike[str]) -> str:
     """:func:`resolve_path` as a string, for callers that need no Path object."""
     # On strings: the same result as with Path objects, which cost more than the rest.
-    path = os.path.expanduser(os.fspath(value))
-    if not os.path.isabs(path):
-        path = os.path.join(base_dir, path)
-    return os.path.normpath(path)
+    # (join keeps an absolute ``value`` as it is.)
+    return os.path.normpath(os.path.join(base_dir, os.path.expanduser(os.fspath(value))))
 
 
 def resolve_workspace(loaded: LoadedScore, override: str | os.PathLike[str] | None = None) -> Path:
