@@ -23,7 +23,7 @@ class LoadedScore:
         """``value`` (``~`` expanded) made absolute against the score's directory."""
         return resolve_path(self.base_dir, value)
 
-    # Made once: the static checks need it, and so does whoever runs the score (the
+    # Made once: the static checks need them, and so does whoever runs the score (the
     # daemon's submit). The score is not changed once loaded.
 
     @functools.cached_property
@@ -31,6 +31,11 @@ class LoadedScore:
         """``build_plan(score)``: raises PlanError when the sheet section cannot be planned
         (never for a score ``load_score`` returned)."""
         return build_plan(self.score)
+
+    @functools.cached_property
+    def workspace(self) -> Path:
+        """The score's own workspace, absolute: ``resolve_workspace`` without an override."""
+        return resolve_path(self.base_dir, self.score.workspace)
 
 
 def resolve_path(base_dir: Path, value: str | os.PathLike[str]) -> Path:
@@ -55,8 +60,9 @@ def resolve_workspace(loaded: LoadedScore, override: str | os.PathLike[str] | No
     resolve against the score's directory when relative, never the daemon's cwd, so the
     CLI should send an absolute override.
     """
-    chosen = override if override is not None else loaded.score.workspace
-    return resolve_path(loaded.base_dir, chosen)
+    if override is None:
+        return loaded.workspace
+    return resolve_path(loaded.base_dir, override)
 
 
 def template_source(loaded: LoadedScore) -> tuple[str, str]:
