@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from mozart_protocol.score import validate_score_file, yamlsource
+from mozart_protocol.score import blockyaml, validate_score_file, yamlsource
 from mozart_protocol.score.blockyaml import parse_block
 from mozart_protocol.score.yamlsource import SafeLoader, YamlSyntaxError, parse_yaml
 
@@ -205,3 +205,42 @@ def test_the_bench_score_is_read_here() -> None:
     assert document._node is None  # no tree composed while nothing asks for a position
     assert document.data == yaml.load(SCORE, Loader=yaml.SafeLoader)
     assert document.locate("sheet.size") == (8, 9)
+
+
+def test_a_plain_scalar_no_resolver_pattern_matches_is_a_string() -> None:
+    """blockyaml skips the resolver for such a scalar: sound only if it would say str."""
+    resolver = yaml.resolver.Resolver()
+    for text in [*SCALARS, *KEYS, "tp-00001", "./ws/tp-00001", "command", "a.b-c_d"]:
+        if blockyaml._IMPLICIT.match(text) is None:
+            tag = resolver.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+            assert tag == "tag:yaml.org,2002:str", text
+
+
+def test_scalars_read_before_read_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memo of scalars' values, hit: the same data (and types) as the first reading,
+    as a key, as a value and as a sequence entry, and after the memo was emptied."""
+    lines = [f"k{i}: {text}" for i, text in enumerate(SCALARS)]
+    lines += [f"{key}: 1" for key in KEYS]
+    lines += [f"seq:\n- {text}" for text in SCALARS]
+    for line in lines:
+        first = parse_block(line + "\n", SafeLoader)
+        again = parse_block(line + "\n", SafeLoader)
+        assert repr(again) == repr(first), line
+        assert value_types(again) == value_types(first), line
+        blockyaml._SCALARS.clear()
+        assert repr(parse_block(line + "\n", SafeLoader)) == repr(first), line
+
+
+TWICE = [
+    "a: 1\na: 2\n",
+    "1: a\n01: b\n",
+    "yes: a\non: b\n",
+    "1: a\ntrue: b\n",
+    "s:\n  x:\n  x: 1\n",
+]
+
+
+@pytest.mark.parametrize("text", TWICE)
+def test_keys_written_twice_or_read_the_same_are_left_to_pyyaml(text: str) -> None:
+    assert parse_block(text, SafeLoader) is None
+    assert parse_yaml(text).data == yaml.load(text, Loader=yaml.SafeLoader)

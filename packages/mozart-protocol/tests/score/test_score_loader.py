@@ -14,8 +14,10 @@ from mozart_protocol.score import (
     CommandBackend,
     CommandSucceedsRule,
     Finding,
+    PlanError,
     ScoreError,
     ScoreNotReadableError,
+    build_plan,
     load_score,
     resolve_path,
     resolve_workspace,
@@ -281,3 +283,20 @@ def test_the_loaded_score_and_the_report_share_its_warnings(write_score: WriteSc
     assert report.ok and report.loaded is not None
     assert [f.code for f in report.loaded.warnings] == ["W204"]
     assert report.loaded.warnings == report.warnings
+
+
+def test_the_loaded_score_carries_the_plan_the_checks_made(write_score: WriteScore) -> None:
+    """Whoever runs the score takes ``loaded.plan`` instead of planning it again."""
+    loaded = load_score(write_score(MINIMAL))
+    assert "plan" in vars(loaded)  # made by the checks
+    assert loaded.plan == build_plan(loaded.score)
+    assert loaded.plan.total_sheets == 2
+
+
+def test_a_score_that_cannot_be_planned_has_no_plan(write_score: WriteScore) -> None:
+    text = MINIMAL.replace("size: 1,", "size: 1, start_item: 3,")
+    report = validate_score_file(write_score(text))
+    assert [f.code for f in report.errors] == ["E104"]
+    assert report.loaded is not None
+    with pytest.raises(PlanError):
+        report.loaded.plan  # noqa: B018

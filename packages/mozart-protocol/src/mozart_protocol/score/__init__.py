@@ -12,7 +12,8 @@ Load and validate::
 
 Plan and run one sheet attempt::
 
-    plan = build_plan(loaded.score)          # Plan{sheets, total_sheets, total_stages}
+    plan = loaded.plan                       # Plan{sheets, total_sheets, total_stages}
+                                             # (build_plan(score), made by the checks)
     workspace = resolve_workspace(loaded, override)
     context = sheet_context(loaded.score, plan, plan.sheet(3),
                             workspace=workspace, job_id="job", attempt=1)

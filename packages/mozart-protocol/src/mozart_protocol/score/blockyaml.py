@@ -6,11 +6,17 @@ the parse itself (a node, two marks and a resolver call for every scalar). Most 
 are nothing but ``key: value`` lines, ``- item`` lines and comments; :func:`parse_block`
 reads those directly and returns None for any text it does not fully recognise (flow
 collections, block and multi-line scalars, anchors, tags, escapes, tabs, non-ASCII
-text, document markers, duplicate or merge keys, anything YAML would refuse), which the
-caller then gives to PyYAML. What it returns is what the loader gives for the
+text, document markers, duplicate or merge keys, two keys that read the same like `1`
+and `01`, anything YAML would refuse), which the caller then gives to PyYAML. What it returns is what the loader gives for the
 same text (with no problem, such as a duplicate key, to report): a scalar is read with
 PyYAML's own resolver and constructors, and ``test_score_blockyaml.py`` compares the two
 over generated documents and near misses of them.
+
+Per line the work is kept small, since a score is read on every submit: a key of the
+mapping the previous key went into (most lines) is read in the loop of :func:`_parse`
+with a few comparisons, the other lines in :func:`_enter`; a scalar's value read before
+is looked up by its text, and a plain scalar none of the resolver's patterns matches is
+a string without the resolver trying them one by one.
 """
 
 from __future__ import annotations
@@ -23,15 +29,17 @@ from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
 # One line: its indentation, a sequence entry's dash, a key (a plain one of these
-# characters) and the rest: a scalar, a comment or nothing. Whatever a line holds beyond
-# that is left in the rest, which must then read as a scalar. (Possessive: no line is
-# matched twice.)
-_LINE = re.compile(r"^( *+)(- +|-$)?+(?:([A-Za-z0-9_][A-Za-z0-9_.-]*+):(?: ++|$))?+(.*+)", re.M)
+# characters, up to 128 of them: a longer one is left to PyYAML, as libyaml allows a simple
+# key up to 1024) and the rest: a scalar, or nothing when the line ends there or with a
+# comment. Whatever a line holds beyond that is left in the rest, which must then read as
+# a scalar. (Possessive: no line is matched twice.)
+_LINE = re.compile(
+    r"^( *+)(- +|-$)?+(?:([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}+):(?: ++|$))?+(?:#.*+|(.*+))",
+    re.M,
+)
 # What may start a plain scalar here: no indicator (- ? : , [ ] { } # & * ! | > ' " % @ `),
 # but for a dash not followed by a space (`-1`).
 _PLAIN_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./~$(+")
-# Longer keys take PyYAML (libyaml allows a simple key up to 1024 characters).
-_KEY_LONGEST = 128
 _MARKERS = ("---", "...", "%")  # a document marker or a directive, at a line's start
 
 _STR = "tag:yaml.org,2002:str"
@@ -49,11 +57,26 @@ SCALAR_CONSTRUCTORS = {
 SCALAR_CONSTRUCTOR = SafeConstructor()
 _RESOLVER = Resolver()
 _PLAIN = (True, False)  # a plain scalar's implicit flags, as the parser gives them
+# Any of the resolver's patterns, whatever the first character it files them under: a
+# plain scalar none of them matches is a string (the resolver's default), found without
+# trying them one by one in Python.
+_IMPLICIT = re.compile(
+    "|".join(
+        dict.fromkeys(
+            f"(?x:{regexp.pattern})" if regexp.flags & re.X else f"(?:{regexp.pattern})"
+            for resolvers in Resolver.yaml_implicit_resolvers.values()
+            for _, regexp in resolvers
+        )
+    )
+)
 
-# Bounds of the memo of plain scalars' tags: how many, and the longest value kept.
-_TAGS_KEPT = 4096
-_TAG_LONGEST = 200
-_TAGS: dict[str, str] = {}
+# The values of one-line scalars read before, by their text as written (plain or quoted,
+# nothing after it): a score repeats the same keys and values. Bounds: how many, and the
+# longest text kept. The values are immutable (strings, numbers, booleans, None).
+_SCALARS_KEPT = 4096
+_SCALAR_LONGEST = 200
+_SCALARS: dict[str, object] = {}
+_MISS = object()
 
 
 class _NotBlock(Exception):
@@ -82,81 +105,123 @@ def parse_block(text: str, loader: type[SafeConstructor]) -> dict[object, object
 
 
 def _parse(text: str) -> dict[object, object]:
-    # Open collections, innermost last: (column, the collection (a dict or list), its keys'
-    # texts or None for a sequence, whether it is a sequence at its parent key's column).
-    stack: list[tuple[int, Any, set[str] | None, bool]] = []
-    root: dict[object, object] | None = None
+    # Open collections, innermost last: (column, the collection (a dict or list), whether
+    # it is a sequence at its parent key's column).
+    stack: list[tuple[int, Any, bool]] = []
     # A key whose value is on the lines below: its mapping, the key, the key's column.
     pending: tuple[dict[object, object], object, int] | None = None
-    tag_of = _TAGS.get
+    # The mapping on top of the stack and its column, and the indentation of a line that is
+    # its next key (None while no such line can be: a key waits for its value, or the top
+    # is a sequence). Most lines are such a key, and go straight to it.
+    mapping: dict[object, object] = {}
+    column = 0
+    here: str | None = None
+    scalars, miss = _SCALARS, _MISS
     for indent, dash, raw, rest in _LINE.findall(text):
-        if not dash and not raw and (not rest or rest[0] == "#"):
-            continue  # blank or a comment
-        column = len(indent)
-        if pending is not None:
-            mapping, key, key_column = pending
-            pending = None
-            if column > key_column or (column == key_column and dash):
-                block: Any = [] if dash else {}
-                mapping[key] = block
-                stack.append((column, block, None if dash else set(), column == key_column))
+        if indent != here or dash or not raw:
+            if not dash and not raw and not rest:
+                continue  # blank or a comment
+            here = None
+            column = len(indent)
+            if pending is not None and column > pending[2] and raw and not dash:
+                # The first key of a mapping that is the value of the key above (as
+                # common as the rest: every section starts so).
+                above, key, _ = pending
+                pending = None
+                mapping = above[key] = {}
+                stack.append((column, mapping, False))
+                here = indent
             else:
-                mapping[key] = _plain("")
-        elif root is None:
-            if dash:
-                raise _NotBlock
-            root = {}
-            stack.append((column, root, set(), False))
-        while stack and stack[-1][0] > column:
-            stack.pop()
-        if not stack or stack[-1][0] != column:
+                entered, column = _enter(stack, pending, column, dash, raw, rest)
+                pending = None
+                if entered is None:  # a sequence's scalar entry, read
+                    continue
+                mapping, here = entered, " " * column
+        # A key of ``mapping``, at ``column``.
+        key = scalars.get(raw, miss)
+        if key is miss:
+            key = _plain(raw)
+        # Written twice, or two keys that read the same (`1`, `01`). (Every key is equal to
+        # itself: none is NaN, which is written `.nan`, and no key here starts with a dot.)
+        if key in mapping:
             raise _NotBlock
-        _, collection, keys, indentless = stack[-1]
-        if keys is None:  # a sequence
-            if not dash:
-                if not indentless:
-                    raise _NotBlock
-                stack.pop()  # its parent mapping goes on
-                _, collection, keys, _ = stack[-1]
-            elif raw:  # `- key: ...`: a mapping at the key's column
-                mapping = {}
-                collection.append(mapping)
-                column += len(dash)
-                collection, keys = mapping, set()
-                stack.append((column, mapping, keys, False))
-            elif rest:
-                collection.append(_value(rest))
-                continue
-            else:
-                raise _NotBlock  # the item is on the lines below
-        elif dash:
-            raise _NotBlock
-        if not raw or keys is None or raw in keys or len(raw) > _KEY_LONGEST:
-            raise _NotBlock
-        keys.add(raw)
-        key = raw if tag_of(raw) == _STR else _plain(raw)
-        if not rest or rest[0] == "#":
-            pending = (collection, key, column)
-        elif (
-            rest[0] in _PLAIN_START and rest[-1] not in " :" and tag_of(rest) == _STR
-            and " #" not in rest and ": " not in rest
-        ):  # fmt: skip
-            collection[key] = rest  # a plain string seen before: what _value gives
+        if not rest:
+            pending = (mapping, key, column)
+            here = None
         else:
-            collection[key] = _value(rest)
-    if root is None:
+            value = scalars.get(rest, miss)
+            mapping[key] = _value(rest) if value is miss else value
+    if not stack:
         raise _NotBlock
     if pending is not None:
-        mapping, key, _ = pending
-        mapping[key] = _plain("")
+        above, key, _ = pending
+        above[key] = _plain("")
+    root: dict[object, object] = stack[0][1]
     return root
 
 
+def _enter(
+    stack: list[tuple[int, Any, bool]],
+    pending: tuple[dict[object, object], object, int] | None,
+    column: int,
+    dash: str,
+    raw: str,
+    rest: str,
+) -> tuple[dict[object, object] | None, int]:
+    """A line _parse does not read by itself: give the key above its value (a collection
+    starting on this line, or null), leave the collections the line is not in, start the
+    root mapping or a sequence's mapping entry, or read a sequence's scalar entry. Returns
+    the mapping a key on the line goes into and its column; None for the mapping when the
+    line was a sequence's scalar entry."""
+    if pending is not None:
+        above, key, key_column = pending
+        if column > key_column or (column == key_column and dash):
+            block: Any = [] if dash else {}
+            above[key] = block
+            stack.append((column, block, column == key_column))
+        else:
+            above[key] = _plain("")
+    elif not stack:  # the first line
+        if dash:
+            raise _NotBlock
+        stack.append((column, {}, False))
+    while stack and stack[-1][0] > column:
+        stack.pop()
+    if not stack or stack[-1][0] != column:
+        raise _NotBlock
+    _, collection, indentless = stack[-1]
+    if isinstance(collection, list):  # a sequence
+        if not dash:
+            if not indentless:
+                raise _NotBlock
+            stack.pop()  # its parent mapping goes on
+            _, collection, _ = stack[-1]
+        elif raw:  # `- key: ...`: a mapping at the key's column
+            entry: dict[object, object] = {}
+            collection.append(entry)
+            column += len(dash)
+            collection = entry
+            stack.append((column, entry, False))
+        elif rest:
+            value = _SCALARS.get(rest, _MISS)
+            collection.append(_value(rest) if value is _MISS else value)
+            return None, column
+        else:
+            raise _NotBlock  # the item is on the lines below
+    elif dash:
+        raise _NotBlock
+    if not raw:
+        raise _NotBlock
+    return collection, column
+
+
 def _value(text: str) -> object:
-    """A one-line scalar (``text`` starts with its first character)."""
+    """A one-line scalar (``text`` starts with its first character), not in _SCALARS."""
     if text[0] in "'\"":
         value, after = _quoted(text)
-        if after and (after[0] != " " or after.lstrip(" ")[:1] not in ("", "#")):
+        if not after:
+            _keep(text, value)
+        elif after[0] != " " or after.lstrip(" ")[:1] not in ("", "#"):
             raise _NotBlock
         return value
     comment = text.find(" #")
@@ -189,17 +254,25 @@ def _quoted(text: str) -> tuple[str, str]:
 
 
 def _plain(text: str) -> object:
-    """A plain scalar's value: its tag as PyYAML resolves it, constructed as PyYAML does."""
-    tag = _TAGS.get(text)
-    if tag is None:
+    """A plain scalar's value (not in _SCALARS): its tag as PyYAML resolves it, constructed
+    as PyYAML does."""
+    if _IMPLICIT.match(text) is None:
+        value = text
+    else:
         tag = _RESOLVER.resolve(ScalarNode, text, _PLAIN)  # type: ignore[no-untyped-call]
-        if len(text) <= _TAG_LONGEST:
-            if len(_TAGS) >= _TAGS_KEPT:
-                _TAGS.clear()
-            _TAGS[text] = tag
-    if tag == _STR:
-        return text
-    construct = SCALAR_CONSTRUCTORS.get(tag)
-    if construct is None:  # a timestamp, `=`, a merge key...
-        raise _NotBlock
-    return construct(SCALAR_CONSTRUCTOR, ScalarNode(tag, text))
+        if tag == _STR:
+            value = text
+        else:
+            construct = SCALAR_CONSTRUCTORS.get(tag)
+            if construct is None:  # a timestamp, `=`, a merge key...
+                raise _NotBlock
+            value = construct(SCALAR_CONSTRUCTOR, ScalarNode(tag, text))
+    _keep(text, value)
+    return value
+
+
+def _keep(text: str, value: object) -> None:
+    if len(text) <= _SCALAR_LONGEST:
+        if len(_SCALARS) >= _SCALARS_KEPT:
+            _SCALARS.clear()
+        _SCALARS[text] = value

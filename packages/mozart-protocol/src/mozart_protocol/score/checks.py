@@ -5,11 +5,9 @@ Each check returns :class:`Problem` values naming a score path; the loader locat
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import re
-import stat
 from pathlib import Path
 
 import jinja2
@@ -18,7 +16,7 @@ import jinja2.meta
 from mozart_protocol.score.conditions import ConditionError, parse_condition
 from mozart_protocol.score.containment import PathEscapeError, rule_path
 from mozart_protocol.score.findings import Problem, index_path
-from mozart_protocol.score.loaded import LoadedScore, absolute_path_text
+from mozart_protocol.score.loaded import LoadedScore, resolve_workspace
 from mozart_protocol.score.model import (
     ClaudeCliBackend,
     CommandSucceedsRule,
@@ -31,7 +29,7 @@ from mozart_protocol.score.placeholders import (
     format_placeholders,
     placeholder_names,
 )
-from mozart_protocol.score.plan import Plan, check_sheet_config, plan_checked
+from mozart_protocol.score.plan import Plan, PlanError
 from mozart_protocol.score.render import (
     CONTEXT_NAMES,
     INTEGER_CONTEXT_NAMES,
@@ -56,15 +54,15 @@ def check_loaded(
     problems: list[Problem] = []
     plan = None
     if "sheet" not in skip:
-        problems += check_sheet_config(score.sheet)
-        plan = plan_checked(score.sheet) if not problems else None
+        try:
+            plan = loaded.plan  # kept there for whoever runs the score
+        except PlanError as exc:
+            problems += exc.problems
     if "prompt" not in skip:
         problems += check_prompt(loaded)
-    # resolve_workspace's result as text: only the rules and hooks need it as a Path.
-    chosen = workspace_override if workspace_override is not None else score.workspace
-    workspace = absolute_path_text(loaded.base_dir, chosen)
+    workspace = resolve_workspace(loaded, workspace_override)
     if score.validations:
-        problems += check_validations(score, plan, skip, Path(workspace))
+        problems += check_validations(score, plan, skip, workspace)
     if "rate_limit" not in skip:
         problems += check_rate_limit(score)
     if "backend" not in skip:
@@ -75,7 +73,7 @@ def check_loaded(
         problems += check_notifications(loaded)
     if "on_success" not in skip and score.on_success:
         total = plan.total_sheets if plan is not None else 1
-        problems += check_hooks(loaded, workspace=Path(workspace), total_sheets=total)
+        problems += check_hooks(loaded, workspace=workspace, total_sheets=total)
     return problems
 
 
@@ -283,24 +281,9 @@ def check_backend(loaded: LoadedScore, plan: Plan | None) -> list[Problem]:
     return problems
 
 
-def check_workspace(workspace: str) -> list[Problem]:
-    """``workspace``: the resolved workspace, normalised (``absolute_path_text``), so its
-    dirname is what ``Path.parent`` gives (``.`` for a relative one without a directory)."""
-    parent = os.path.dirname(workspace) or "."
-    if not _is_dir(parent):
+def check_workspace(workspace: Path) -> list[Problem]:
+    parent = workspace.parent
+    if not parent.is_dir():
         message = f"the parent directory `{parent}` of the workspace `{workspace}` does not exist"
         return [Problem("E501", "workspace", message)]
     return []
-
-
-def _is_dir(path: str) -> bool:
-    """``Path.is_dir`` without its Path objects: False for a path that is missing or
-    cannot be reached, the other errors (no permission) raised."""
-    try:
-        return stat.S_ISDIR(os.stat(path).st_mode)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
-            raise
-        return False
-    except ValueError:
-        return False

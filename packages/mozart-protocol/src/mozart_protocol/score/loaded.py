@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mozart_protocol.score.findings import Finding
 from mozart_protocol.score.model import Score
+from mozart_protocol.score.plan import Plan, build_plan
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,20 @@ class LoadedScore:
         """``value`` (``~`` expanded) made absolute against the score's directory."""
         return resolve_path(self.base_dir, value)
 
+    # Made once: the static checks need them, and so does whoever runs the score (the
+    # daemon's submit). The score is not changed once loaded.
+
+    @functools.cached_property
+    def plan(self) -> Plan:
+        """``build_plan(score)``: raises PlanError when the sheet section cannot be planned
+        (never for a score ``load_score`` returned)."""
+        return build_plan(self.score)
+
+    @functools.cached_property
+    def workspace(self) -> Path:
+        """The score's own workspace, absolute: ``resolve_workspace`` without an override."""
+        return resolve_path(self.base_dir, self.score.workspace)
+
 
 def resolve_path(base_dir: Path, value: str | os.PathLike[str]) -> Path:
     """Absolute, normalised path; relative ones are taken from ``base_dir``.
@@ -33,10 +49,8 @@ def resolve_path(base_dir: Path, value: str | os.PathLike[str]) -> Path:
 def absolute_path_text(base_dir: str | os.PathLike[str], value: str | os.PathLike[str]) -> str:
     """:func:`resolve_path` as a string, for callers that need no Path object."""
     # On strings: the same result as with Path objects, which cost more than the rest.
-    path = os.path.expanduser(os.fspath(value))
-    if not os.path.isabs(path):
-        path = os.path.join(base_dir, path)
-    return os.path.normpath(path)
+    # (join keeps an absolute ``value`` as it is.)
+    return os.path.normpath(os.path.join(base_dir, os.path.expanduser(os.fspath(value))))
 
 
 def resolve_workspace(loaded: LoadedScore, override: str | os.PathLike[str] | None = None) -> Path:
@@ -46,8 +60,9 @@ def resolve_workspace(loaded: LoadedScore, override: str | os.PathLike[str] | No
     resolve against the score's directory when relative, never the daemon's cwd, so the
     CLI should send an absolute override.
     """
-    chosen = override if override is not None else loaded.score.workspace
-    return resolve_path(loaded.base_dir, chosen)
+    if override is None:
+        return loaded.workspace
+    return resolve_path(loaded.base_dir, override)
 
 
 def template_source(loaded: LoadedScore) -> tuple[str, str]:
