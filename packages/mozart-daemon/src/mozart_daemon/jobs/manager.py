@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from mozart_protocol.score import build_plan, resolve_workspace
+from mozart_protocol.score import resolve_workspace
 
 from mozart_daemon import errors
 from mozart_daemon.backpressure import BackpressureController, Pressure
@@ -175,7 +175,7 @@ class JobManager:
         active = self._jobs.get(job_id)
         if active is not None:  # also catches a concurrent submit of the same score
             raise errors.job_already_exists(job_id, active.state, ended=False)
-        plan = build_plan(loaded.score)
+        plan = loaded.plan  # made by the checks
         if start_sheet is not None and not 1 <= start_sheet <= plan.total_sheets:
             raise errors.DaemonError(
                 errors.INVALID_PARAMS,
@@ -256,7 +256,7 @@ class JobManager:
             raise errors.shutting_down()
         self._refuse_under_pressure()
         loaded = await read_score(record.config_path)
-        plan = build_plan(loaded.score)
+        plan = loaded.plan  # made by the checks
         if plan.total_sheets != record.total_sheets:
             raise errors.DaemonError(
                 errors.SCORE_INVALID,

@@ -7,10 +7,11 @@ are nothing but ``key: value`` lines, ``- item`` lines and comments; :func:`pars
 reads those directly and returns None for any text it does not fully recognise (flow
 collections, block and multi-line scalars, anchors, tags, escapes, tabs, non-ASCII
 text, document markers, duplicate or merge keys, two keys that read the same like `1`
-and `01`, anything YAML would refuse), which the caller then gives to PyYAML. What it returns is what the loader gives for the
-same text (with no problem, such as a duplicate key, to report): a scalar is read with
-PyYAML's own resolver and constructors, and ``test_score_blockyaml.py`` compares the two
-over generated documents and near misses of them.
+and `01`, anything YAML would refuse), which the caller then gives to PyYAML. What it
+returns is what the loader gives for the same text (with no problem, such as a duplicate
+key, to report): a scalar is read with PyYAML's own resolver and constructors, and
+``test_score_blockyaml.py`` compares the two over generated documents and near misses of
+them.
 
 Per line the work is kept small, since a score is read on every submit: a key of the
 mapping the previous key went into (most lines) is read in the loop of :func:`_parse`
