@@ -244,3 +244,25 @@ def test_a_line_written_directly_is_the_one_structlogs_bound_logger_writes(tmp_p
     assert "a.hidden" not in text and text.count("ValueError: broken") == 2
     assert len(lines) == 6 and lines[:3] == lines[3:]
     assert "detail='two words'" in lines[0] and "job_id=given" in lines[1]
+
+
+def test_console_lines_are_structlogs_console_renderer_without_colours() -> None:
+    import enum
+
+    import structlog
+
+    class State(enum.StrEnum):
+        DONE = "done"
+
+    renderer = structlog.dev.ConsoleRenderer(colors=False)
+    values: list[object] = [
+        "plain", "two words", "a=b", 'say "hi"', "it's", "tab\there", "line\nbreak", 7, 1.5,
+        None, True, State.DONE, ["x", 1], {"k": "v"},
+    ]  # fmt: skip
+    for value in values:
+        event = {"timestamp": "2026-11-27T10:00:00.000000Z", "level": "info",
+                 "event": "a.line", "job_id": "j1", "value": value}  # fmt: skip
+        expected = renderer(None, "info", dict(event))
+        assert logging_module.console_line(None, "info", dict(event)) == expected, value
+    empty = {"event": "a.line", "value": ""}  # ours quotes an empty text: `value=''`
+    assert logging_module.console_line(None, "info", empty).endswith("value=''")

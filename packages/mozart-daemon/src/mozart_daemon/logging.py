@@ -96,12 +96,7 @@ def _add_context(logger: Any, method_name: str, event: dict[str, Any]) -> dict[s
     return event
 
 
-def _value(value: object) -> str:
-    if isinstance(value, str):
-        return repr(value) if _QUOTED.intersection(value) or not value else value
-    return repr(value)
-
-
+# A text value with one of these (or an empty one) is quoted, as structlog's renderer does.
 _QUOTED = frozenset(" \t=\r\n\"'")
 
 
@@ -112,7 +107,14 @@ def console_line(_logger: object, _method: str, event: dict[str, Any]) -> str:
     level = event.pop("level", "")
     name = str(event.pop("event", ""))
     exception = event.pop("exception", None)
-    fields = " ".join([f"{key}={_value(value)}" for key, value in sorted(event.items())])
+    fields = " ".join(
+        [
+            f"{key}={value}"
+            if isinstance(value, str) and value and _QUOTED.isdisjoint(value)
+            else f"{key}={value!r}"
+            for key, value in sorted(event.items())
+        ]
+    )
     line = f"{timestamp} [{level:<9}] {name:<30} {fields}".rstrip()
     return f"{line}\n{exception}" if exception else line
 
