@@ -15,6 +15,7 @@ from mozart_protocol.score import (
     resolve_workspace,
     sheet_context,
 )
+from mozart_protocol.score.render import render_template
 
 WriteScore = Callable[..., Path]
 
@@ -167,3 +168,12 @@ def test_fan_out_context(write_score: WriteScore) -> None:
         for s in plan.sheets
     ]
     assert rendered == ["1.1/1 of 3", "2.1/3 of 3", "2.2/3 of 3", "2.3/3 of 3", "3.1/1 of 3"]
+
+
+def test_jinjas_globals_are_there_in_every_render() -> None:
+    """A template's globals are a plain copy of the environment's (a cheaper render): the
+    built-in ones still work, render after render."""
+    source = "{% for i in range(n) %}{{ i }}{% endfor %}|{{ dict(a=1)['a'] }}|{{ ns.x }}"
+    for n in (1, 3):
+        text = render_template("{% set ns = namespace(x=n) %}" + source, {"n": n}, name="t")
+        assert text == f"{''.join(str(i) for i in range(n))}|1|{n}"
