@@ -81,7 +81,7 @@ async def run(ctx: Context) -> list[Row]:
         async with daemon:
             middle = f"job-{jobs // 2:06d}"
             health = _p50_ms(await refs.latencies(daemon.path, "daemon.health", None, n))
-            cases = [
+            cases: list[tuple[str, str, str, dict[str, object]]] = [
                 (
                     "registry.list_all",
                     "job.list all=true, first page of 50",
