@@ -437,15 +437,22 @@ async def test_run_process_writes_its_files_before_starting_the_child(tmp_path: 
     await _files_written_by_run_process(tmp_path)
 
 
-@pytest.mark.usefixtures("helper_enabled")
-async def test_through_the_helper_run_process_writes_its_files_the_same_way(
-    tmp_path: Path,
-) -> None:
+@contextlib.asynccontextmanager
+async def _through_the_helper(tmp_path: Path) -> AsyncIterator[list[int]]:
+    """Runs inside go through the spawn helper (a first run here starts it): the pids it
+    starts from then on."""
     with process.work_in_progress(), process.work_in_progress():
         await _run(["true"], tmp_path)  # starts the helper
         helper = process._RUNS.helper
         assert helper is not None
-        seen = _started_by(helper)
+        yield _started_by(helper)
+
+
+@pytest.mark.usefixtures("helper_enabled")
+async def test_through_the_helper_run_process_writes_its_files_the_same_way(
+    tmp_path: Path,
+) -> None:
+    async with _through_the_helper(tmp_path) as seen:
         await _files_written_by_run_process(tmp_path)
         assert len(seen) == 1  # the run that started; the other was refused before
 
@@ -470,11 +477,7 @@ async def test_run_process_gives_the_child_its_stdin(tmp_path: Path) -> None:
 async def test_through_the_helper_run_process_gives_the_stdin_the_same_way(
     tmp_path: Path,
 ) -> None:
-    with process.work_in_progress(), process.work_in_progress():
-        await _run(["true"], tmp_path)  # starts the helper
-        helper = process._RUNS.helper
-        assert helper is not None
-        seen = _started_by(helper)
+    async with _through_the_helper(tmp_path) as seen:
         await _stdin_given_by_run_process(tmp_path)
         assert len(seen) == 1  # the small one (the large one is too large for a request)
 
