@@ -60,7 +60,11 @@ def cases(directory: Path) -> dict[str, Callable[[], object]]:
         path.write_text(text)
     turn = itertools.cycle(texts)
     document = parse_yaml(texts[0][1])
-    loaded = LoadedScore(decode_score(document.data), paths[0], paths[0].parent)
+    score = decode_score(document.data)
+
+    def checked() -> object:
+        # A new LoadedScore each time: it keeps the plan and workspace the checks make.
+        return check_loaded(LoadedScore(score, paths[0], paths[0].parent))
 
     def as_peer() -> object:
         token = peer.PEER.set(peer.Peer(pid=1, uid=65534, gid=65534))
@@ -79,7 +83,7 @@ def cases(directory: Path) -> dict[str, Callable[[], object]]:
         "load_score(text=...)": with_text,
         "parse_yaml": lambda: parse_yaml(next(turn)[1]),
         "decode_score": lambda: decode_score(document.data),
-        "check_loaded": lambda: check_loaded(loaded),
+        "check_loaded": checked,
     }
 
 
