@@ -291,3 +291,38 @@ def test_run_command_timeout_leaves_no_process(daemon: Handle, write_score: Any)
     assert _processes_with(f"sleep {marker}") == []  # both sleeps were stopped
     log = (daemon.dir / "slow-ws" / "logs" / "hooks.log").read_text()
     assert f"slow: sleep {marker} & sleep {marker}" in log
+
+
+def test_a_job_a_restart_finds_interrupted_is_notified_as_failed(
+    daemon_factory: Callable[..., Handle], write_score: Any, receiver: Receiver
+) -> None:
+    """kill -9 with a job running: the next daemon fails it, and its score's webhook (read
+    again from the file) is told; a job whose score file has gone is failed, not notified."""
+    daemon = daemon_factory()
+    gate = daemon.dir / "gate"
+    extra = (
+        "notifications:\n"
+        "  - type: webhook\n"
+        "    on_events: [job_failed]\n"
+        f"    config: {{url: '{receiver.url('/hook')}', timeout: 5}}\n"
+    )
+    wait = f"while [ ! -e {gate} ]; do sleep 0.05; done"
+    told = write_score(daemon.dir, "told", sheets=1, command=wait, extra=extra)
+    gone = write_score(daemon.dir, "gone", sheets=1, command=wait, extra=extra)
+    for score in (told, gone):
+        daemon.request("job.submit", {"config_path": str(score)})
+    for name in ("told", "gone"):
+        daemon.wait_job(name, "running")
+    daemon.kill9()
+    gone.unlink()
+    daemon.start()
+    bodies = receiver.wait_for(1)
+    assert [(b["event"], b["job_id"], b["status"]) for b in bodies] == [
+        ("job_failed", "told", "failed")
+    ]
+    assert bodies[0]["message"] == "Daemon restarted while job was active"
+    assert daemon.request("job.status", {"job_id": "gone"})["status"] == "failed"
+    assert "manager.orphan_not_notified" in daemon.log_text()
+    time.sleep(0.5)  # nothing more comes
+    assert len(receiver.requests) == 1
+    gate.touch()

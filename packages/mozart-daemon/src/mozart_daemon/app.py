@@ -93,7 +93,7 @@ class Daemon:
             events=self.events,
             runner=self._runner_factory(self),
         )
-        self.notifications = NotificationService(lookup=self.manager.active)
+        self.notifications = NotificationService(lookup=self.manager.notifiable)
         self.events.add_listener(self.notifications.on_event)
         self.hooks = SuccessHooks(manager=self.manager, events=self.events, store=self.store)
         self.manager.hooks = self.hooks

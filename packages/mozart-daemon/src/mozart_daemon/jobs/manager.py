@@ -98,6 +98,8 @@ class JobManager:
         self._jobs = _ActiveJobs()
         self._queue: deque[str] = deque()
         self._history: OrderedDict[str, JobRun] = OrderedDict()
+        # Jobs being failed at start-up, while their job.failed is delivered (notifications).
+        self._recovered: dict[str, JobRun] = {}
         self._wake = asyncio.Event()
         self._stop_dispatch = asyncio.Event()
         self._force = asyncio.Event()
@@ -110,11 +112,50 @@ class JobManager:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def recover_orphans(self) -> int:
+        """Fail the jobs a previous daemon left queued or running. Each one's ``job.failed``
+        reaches its score's notifications, read again from its file as it is now (a score
+        that cannot be read, or names another job now, is not notified: logged)."""
         orphans = await self._store.jobs.mark_orphans_failed()
         for job_id in orphans:
-            await self.events.emit(job_id, "job.failed", message=ORPHAN_MESSAGE)
+            recovered = await self._recovered_run(job_id)
+            if recovered is not None:
+                self._recovered[job_id] = recovered
+            try:
+                await self.events.emit(job_id, "job.failed", message=ORPHAN_MESSAGE)
+            finally:
+                self._recovered.pop(job_id, None)
         log.info("manager.orphans_recovered", count=len(orphans))
         return len(orphans)
+
+    async def _recovered_run(self, job_id: str) -> JobRun | None:
+        """An interrupted job as its score file describes it now, for its notifications;
+        None when there are none to send or the score cannot be read."""
+        record = await self._store.jobs.get(job_id)
+        if record is None:
+            return None
+        try:
+            loaded = await read_score(record.config_path)
+        except Exception as exc:  # gone, unreadable or invalid: nothing to notify from
+            with bind_job(job_id):
+                log.warning("manager.orphan_not_notified", config_path=record.config_path,
+                            reason=str(exc))  # fmt: skip
+            return None
+        if not loaded.score.notifications:
+            return None
+        if loaded.score.name != job_id:
+            with bind_job(job_id):
+                log.warning("manager.orphan_not_notified", config_path=record.config_path,
+                            reason=f"the score now names the job {loaded.score.name}")  # fmt: skip
+            return None
+        return JobRun(
+            job_id=job_id, loaded=loaded, plan=loaded.plan, workspace=Path(record.workspace),
+            priority=record.priority, done=set(), state="failed", finalized=True,
+        )  # fmt: skip
+
+    def notifiable(self, job_id: str) -> JobRun | None:
+        """The job a notification is about: an active one, or one being failed at start-up
+        (``recover_orphans``)."""
+        return self._jobs.get(job_id) or self._recovered.get(job_id)
 
     def start(self) -> None:
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="sheet-dispatcher")
