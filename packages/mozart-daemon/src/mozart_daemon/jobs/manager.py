@@ -136,21 +136,21 @@ class JobManager:
         try:
             loaded = await read_score(record.config_path)
         except Exception as exc:  # gone, unreadable or invalid: nothing to notify from
-            with bind_job(job_id):
-                log.warning("manager.orphan_not_notified", config_path=record.config_path,
-                            reason=str(exc))  # fmt: skip
-            return None
-        if not loaded.score.notifications:
-            return None
-        if loaded.score.name != job_id:
-            with bind_job(job_id):
-                log.warning("manager.orphan_not_notified", config_path=record.config_path,
-                            reason=f"the score now names the job {loaded.score.name}")  # fmt: skip
-            return None
-        return JobRun(
-            job_id=job_id, loaded=loaded, plan=loaded.plan, workspace=Path(record.workspace),
-            priority=record.priority, done=set(), state="failed", finalized=True,
-        )  # fmt: skip
+            reason = str(exc)
+        else:
+            if not loaded.score.notifications:
+                return None
+            if loaded.score.name == job_id:
+                return JobRun(
+                    job_id=job_id, loaded=loaded, plan=loaded.plan,
+                    workspace=Path(record.workspace), priority=record.priority, done=set(),
+                    state="failed", finalized=True,
+                )  # fmt: skip
+            reason = f"the score now names the job {loaded.score.name}"
+        with bind_job(job_id):
+            log.warning("manager.orphan_not_notified", config_path=record.config_path,
+                        reason=reason)  # fmt: skip
+        return None
 
     def notifiable(self, job_id: str) -> JobRun | None:
         """The job a notification is about: an active one, or one being failed at start-up

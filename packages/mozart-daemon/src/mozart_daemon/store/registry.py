@@ -190,16 +190,11 @@ class JobRegistry:
         *,
         error: str | None = None,
         started: bool = False,
-        defer: bool = False,
     ) -> None:
-        """``defer``: queued (``Database.enqueue``), committed with the next write, which
-        must be the one that reports it (the job's event)."""
+        """Write a job's state now (``status_statements`` give the same writes to commit
+        with others: the event that reports them)."""
         statements = self.status_statements(job_id, status, error=error, started=started)
-        durable = status_is_durable(status)
-        if defer:
-            self._db.enqueue(statements, durable=durable)
-        else:
-            await self._db.transaction(statements, durable=durable)
+        await self._db.transaction(statements, durable=status_is_durable(status))
 
     def status_statements(
         self, job_id: str, status: str, *, error: str | None = None, started: bool = False
