@@ -116,7 +116,7 @@ class BenchDaemon:
         on this ext4 disk slower for the next half minute or so (the allocator skips
         recently deleted inodes), which would be charged to the next row."""
         self.stop()
-        _LEFT.append(self.dir)
+        remove_at_end(self.dir)
 
     async def __aenter__(self) -> BenchDaemon:
         try:
@@ -131,6 +131,11 @@ class BenchDaemon:
 
 
 _LEFT: list[Path] = []
+
+
+def remove_at_end(path: Path) -> None:
+    """Remove ``path`` when the whole run ends (``remove_dirs``), not before."""
+    _LEFT.append(path)
 
 
 def remove_dirs() -> None:
