@@ -43,3 +43,17 @@ def test_rate_limit_is_high_and_degraded_is_critical() -> None:
     assert not bp.should_accept_job()
     assert bp.dispatch_delay() == 0.0  # a rate limit does not slow other backends
     assert make(10, degraded=True).current_level() == Pressure.CRITICAL
+
+
+def test_level_follows_each_new_snapshot_and_new_limits() -> None:
+    """The level is judged once per snapshot: a new snapshot or new limits judge again."""
+    snaps = [ResourceSnapshot(memory_mb=10, child_processes=0, taken_at=0)]
+    bp = BackpressureController(max_memory_mb=100, max_processes=10, snapshot=lambda: snaps[-1])
+    assert bp.resource_level() == Pressure.NONE
+    assert bp.resource_level() == Pressure.NONE  # the same snapshot
+    snaps.append(ResourceSnapshot(memory_mb=90, child_processes=0, taken_at=1))
+    assert bp.resource_level() == Pressure.HIGH
+    bp.set_limits(max_memory_mb=1000, max_processes=10)
+    assert bp.resource_level() == Pressure.NONE  # same snapshot, new limits
+    snaps.append(ResourceSnapshot(memory_mb=0, child_processes=0, taken_at=2, degraded=True))
+    assert bp.resource_level() == Pressure.CRITICAL

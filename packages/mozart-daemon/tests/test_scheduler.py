@@ -103,3 +103,29 @@ def test_failure_blocks_dependents_and_finishes_job() -> None:
     s.mark_complete("a", 3)
     assert s.is_finished("a")
     assert s.blocked_sheets("a") == {2}
+
+
+def test_running_count_across_jobs_and_what_ends_their_sheets() -> None:
+    s = GlobalSheetScheduler(max_concurrent_sheets=3)
+    s.register("a", dependencies={1: [], 2: [], 3: []}, max_parallel=3)
+    s.register("b", dependencies={1: [], 2: []}, max_parallel=2)
+
+    def counted() -> int:
+        return len(s.running_of("a")) + len(s.running_of("b"))
+
+    assert len(drain(s)) == 3
+    assert s.running_count == counted() == 3
+    assert s.next_sheet() is None  # the global cap
+    first, *rest = sorted(s.running_of("a"))
+    s.mark_complete("a", first)
+    s.mark_complete("a", first)  # twice: counted once
+    assert s.running_count == counted() == 2
+    for sheet in rest:
+        s.requeue("a", sheet)
+    s.requeue("a", first)  # done, not running: nothing changes
+    assert s.running_count == counted()
+    s.unregister("b")  # its running sheets no longer count
+    assert s.running_count == counted()
+    s.register("a", dependencies={1: [], 2: [], 3: []}, done={1, 2, 3})  # again: anew
+    assert s.running_count == 0
+    assert s.next_sheet() is None

@@ -29,6 +29,9 @@ def test_submit_status_list_and_resubmit_rules(
     assert status["workspace"] == str(daemon.dir / "hello-ws")  # relative to the score
     assert (daemon.dir / "hello-ws" / "sheet-3.txt").exists()
     assert counts(daemon.dir, "hello") == [1, 2, 3]
+    # At debug level (these tests' daemons) the engine's attempt boundaries are logged too.
+    text = daemon.log_text()
+    assert "sheet.attempt_started" in text and "sheet.attempt_finished" in text
 
     assert daemon.request("job.list", {})["jobs"] == []  # only active jobs by default
     listed = daemon.request("job.list", {"all": True})

@@ -72,18 +72,29 @@ class BackpressureController:
         self.max_processes = max_processes
         self._snapshot = snapshot
         self._rate_limited = rate_limited
+        # The level of the last snapshot judged: the monitor replaces its snapshot (a frozen
+        # Struct) every few seconds, and the level is asked for several times a job.
+        self._judged: tuple[ResourceSnapshot, Pressure] | None = None
 
     def set_limits(self, *, max_memory_mb: int, max_processes: int) -> None:
         self.max_memory_mb = max_memory_mb
         self.max_processes = max_processes
+        self._judged = None
 
     def resource_level(self) -> Pressure:
         """The level from memory and processes alone (what CRITICAL reacts to)."""
         snap = self._snapshot()
+        judged = self._judged
+        if judged is not None and judged[0] is snap:
+            return judged[1]
         if snap.degraded:
-            return Pressure.CRITICAL
-        ratio = max(snap.memory_mb / self.max_memory_mb, snap.child_processes / self.max_processes)
-        return level_for_ratio(ratio)
+            level = Pressure.CRITICAL
+        else:
+            level = level_for_ratio(
+                max(snap.memory_mb / self.max_memory_mb, snap.child_processes / self.max_processes)
+            )
+        self._judged = (snap, level)
+        return level
 
     def current_level(self) -> Pressure:
         level = self.resource_level()

@@ -51,6 +51,7 @@ class GlobalSheetScheduler:
         self._has_capacity = has_capacity
         self._jobs: dict[str, _Job] = {}
         self._serial = itertools.count(1)
+        self._running = 0  # sheets running across all jobs: the sum of their ``running``
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -86,10 +87,13 @@ class GlobalSheetScheduler:
                 heapq.heappush(job.ready, n)
             else:
                 job.waiting.add(n)
+        self.unregister(job_id)  # registered again: its running sheets are counted anew
         self._jobs[job_id] = job
 
     def unregister(self, job_id: str) -> None:
-        self._jobs.pop(job_id, None)
+        job = self._jobs.pop(job_id, None)
+        if job is not None:
+            self._running -= len(job.running)
 
     def set_paused(self, job_id: str, paused: bool) -> None:
         job = self._jobs.get(job_id)
@@ -108,7 +112,7 @@ class GlobalSheetScheduler:
 
     @property
     def running_count(self) -> int:
-        return sum(len(j.running) for j in self._jobs.values())
+        return self._running
 
     def running_of(self, job_id: str) -> set[int]:
         job = self._jobs.get(job_id)
@@ -116,7 +120,7 @@ class GlobalSheetScheduler:
 
     def next_sheet(self) -> tuple[str, int] | None:
         """The next sheet to start, already marked running; None when nothing may start."""
-        if self.running_count >= self.max_concurrent_sheets:
+        if self._running >= self.max_concurrent_sheets:
             return None
         candidates = [
             j
@@ -133,6 +137,7 @@ class GlobalSheetScheduler:
                 continue
             sheet = heapq.heappop(job.ready)
             job.running.add(sheet)
+            self._running += 1
             job.last_served = next(self._serial)
             return job.job_id, sheet
         return None
@@ -142,7 +147,7 @@ class GlobalSheetScheduler:
         job = self._jobs.get(job_id)
         if job is None:
             return
-        job.running.discard(sheet_num)
+        self._stopped_running(job, sheet_num)
         if not success:
             job.failed.add(sheet_num)
             return
@@ -157,9 +162,14 @@ class GlobalSheetScheduler:
         job = self._jobs.get(job_id)
         if job is None:
             return
-        job.running.discard(sheet_num)
+        self._stopped_running(job, sheet_num)
         if sheet_num not in job.done and sheet_num not in job.ready:
             heapq.heappush(job.ready, sheet_num)
+
+    def _stopped_running(self, job: _Job, sheet_num: int) -> None:
+        if sheet_num in job.running:
+            job.running.discard(sheet_num)
+            self._running -= 1
 
     def is_finished(self, job_id: str) -> bool:
         """No sheet of the job is running or can still become ready."""

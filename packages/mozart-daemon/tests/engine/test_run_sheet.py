@@ -664,3 +664,21 @@ async def test_a_prompt_file_that_cannot_be_written_fails_the_sheet_at_once(
         (attempt,) = checkpoint.sheet(job_id, 1).attempts
         assert (attempt.outcome, attempt.error_class) == ("fatal", ErrorClass.FATAL)
     assert not marker.exists()
+
+
+async def test_hooks_events_picks_the_event_types_on_event_is_given(
+    tmp_path: Path, run: Runner, recorder: Recorder
+) -> None:
+    loaded = write_score(tmp_path, {"backend": {"type": "command", "command": "true"}})
+    wanted = frozenset({"sheet.started", "sheet.completed"})
+    result = await run(loaded, 1, recorder.hooks(events=wanted))
+    assert result.status == SheetState.COMPLETED
+    assert recorder.types() == ["sheet.started", "sheet.completed"]
+    recorder.events.clear()
+    await run(loaded, 1)  # events=None: every type
+    assert recorder.types() == [
+        "sheet.started",
+        "sheet.attempt_started",
+        "sheet.attempt_finished",
+        "sheet.completed",
+    ]

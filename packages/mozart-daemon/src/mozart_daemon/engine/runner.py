@@ -18,7 +18,7 @@ import asyncio
 import inspect
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -91,6 +91,9 @@ class EngineHooks:
     """
 
     on_event: Callable[[SheetEvent], Awaitable[None]] | None = None
+    # The event types ``on_event`` is given (None: all). The daemon leaves out the attempt
+    # boundaries unless it logs at debug level: two events a sheet it would only drop.
+    events: Container[str] | None = None
     on_rate_limit: Callable[[str, float], object] | None = None  # may return an awaitable
     wait_if_rate_limited: Callable[[str], Awaitable[None]] | None = None
     on_log_line: LogLineCallback | None = None
@@ -132,11 +135,11 @@ class _SheetRun:
             await finish_even_if_cancelled(aw)
 
     async def emit(self, type: str, message: str | None = None, **data: object) -> None:
-        if self.hooks.on_event is not None:
+        hooks = self.hooks
+        if hooks.on_event is not None and (hooks.events is None or type in hooks.events):
             attempt = self.attempt if self.attempt >= 1 else None
-            await self.hooks.on_event(
-                SheetEvent(type, self.job_id, self.sheet_num, attempt, message, data)
-            )
+            event = SheetEvent(type, self.job_id, self.sheet_num, attempt, message, data)
+            await hooks.on_event(event)
 
     async def run(self) -> SheetResult:
         try:

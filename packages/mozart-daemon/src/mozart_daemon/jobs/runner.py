@@ -27,19 +27,17 @@ from mozart_daemon.store.engine_checkpoint import StoreCheckpoint
 log = get_logger(__name__)
 
 # Engine events that are job events on the wire (JobEventType); the others (attempt
-# boundaries, completion and interruption notes) are logged only.
+# boundaries, completion and interruption notes) are logged only, at debug level, and the
+# engine does not build them unless that level is on. None of the forwarded ones need be
+# waited for: each is queued, then persisted and delivered in order with every other write.
+# A sheet's end too: the next sheet starts while it is committed (within
+# QUEUED_WRITE_DELAY, or with any write awaited sooner, such as the job's end), so the
+# fsync overlaps the next spawn instead of holding it up. Nothing reports the end before it
+# is committed: events are delivered once persisted, and a read (job.status) runs after the
+# writes queued before it. Should the daemon die in between, the sheet is not marked
+# completed and runs again on resume, like a sheet that was running.
 FORWARDED = frozenset(
     {"sheet.started", "sheet.completed", "sheet.failed", "sheet.retrying", "sheet.rate_limited"}
-)
-# Those a sheet's run need not wait for: queued, then persisted and delivered in order
-# with every other write. A sheet's end too: the next sheet starts while it is committed
-# (within QUEUED_WRITE_DELAY, or with any write awaited sooner, such as the job's end), so
-# the fsync overlaps the next spawn instead of holding it up. Nothing reports the end
-# before it is committed: events are delivered once persisted, and a read (job.status)
-# runs after the writes queued before it. Should the daemon die in between, the sheet is
-# not marked completed and runs again on resume, like a sheet that was running.
-PROGRESS = frozenset(
-    {"sheet.started", "sheet.retrying", "sheet.rate_limited", "sheet.completed", "sheet.failed"}
 )
 
 
@@ -62,17 +60,9 @@ class EngineSheetRunner:
         start_attempt = await self._recorded_attempts(job, sheet.sheet_num) + 1
 
         async def on_event(event: SheetEvent) -> None:
-            if event.type in PROGRESS:
+            if event.type in FORWARDED:
                 # Nothing to wait for: persisted, then delivered, in order with the rest.
                 self._events.emit_soon(
-                    job.job_id,
-                    event.type,
-                    sheet_num=event.sheet_num,
-                    attempt=event.attempt,
-                    message=event.message,
-                )
-            elif event.type in FORWARDED:
-                await self._events.emit(
                     job.job_id,
                     event.type,
                     sheet_num=event.sheet_num,
@@ -152,6 +142,7 @@ class EngineSheetRunner:
             ),
             hooks=EngineHooks(
                 on_event=on_event,
+                events=None if debug_enabled() else FORWARDED,
                 on_rate_limit=on_rate_limit,
                 wait_if_rate_limited=before_attempt,
                 lessons=lessons,
