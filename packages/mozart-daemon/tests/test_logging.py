@@ -259,7 +259,7 @@ def test_console_lines_are_structlogs_console_renderer_without_colours() -> None
         "plain", "two words", "a=b", 'say "hi"', "it's", "tab\there", "line\nbreak", 7, 1.5,
         None, True, State.DONE, ["x", 1], {"k": "v"},
     ]  # fmt: skip
-    for value in values:
+    for value in values * 2:  # the second time, the plain texts are known ones
         event = {"timestamp": "2026-11-27T10:00:00.000000Z", "level": "info",
                  "event": "a.line", "job_id": "j1", "value": value}  # fmt: skip
         expected = renderer(None, "info", dict(event))
@@ -356,3 +356,20 @@ def test_the_timestamp_is_structlogs_iso_utc_time(monkeypatch: object) -> None:
         when = datetime.fromtimestamp(ns // 1000 / 1_000_000, UTC)
         assert when.microsecond == ns // 1000 % 1_000_000
         assert logging_module._timestamp() == when.isoformat().replace("+00:00", "Z"), ns
+
+
+def test_the_plain_texts_remembered_are_a_few() -> None:
+    class Shown(str):
+        def __format__(self, spec: str) -> str:
+            return "shown"
+
+    for n in range(logging_module._PLAIN_MAX + 10):
+        logging_module.console_line(None, "info", {"event": "a.line", "n": f"text-{n}"})
+        assert len(logging_module._PLAIN) <= logging_module._PLAIN_MAX
+    assert "text-0" not in logging_module._PLAIN  # forgotten: it was the first
+    # A subclass equal to a plain text is written as it formats, remembered or not.
+    line = logging_module.console_line(None, "info", {"event": "a.line", "n": Shown("plain")})
+    assert line.endswith(" n=shown")
+    logging_module.console_line(None, "info", {"event": "a.line", "n": "plain"})
+    line = logging_module.console_line(None, "info", {"event": "a.line", "n": Shown("plain")})
+    assert line.endswith(" n=shown") and Shown("plain") in logging_module._PLAIN

@@ -122,6 +122,21 @@ def _add_context(logger: Any, method_name: str, event: dict[str, Any]) -> dict[s
 
 # A text value with one of these (or an empty one) is quoted, as structlog's renderer does.
 _QUOTED = frozenset(" \t=\r\n\"'")
+# Texts found plain (written unquoted) lately: the same few (a job's id, a component, a
+# method) come in line after line, and a look-up here is a sixth of checking one anew.
+_PLAIN: set[str] = set()
+_PLAIN_MAX = 1024
+
+
+def _plain(value: str) -> bool:
+    """Whether a text is written as it is (else its repr); a ``str`` one is remembered."""
+    if value and _QUOTED.isdisjoint(value):
+        if value.__class__ is str:  # a subclass may compare equal to a text, not print as it
+            if len(_PLAIN) >= _PLAIN_MAX:
+                _PLAIN.clear()
+            _PLAIN.add(value)
+        return True
+    return False
 
 
 def console_line(_logger: object, _method: str, event: dict[str, Any]) -> str:
@@ -141,7 +156,8 @@ def _console_text(timestamp: str, tag: str, name: object, fields: dict[str, Any]
     text = " ".join(
         [
             f"{key}={value}"
-            if isinstance(value, str) and value and _QUOTED.isdisjoint(value)
+            if (value.__class__ is str and value in _PLAIN)
+            or (isinstance(value, str) and _plain(value))
             else f"{key}={value!r}"
             for key, value in sorted(fields.items())
         ]
