@@ -351,7 +351,7 @@ def test_the_timestamp_is_structlogs_iso_utc_time(monkeypatch: object) -> None:
     assert isinstance(monkeypatch, pytest.MonkeyPatch)
     base = 1_795_000_000 * 10**9
     for ns in (base, base + 1_000, base + 999_999_999, base + 10**9, base + 10**9 + 123_456_789,
-               base + 10**9 + 123_456_789, base + 86_400 * 10**9 + 5_000):  # fmt: skip
+               base + 10**9 + 123_456_789, base + 86_400 * 10**9 + 5_000, base + 999):  # fmt: skip
         monkeypatch.setattr(logging_module, "time_ns", lambda ns=ns: ns)
         when = datetime.fromtimestamp(ns // 1000 / 1_000_000, UTC)
         assert when.microsecond == ns // 1000 % 1_000_000
