@@ -259,10 +259,117 @@ def test_console_lines_are_structlogs_console_renderer_without_colours() -> None
         "plain", "two words", "a=b", 'say "hi"', "it's", "tab\there", "line\nbreak", 7, 1.5,
         None, True, State.DONE, ["x", 1], {"k": "v"},
     ]  # fmt: skip
-    for value in values:
+    for value in values * 2:  # the second time, the plain texts are known ones
         event = {"timestamp": "2026-11-27T10:00:00.000000Z", "level": "info",
                  "event": "a.line", "job_id": "j1", "value": value}  # fmt: skip
         expected = renderer(None, "info", dict(event))
         assert logging_module.console_line(None, "info", dict(event)) == expected, value
     empty = {"event": "a.line", "value": ""}  # ours quotes an empty text: `value=''`
     assert logging_module.console_line(None, "info", empty).endswith("value=''")
+
+
+def test_console_lines_written_directly_are_those_of_the_processor_chain(tmp_path: Path) -> None:
+    """A module's logger renders a console line in one step; the processor chain
+    (_add_context, then console_line) gives the same text: nested bindings, a call's value
+    over a bound one, and the fields the chain sets or reads given to the call."""
+    import structlog
+
+    calls: list[tuple[str, dict[str, object]]] = [
+        ("a.line", {"detail": "two words", "count": 3}),
+        ("a.override", {"job_id": "given", "method": None}),
+        ("a.reserved", {"level": "custom", "timestamp": "then", "sheet_num": 1}),
+        ("an.exception_field", {"exception": "text after the line"}),
+        ("a.long_event_name_longer_than_thirty", {}),
+    ]
+    path = tmp_path / "mozartd.log"
+    try:
+        configure_logging(level="info", log_file=path)
+        ours = get_logger("mozart_daemon.test")
+        theirs = structlog.get_logger(component="mozart_daemon.test").bind()
+        with bind_request(7, "job.submit"), bind_job("outer"), bind_job("inner"):
+            for log in (ours, theirs):
+                for event, kw in calls:
+                    log.info(event, **kw)
+                    log.warning(event, **kw)
+        with bind_job("alone"):
+            ours.error("a.line", count=1)
+            theirs.error("a.line", count=1)
+        ours.info("unbound")
+        theirs.info("unbound")
+        flush_logs()
+    finally:
+        reset_logging()
+    lines = [
+        line.split(" ", 1)[1] if line.startswith("20") else line
+        for line in path.read_text().splitlines()
+    ]
+    assert len(lines) == 28  # per logger: 5 calls at 2 levels, 2 exceptions, 2 more lines
+    assert lines[:12] == lines[12:24] and lines[24] == lines[25] and lines[26] == lines[27]
+    assert lines[0] == (
+        "[info     ] a.line                         component=mozart_daemon.test count=3"
+        " detail='two words' job_id=inner method=job.submit request_id=7"
+    )
+    assert lines[1].startswith("[warning  ] a.line ")
+    assert "job_id=given method=None request_id=7" in lines[2]
+    assert "then" not in lines[4] and "custom" not in lines[4] and "[info     ]" in lines[4]
+    assert lines[7] == "text after the line"
+    assert lines[10].startswith("[info     ] a.long_event_name_longer_than_thirty component=")
+    assert lines[24] == (
+        "[error    ] a.line                         component=mozart_daemon.test count=1"
+        " job_id=alone"
+    )
+    assert lines[26] == "[info     ] unbound                        component=mozart_daemon.test"
+
+
+def test_nested_bindings_come_innermost_first_in_a_json_line(tmp_path: Path) -> None:
+    path = tmp_path / "mozartd.log"
+    try:
+        configure_logging(level="info", json=True, log_file=path)
+        log = get_logger("mozart_daemon.test")
+        with bind_request(7, "job.submit"), bind_job("outer"):
+            with bind_job("inner"):
+                log.info("a.line", detail="x")
+            log.info("b.line")
+        log.info("c.line")
+        flush_logs()
+    finally:
+        reset_logging()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [list(line) for line in lines] == [
+        ["component", "detail", "event", "job_id", "method", "request_id", "level", "timestamp"],
+        ["component", "event", "job_id", "method", "request_id", "level", "timestamp"],
+        ["component", "event", "level", "timestamp"],
+    ]
+    assert [line.get("job_id") for line in lines] == ["inner", "outer", None]
+
+
+def test_the_timestamp_is_structlogs_iso_utc_time(monkeypatch: object) -> None:
+    """Formatted once a second, the rest added: the text datetime's isoformat gives, with
+    no fraction when it is 0 (as TimeStamper's)."""
+    import pytest
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    base = 1_795_000_000 * 10**9
+    for ns in (base, base + 1_000, base + 999_999_999, base + 10**9, base + 10**9 + 123_456_789,
+               base + 10**9 + 123_456_789, base + 86_400 * 10**9 + 5_000, base + 999):  # fmt: skip
+        monkeypatch.setattr(logging_module, "time_ns", lambda ns=ns: ns)
+        when = datetime.fromtimestamp(ns // 1000 / 1_000_000, UTC)
+        assert when.microsecond == ns // 1000 % 1_000_000
+        assert logging_module._timestamp() == when.isoformat().replace("+00:00", "Z"), ns
+
+
+def test_the_plain_texts_remembered_are_a_few() -> None:
+    class Shown(str):
+        def __format__(self, spec: str) -> str:
+            return "shown"
+
+    for n in range(logging_module._PLAIN_MAX + 10):
+        logging_module.console_line(None, "info", {"event": "a.line", "n": f"text-{n}"})
+        assert len(logging_module._PLAIN) <= logging_module._PLAIN_MAX
+    assert "text-0" not in logging_module._PLAIN  # forgotten: it was the first
+    # A subclass equal to a plain text is written as it formats, remembered or not.
+    line = logging_module.console_line(None, "info", {"event": "a.line", "n": Shown("plain")})
+    assert line.endswith(" n=shown")
+    logging_module.console_line(None, "info", {"event": "a.line", "n": "plain"})
+    line = logging_module.console_line(None, "info", {"event": "a.line", "n": Shown("plain")})
+    assert line.endswith(" n=shown") and Shown("plain") in logging_module._PLAIN

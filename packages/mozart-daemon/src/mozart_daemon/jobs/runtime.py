@@ -8,7 +8,6 @@ event log, logs it, and hands it to live subscribers (``job.follow``).
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -111,15 +110,14 @@ class JobRun:
     failed: dict[int, str] = field(default_factory=dict)
     timeout_handle: asyncio.TimerHandle | None = None
     hold_handle: asyncio.TimerHandle | None = None
+    # Asked a dozen times a job: attributes, set once, not a property and a cached_property
+    # (whose first read takes a lock: 5,000 instructions).
+    score: Score = field(init=False, repr=False)  # the loaded score's (never replaced)
+    backend: str = field(init=False, repr=False)  # its backend key
 
-    @property
-    def score(self) -> Score:
-        return self.loaded.score
-
-    @functools.cached_property
-    def backend(self) -> str:
-        """The score's backend key (computed once: asked several times a sheet)."""
-        return backend_key(self.score.backend)
+    def __post_init__(self) -> None:
+        self.score = self.loaded.score
+        self.backend = backend_key(self.score.backend)
 
     @property
     def max_parallel(self) -> int:

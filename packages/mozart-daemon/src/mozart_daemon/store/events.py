@@ -32,20 +32,6 @@ _INSERT = (
 )
 
 
-def _record(rowid: int, row: tuple[Any, ...]) -> EventRecord:
-    """The record of an event just written: its rowid and the ``_INSERT`` parameters."""
-    job_id, type, sheet_num, attempt, message, stamp = row
-    return EventRecord(
-        id=rowid,
-        job_id=job_id,
-        type=type,
-        sheet_num=sheet_num,
-        attempt=attempt,
-        message=message,
-        time=parse_time(stamp) or datetime.min,
-    )
-
-
 class EventLog:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -62,11 +48,17 @@ class EventLog:
     ) -> EventRecord:
         """Persist an event; ``with_writes``: writes to commit in the same transaction,
         before it (the state change the event reports)."""
-        row = (job_id, type, sheet_num, attempt, message, now_iso())
+        stamp = now_iso()
         rowid = await self._db.insert_with(
-            with_writes, _INSERT, row, durable=type in DURABLE_EVENTS
+            with_writes,
+            _INSERT,
+            (job_id, type, sheet_num, attempt, message, stamp),
+            durable=type in DURABLE_EVENTS,
         )
-        return _record(rowid, row)
+        return EventRecord(
+            id=rowid, job_id=job_id, type=type, sheet_num=sheet_num, attempt=attempt,
+            message=message, time=datetime.fromisoformat(stamp),
+        )  # fmt: skip
 
     def append_soon(
         self,
@@ -81,16 +73,27 @@ class EventLog:
     ) -> None:
         """``append`` without waiting: queued (``Database.enqueue``), and ``on_persisted``
         called once it is committed, in commit order with every other write. ``with_writes``
-        are committed with it, before it, and as durable as the event."""
-        row = (job_id, type, sheet_num, attempt, message, now_iso())
+        are committed with it, before it, and as durable as the event.
+
+        The record is made now, its ``id`` (the row's) set once it is committed: nobody
+        sees it before."""
+        stamp = now_iso()
+        record = EventRecord(
+            id=0, job_id=job_id, type=type, sheet_num=sheet_num, attempt=attempt,
+            message=message, time=datetime.fromisoformat(stamp),
+        )  # fmt: skip
         written = self._db.enqueue(
-            [*with_writes, (_INSERT, row)], durable=type in DURABLE_EVENTS, rowid=True
+            [*with_writes, (_INSERT, (job_id, type, sheet_num, attempt, message, stamp))],
+            durable=type in DURABLE_EVENTS,
+            rowid=True,
         )
 
         def persisted(future: asyncio.Future[int]) -> None:
-            if future.cancelled() or future.exception() is not None:
-                return  # logged by the database
-            on_persisted(_record(future.result(), row))
+            try:
+                record.id = future.result()
+            except (asyncio.CancelledError, Exception):
+                return  # not committed: logged by the database
+            on_persisted(record)
 
         written.add_done_callback(persisted)
 
