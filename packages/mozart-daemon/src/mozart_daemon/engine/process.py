@@ -18,13 +18,14 @@ How a run's processes are found:
 - Otherwise (a library user, tests): descendants are tracked with psutil while the child
   runs, and after it the whole of /proc is scanned for the run's token.
 
-Children are spawned with ``subprocess.Popen`` (vfork and exec: the parent's memory is not
-copied, unlike the fork of uvloop's libuv) and their exit is seen through a pidfd on the
-event loop; their output is read through non-blocking pipes on the loop, and their stdin
-(``stdin_data``) is an in-memory file holding it, written before the start. In the daemon
-(``enable_spawn_helper``), a spawn while other sheets or submits are in progress goes to
-the spawn helper process instead (``spawner.py``), which reports the child's exit; its
-orphans still come to the daemon, the nearest subreaper above them.
+Children are spawned as ``subprocess.Popen`` spawns them (``spawn_helper.start``: vfork
+and exec, the parent's memory is not copied, unlike the fork of uvloop's libuv) and their
+exit is seen through a pidfd on the event loop; their output is read through non-blocking
+pipes on the loop, and their stdin (``stdin_data``) is an in-memory file holding it, written
+before the start. In the daemon (``enable_spawn_helper``), a spawn while other sheets or
+submits are in progress goes to the spawn helper process instead (``spawner.py``), which
+reports the child's exit; its orphans still come to the daemon, the nearest subreaper
+above them.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -48,7 +48,13 @@ import psutil
 
 from mozart_daemon.engine.errors import BackendStartError, FatalSheetError
 from mozart_daemon.engine.logs import OutputSink
-from mozart_daemon.engine.spawn_helper import stdin_from, write_files
+from mozart_daemon.engine.spawn_helper import (
+    encode_env,
+    exit_code,
+    start,
+    stdin_from,
+    write_files,
+)
 from mozart_daemon.engine.spawner import HelperLostError, SpawnHelper, UnwrittenError
 
 RUN_TOKEN_ENV = "MOZART_RUN_TOKEN"  # noqa: S105 (a variable name, not a secret)
@@ -487,22 +493,22 @@ class _Child:
 
 
 class _LocalChild(_Child):
-    """Started here with ``Popen`` (vfork); its exit seen through a pidfd on the loop, or
-    polled where there is none."""
+    """Started here (``spawn_helper.start``: vfork); its exit seen through a pidfd on the
+    loop, or polled where there is none."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(popen.pid, loop)
-        self.popen = popen
+    def __init__(self, pid: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(pid, loop)
         try:
-            self._pidfd = os.pidfd_open(self.pid)
+            self._pidfd = os.pidfd_open(pid)
             loop.add_reader(self._pidfd, self._poll)
         except (OSError, AttributeError, NotImplementedError):
             self._close_pidfd()
 
     def _poll(self) -> None:
-        if self.popen.poll() is not None:
+        code = exit_code(self.pid)
+        if code is not None:
             self._close_pidfd()
-            self._settle(self.popen.returncode)
+            self._settle(code)
 
     def _polled(self) -> bool:
         return self._pidfd is not None or self._exited.done()
@@ -511,11 +517,11 @@ class _LocalChild(_Child):
         if self._polled():
             return await super().wait()
         delay = 0.0005
-        while self.popen.poll() is None:
+        while (code := exit_code(self.pid)) is None:
             await asyncio.sleep(delay)
             delay = min(delay * 2, _EXIT_POLL_MAX)
-        self._settle(self.popen.returncode)
-        return self.popen.returncode
+        self._settle(code)
+        return code
 
 
 class _Reader:
@@ -583,6 +589,7 @@ async def _start(
     argv: Sequence[str],
     cwd: Path,
     env: Mapping[str, str],
+    base: dict[str, str] | None,
     stdout: OutputSink,
     stderr: OutputSink,
     stdin_data: bytes | None,
@@ -603,43 +610,38 @@ async def _start(
         parent_ends.append(err_r)
         child_ends.append(err_w)
 
-        def popen(executable: str | None) -> _Child:
-            stdin = subprocess.DEVNULL
+        def start_here(executable: str | None) -> _Child:
+            stdin = None
             if stdin_data is not None:
                 stdin = stdin_from(stdin_data)
                 child_ends.append(stdin)
-            process = subprocess.Popen(
-                list(argv),
-                executable=executable,
-                stdin=stdin,
-                stdout=out_w,
-                stderr=err_w,
-                cwd=cwd,
-                env=dict(env),
-                start_new_session=True,
-            )
-            return _LocalChild(process, loop)
+            encoded = None if base is None else _encoded(base)
+            pid = start(argv, executable, cwd, env, stdin, out_w, err_w, base, encoded)
+            return _LocalChild(pid, loop)
 
-        def popen_again(exc: FileNotFoundError) -> _Child:
+        def start_again(exc: FileNotFoundError) -> _Child:
             if resolved is None:
                 raise exc
             _RESOLVED.clear()  # a program moved since it was found: search PATH again
-            return popen(None)
+            return start_here(None)
 
-        resolved = _resolve(argv[0], env)
+        search = env.get("PATH", None if base is None else base.get("PATH"))
+        resolved = _resolve(argv[0], os.defpath if search is None else search)
         helper = _helper_for(loop)
         pending = None
         if helper is not None:
             cwd_text = os.fspath(cwd)
-            pending = helper.spawn(argv, resolved, cwd_text, env, child_ends, stdin_data, files)
+            pending = helper.spawn(
+                argv, resolved, cwd_text, env, child_ends, stdin_data, files, base
+            )
         if pending is None:
             write_files_or_fail(files)
         try:
             if pending is None:
                 try:
-                    child = popen(resolved)
+                    child = start_here(resolved)
                 except FileNotFoundError as exc:
-                    child = popen_again(exc)
+                    child = start_again(exc)
             else:
                 assert helper is not None
                 cancelled = await _done_even_if_cancelled(pending)
@@ -650,7 +652,7 @@ async def _start(
                         raise asyncio.CancelledError from None
                     raise _unwritten(exc) from None
                 except FileNotFoundError as exc:
-                    child = popen_again(exc)
+                    child = start_again(exc)
                 else:
                     child = _Child(pid, loop)
                     helper.watch(pid, child._settle)
@@ -668,6 +670,19 @@ async def _start(
         for fd in child_ends:
             os.close(fd)
     return child, [_Reader(out_r, loop, stdout), _Reader(err_r, loop, stderr)], cancelled
+
+
+# The base environment last encoded for a child started here, and its encoding.
+_ENCODED: tuple[object, dict[str, bytes]] = (None, {})
+
+
+def _encoded(base: dict[str, str]) -> dict[str, bytes]:
+    """``encode_env(base)``, once for each base (the daemon's environment: one dict until
+    it changes)."""
+    global _ENCODED
+    if _ENCODED[0] is not base:
+        _ENCODED = (base, encode_env(base))
+    return _ENCODED[1]
 
 
 def enable_spawn_helper() -> bool:
@@ -721,10 +736,10 @@ _RESOLVED: dict[tuple[str, str], tuple[str, float]] = {}
 _RESOLVED_SECONDS = 5.0
 
 
-def _resolve(program: str, env: Mapping[str, str]) -> str | None:
+def _resolve(program: str, search: str) -> str | None:
+    """Where ``program`` is on ``search`` (a PATH), when it is a bare name found there."""
     if not program or "/" in program:
         return None
-    search = env.get("PATH", os.defpath)
     key = (program, search)
     now = time.monotonic()
     cached = _RESOLVED.get(key)
@@ -834,9 +849,14 @@ async def run_process(
     stdin_data: bytes | None = None,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     files: Sequence[tuple[str, bytes]] = (),
+    env_base: dict[str, str] | None = None,
 ) -> ProcessResult:
     """Run ``argv`` to its end or its timeout; raises BackendStartError if it cannot start.
 
+    The child's environment is ``env`` or, given ``env_base``, that base's variables then
+    ``env``'s: for the daemon's own environment (``backends.base.environ_snapshot``: one
+    dict until it changes, never modified), which is then encoded once, and sent to the
+    spawn helper once, instead of for every child.
     The child reads ``stdin_data`` on its stdin, then end of file (None: ``/dev/null``).
     ``files`` (``(path, data)``: the sheet's prompt file) are written first, with their
     missing directories, by whoever starts the process (the spawn helper, off the loop,
@@ -849,7 +869,7 @@ async def run_process(
     since = _ticks_now()
     _RUNS.spawners.add(threading.get_native_id())
     child, pipes, cancelled = await _start(
-        argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdout, stderr, stdin_data, files
+        argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdout, stderr, stdin_data, files
     )
     _RUNS.live[child.pid] = (token, since)
     if child.returncode is None:  # else read to the end below, without the loop

@@ -15,6 +15,7 @@ helper (after three losses, none: the daemon spawns in its own process).
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import marshal
@@ -25,6 +26,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from mozart_daemon.engine.spawn_helper import MAX_MESSAGE
 from mozart_daemon.logging import get_logger
@@ -62,6 +64,7 @@ class SpawnHelper:
         ours.setblocking(False)
         self._sock: socket.socket | None = ours
         self._next = 0
+        self._base: dict[str, str] | None = None  # the last base environment sent
         self._pending: dict[int, asyncio.Future[int]] = {}
         self._watchers: dict[int, Callable[[int], None]] = {}
         self._early: dict[int, int] = {}  # pid -> return code, exited before it was watched
@@ -82,21 +85,44 @@ class SpawnHelper:
         fds: Sequence[int],
         stdin: bytes | None,
         files: Sequence[tuple[str, bytes]] = (),
+        base: dict[str, str] | None = None,
     ) -> asyncio.Future[int] | None:
         """Ask for a spawn, after writing ``files`` (``(path, data)``: UnwrittenError if one
         cannot be); the child's ends of its stdout and stderr pipes are ``fds``, which the
-        caller still closes; it reads ``stdin`` (None: ``/dev/null``). None: not sent (do it
-        all yourself)."""
-        if self._sock is None:
+        caller still closes; it reads ``stdin`` (None: ``/dev/null``); its environment is
+        ``env``, or ``base`` then ``env`` (``base``, the daemon's, is sent to the helper
+        once, and again when it is another dict: never change one once given). None: not
+        sent (do it all yourself)."""
+        sock = self._sock
+        if sock is None:
             return None
+        if base is not None and base is not self._base:
+            data = marshal.dumps(("env", base))
+            if len(data) > MAX_MESSAGE:
+                return None
+            try:
+                sock.send(data)
+            except OSError:  # full (BlockingIOError), or the helper has gone
+                return None
+            self._base = base
         self._next += 1
         rid = self._next
-        request = (rid, list(argv), executable, cwd, dict(env), stdin, list(files))
+        # marshal takes lists, tuples and dicts as they are, not other sequences or mappings
+        request: Any = (
+            rid,
+            argv if type(argv) in (list, tuple) else list(argv),
+            executable,
+            cwd,
+            env if type(env) is dict else dict(env),
+            stdin,
+            files if type(files) in (list, tuple) else list(files),
+            base is not None,
+        )
         data = marshal.dumps(request)
         if len(data) > MAX_MESSAGE:
             return None
         try:
-            socket.send_fds(self._sock, [data], list(fds))
+            sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
         except OSError:  # full (BlockingIOError), or the helper has gone
             return None
         future: asyncio.Future[int] = self._loop.create_future()

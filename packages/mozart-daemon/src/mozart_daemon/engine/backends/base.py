@@ -122,19 +122,25 @@ class SheetBackend(Protocol):
 _ENVIRON: tuple[dict[Any, Any], dict[str, str]] = ({}, {})
 
 
-def daemon_environ() -> dict[str, str]:
-    """A copy of the daemon's environment (``os.environ``), for a child.
+def environ_snapshot() -> dict[str, str]:
+    """The daemon's environment (``os.environ``) decoded, shared: never modify it.
 
     ``dict(os.environ)`` decodes every name and value on each call (about 150 calls for 35
-    variables, twice per sheet); this copies a decoded snapshot, taken again whenever the
-    raw environment differs from the one it was taken from (one C-level comparison)."""
+    variables); this is a snapshot taken again whenever the raw environment differs from
+    the one it was taken from (one C-level comparison), so that it is one dict until the
+    environment changes: a child's base (``run_process(env_base=...)``), encoded once."""
     global _ENVIRON
     raw: dict[Any, Any] | None = getattr(os.environ, "_data", None)
     if raw is None:  # not CPython's os._Environ
         return dict(os.environ)
     if raw != _ENVIRON[0]:
         _ENVIRON = (dict(raw), dict(os.environ))
-    return dict(_ENVIRON[1])
+    return _ENVIRON[1]
+
+
+def daemon_environ() -> dict[str, str]:
+    """A copy of the daemon's environment (``os.environ``), for a child."""
+    return dict(environ_snapshot())
 
 
 def child_env(extra: Mapping[str, str], context: ExecutionContext) -> dict[str, str]:
@@ -142,4 +148,13 @@ def child_env(extra: Mapping[str, str], context: ExecutionContext) -> dict[str, 
     env = daemon_environ()
     env.update(context.mozart_env())
     env.update(extra)
+    return env
+
+
+def child_env_over_base(extra: Mapping[str, str], context: ExecutionContext) -> dict[str, str]:
+    """``child_env`` less the daemon's environment, for ``run_process(env_base=
+    environ_snapshot())``: the ``MOZART_*`` variables, then the score's ``env``."""
+    env = context.mozart_env()
+    if extra:
+        env.update(extra)
     return env
