@@ -44,7 +44,7 @@ async def test_a_pipe_whose_writers_are_gone_is_read_to_its_end_without_the_loop
     sink = process.OutputSink("stdout", keep_all=True)
     reader = process._Reader(read_end, asyncio.get_running_loop(), sink)
     reader.drain()
-    assert reader.done.done() and reader.fd is None and not reader.watched
+    assert reader.closed().done() and reader.fd is None and not reader.watched
     assert sink.tail == "first line\nsecond"
 
 
@@ -55,9 +55,9 @@ async def test_a_pipe_still_held_is_watched_for_the_rest() -> None:
     sink = process.OutputSink("stdout", keep_all=True)
     reader = process._Reader(read_end, asyncio.get_running_loop(), sink)
     reader.drain()
-    assert not reader.done.done()
+    assert not reader.closed().done()
     reader.watch()
     os.write(write_end, b"after\n")
     os.close(write_end)
-    await asyncio.wait_for(reader.done, timeout=10)
+    await asyncio.wait_for(reader.closed(), timeout=10)
     assert sink.tail == "before\nafter\n" and reader.fd is None

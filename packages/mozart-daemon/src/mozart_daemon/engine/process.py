@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import fcntl
 import os
 import secrets
 import shutil
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import msgspec
 import psutil
 
 from mozart_daemon.engine.errors import BackendStartError, FatalSheetError
@@ -78,8 +80,9 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class ProcessResult:
+class ProcessResult(msgspec.Struct, frozen=True):
+    """How a run ended (a Struct: built in C)."""
+
     exit_code: int | None  # None when a signal ended the process
     signal: int | None
     timed_out: bool
@@ -531,19 +534,32 @@ class _Reader:
     answer) is read to its end without them: registering a pipe with the loop, and taking
     it off again, costs about eight system calls."""
 
+    __slots__ = ("_closed", "fd", "loop", "sink", "watched")
+
     def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, sink: OutputSink) -> None:
         self.fd: int | None = fd
         self.loop = loop
         self.sink = sink
-        self.done: asyncio.Future[None] = loop.create_future()
         self.watched = False
-        os.set_blocking(fd, False)
+        # Made when someone waits for the close (a leftover still holds the pipe): most
+        # runs read their pipes to the end without waiting.
+        self._closed: asyncio.Future[None] | None = None
+        # os.set_blocking's F_GETFL is not needed: a new pipe has no other status flag.
+        fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
 
     def watch(self) -> None:
-        """Read what comes as it comes (the loop calls ``_read``)."""
+        """Read what comes as it comes (the loop calls ``read``)."""
         if self.fd is not None and not self.watched:
-            self.loop.add_reader(self.fd, self._read)
+            self.loop.add_reader(self.fd, self.read)
             self.watched = True
+
+    def closed(self) -> asyncio.Future[None]:
+        """Done once the pipe is closed (its end of file read, or ``close``)."""
+        if self._closed is None:
+            self._closed = self.loop.create_future()
+            if self.fd is None:
+                self._closed.set_result(None)
+        return self._closed
 
     def close(self) -> None:
         if self.fd is not None:
@@ -554,20 +570,17 @@ class _Reader:
                     pass
             os.close(self.fd)
             self.fd = None
-        if not self.done.done():
-            self.done.set_result(None)
+            if self._closed is not None and not self._closed.done():
+                self._closed.set_result(None)
 
     def drain(self) -> None:
         """Read what is buffered now, to the end of file if every writer has gone (the usual
         end of a run: no need to wait for the loop to report it)."""
         for _ in range(_DRAIN_READS):
-            if not self._read_once():
+            if not self.read():
                 return
 
-    def _read(self) -> None:
-        self._read_once()
-
-    def _read_once(self) -> bool:
+    def read(self) -> bool:
         """One read; False when there is nothing more to read now (a writer is still alive,
         or the end of file was reached and the pipe closed)."""
         if self.fd is None:
@@ -599,51 +612,28 @@ async def _start(
     half-way) or through the spawn helper. Returns it, its pipes, and whether the caller was
     cancelled while the helper started it (the caller then stops it: it runs)."""
     loop = asyncio.get_running_loop()
-    parent_ends: list[int] = []
-    child_ends: list[int] = []
+    out_r, out_w = os.pipe()
+    try:
+        err_r, err_w = os.pipe()
+    except BaseException:
+        os.close(out_r)
+        os.close(out_w)
+        raise
     cancelled = False
     try:
-        out_r, out_w = os.pipe()
-        parent_ends.append(out_r)
-        child_ends.append(out_w)
-        err_r, err_w = os.pipe()
-        parent_ends.append(err_r)
-        child_ends.append(err_w)
-
-        def start_here(executable: str | None) -> _Child:
-            stdin = None
-            if stdin_data is not None:
-                stdin = stdin_from(stdin_data)
-                child_ends.append(stdin)
-            encoded = None if base is None else _encoded(base)
-            pid = start(argv, executable, cwd, env, stdin, out_w, err_w, base, encoded)
-            return _LocalChild(pid, loop)
-
-        def start_again(exc: FileNotFoundError) -> _Child:
-            if resolved is None:
-                raise exc
-            _RESOLVED.clear()  # a program moved since it was found: search PATH again
-            return start_here(None)
-
-        search = env.get("PATH", None if base is None else base.get("PATH"))
-        resolved = _resolve(argv[0], os.defpath if search is None else search)
-        helper = _helper_for(loop)
-        pending = None
-        if helper is not None:
-            cwd_text = os.fspath(cwd)
-            pending = helper.spawn(
-                argv, resolved, cwd_text, env, child_ends, stdin_data, files, base
-            )
-        if pending is None:
-            write_files_or_fail(files)
         try:
+            search = env.get("PATH", None if base is None else base.get("PATH"))
+            resolved = _resolve(argv[0], os.defpath if search is None else search)
+            helper = _helper_for(loop)
+            pending = None
+            if helper is not None:
+                pending = helper.spawn(
+                    argv, resolved, os.fspath(cwd), env, (out_w, err_w), stdin_data, files, base
+                )
             if pending is None:
-                try:
-                    child = start_here(resolved)
-                except FileNotFoundError as exc:
-                    child = start_again(exc)
+                write_files_or_fail(files)
+                child = _start_here(argv, resolved, cwd, env, base, out_w, err_w, stdin_data)
             else:
-                assert helper is not None
                 cancelled = await _done_even_if_cancelled(pending)
                 try:
                     pid = pending.result()
@@ -651,9 +641,13 @@ async def _start(
                     if cancelled:
                         raise asyncio.CancelledError from None
                     raise _unwritten(exc) from None
-                except FileNotFoundError as exc:
-                    child = start_again(exc)
+                except FileNotFoundError:
+                    if resolved is None:
+                        raise
+                    _RESOLVED.clear()  # a program moved since it was found: search PATH again
+                    child = _start_here(argv, None, cwd, env, base, out_w, err_w, stdin_data)
                 else:
+                    assert helper is not None
                     child = _Child(pid, loop)
                     helper.watch(pid, child._settle)
         except (OSError, HelperLostError) as exc:
@@ -662,14 +656,42 @@ async def _start(
             if isinstance(exc, HelperLostError):
                 raise BackendStartError(f"cannot start `{argv[0]}`: {exc}") from None
             raise _start_error(exc, argv, cwd) from None
+        finally:
+            os.close(out_w)
+            os.close(err_w)
     except BaseException:
-        for fd in parent_ends:
-            os.close(fd)
+        os.close(out_r)
+        os.close(err_r)
         raise
-    finally:
-        for fd in child_ends:
-            os.close(fd)
     return child, [_Reader(out_r, loop, stdout), _Reader(err_r, loop, stderr)], cancelled
+
+
+def _start_here(
+    argv: Sequence[str],
+    executable: str | None,
+    cwd: Path,
+    env: Mapping[str, str],
+    base: dict[str, str] | None,
+    out_w: int,
+    err_w: int,
+    stdin_data: bytes | None,
+) -> _Child:
+    """Start the child in this process; a program found on PATH before (``executable``)
+    that is not there any more is searched for again."""
+    stdin = stdin_from(stdin_data) if stdin_data is not None else None
+    encoded = None if base is None else _encoded(base)
+    try:
+        try:
+            pid = start(argv, executable, cwd, env, stdin, out_w, err_w, base, encoded)
+        except FileNotFoundError:
+            if executable is None:
+                raise
+            _RESOLVED.clear()  # a program moved since it was found: search PATH again
+            pid = start(argv, None, cwd, env, stdin, out_w, err_w, base, encoded)
+    finally:
+        if stdin is not None:
+            os.close(stdin)
+    return _LocalChild(pid, asyncio.get_running_loop())
 
 
 # The base environment last encoded for a child started here, and its encoding.
@@ -889,7 +911,7 @@ async def run_process(
                 await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
             for pipe in pipes:
                 pipe.drain()
-            pending = [p.done for p in pipes if not p.done.done()]
+            pending = [p.closed() for p in pipes if p.fd is not None]
             if pending:  # a writer is still alive (a leftover): wait a little for the rest
                 for pipe in pipes:
                     pipe.watch()
