@@ -70,6 +70,8 @@ _READ_CHUNK = 64 * 1024
 # After the child exits, how long its pipes may stay open (held by a leftover process)
 # before the readers give up.
 _DRAIN_SECONDS = 2.0
+# How long a child runs before the loop watches its pipes (``_wait_watching``).
+_WATCH_AFTER = 0.05
 # Reads done at once after the child's end (what a pipe buffers, 64 KiB, takes one); a
 # leftover still writing is then read by the loop as usual.
 _DRAIN_READS = 16
@@ -529,10 +531,8 @@ class _LocalChild(_Child):
 
 class _Reader:
     """The daemon's end of the child's stdout or stderr pipe, read into its sink: by the
-    event loop once ``watch``-ed, and at the run's end (``drain``). A child that has exited
-    before its pipes are watched (a short command, whose exit comes with the spawn helper's
-    answer) is read to its end without them: registering a pipe with the loop, and taking
-    it off again, costs about eight system calls."""
+    event loop once ``watch``-ed (``_wait_watching``: a child that runs for more than
+    ``_WATCH_AFTER``), and at the run's end (``drain``)."""
 
     __slots__ = ("_closed", "fd", "loop", "sink", "watched")
 
@@ -860,6 +860,21 @@ def _survey_clean(child: _Child, tree: ProcessTree) -> bool:
     return _ended_clean(child, tree)
 
 
+async def _wait_watching(child: _Child, pipes: list[_Reader], timeout_seconds: float) -> bool:
+    """Whether the child exited within ``timeout_seconds``. Its pipes are watched by the
+    loop once it has run for ``_WATCH_AFTER``: most sheets' programs end sooner, and are
+    read to their end without the loop (registering a pipe with uvloop, and taking it off,
+    is about eight system calls, and its end of file a loop callback); a longer one's output
+    reaches the log and the callbacks as it comes, the first at most that late (and a
+    program with more than a pipe's 64 KiB to write waits as long)."""
+    first = min(_WATCH_AFTER, timeout_seconds)
+    if await child.wait_exit(first):
+        return True
+    for pipe in pipes:
+        pipe.watch()
+    return timeout_seconds > first and await child.wait_exit(timeout_seconds - first)
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -894,9 +909,6 @@ async def run_process(
         argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdout, stderr, stdin_data, files
     )
     _RUNS.live[child.pid] = (token, since)
-    if child.returncode is None:  # else read to the end below, without the loop
-        for pipe in pipes:
-            pipe.watch()
     tree = ProcessTree(child, token, since)
     tracker = None if _RUNS.subreaper else asyncio.create_task(tree.track())
     timed_out = False
@@ -904,7 +916,7 @@ async def run_process(
         try:
             if cancelled:
                 raise asyncio.CancelledError
-            timed_out = not await child.wait_exit(timeout_seconds)
+            timed_out = not await _wait_watching(child, pipes, timeout_seconds)
             # Subreaper mode surveys without a thread: the usual clean end needs no await
             # (and no task to shield it from a cancellation).
             if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
