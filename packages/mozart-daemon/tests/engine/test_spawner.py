@@ -558,3 +558,37 @@ async def test_short_commands_through_the_helper_keep_all_their_output(tmp_path:
         long_run.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await long_run
+
+
+class _CountingRecv(_Recording):
+    """A socket whose ``recv``s that find nothing (BlockingIOError) are counted."""
+
+    def __init__(self, sock: object) -> None:
+        super().__init__(sock, [])
+        self.failed = 0
+
+    def recv(self, size: int) -> bytes:
+        try:
+            return self._sock.recv(size)  # type: ignore[attr-defined, no-any-return]
+        except BlockingIOError:
+            self.failed += 1
+            raise
+
+
+async def test_the_helpers_messages_are_taken_without_a_failing_recv(
+    helper: SpawnHelper,
+) -> None:
+    """Each wake-up takes every message waiting, and asks whether another is (FIONREAD)
+    instead of reading until a recv fails (an exception each time)."""
+    counting = _CountingRecv(helper._sock)
+    helper._sock = counting  # type: ignore[assignment]
+    for _ in range(3):
+        _pid, exited, pipes = await _spawn(helper, ["true"])
+        assert await asyncio.wait_for(exited, 10) == 0
+        pipes.close()
+    # Several at once: the answers and exits of three children, read in one go or not.
+    spawned = [await _spawn(helper, ["true"]) for _ in range(3)]
+    for _pid, exited, pipes in spawned:
+        assert await asyncio.wait_for(exited, 10) == 0
+        pipes.close()
+    assert counting.failed == 0

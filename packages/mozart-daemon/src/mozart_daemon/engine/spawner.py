@@ -18,12 +18,14 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import fcntl
 import marshal
 import os
 import signal
 import socket
 import subprocess
 import sys
+import termios
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,8 @@ class SpawnHelper:
             theirs.close()
         ours.setblocking(False)
         self._sock: socket.socket | None = ours
+        self._fd = ours.fileno()
+        self._size = bytearray(4)  # FIONREAD's answer (_readable)
         self._next = 0
         self._base: dict[str, str] | None = None  # the last base environment sent
         self._pending: dict[int, asyncio.Future[int]] = {}
@@ -138,9 +142,14 @@ class SpawnHelper:
             self._watchers[pid] = on_exit
 
     def _readable(self) -> None:
-        while self._sock is not None:
+        """Take the messages waiting. After each, ``FIONREAD`` says whether another is (the
+        size of the next): reading on until a ``recv`` fails raised an exception at every
+        wake-up, twice a job, about 3 µs each; the ioctl is a third of that. The first
+        ``recv`` is unconditional: it is what sees the end of the helper (b"")."""
+        size = self._size
+        while (sock := self._sock) is not None:
             try:
-                data = self._sock.recv(MAX_MESSAGE)
+                data = sock.recv(MAX_MESSAGE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -148,31 +157,38 @@ class SpawnHelper:
             if not data:
                 self._lose()
                 return
-            message = marshal.loads(data)  # noqa: S302 (our helper's, on a socket pair)
-            kind = message[0]
-            if kind == "exit":
-                _, pid, code = message
-                self._started.discard(pid)
-                watcher = self._watchers.pop(pid, None)
-                if watcher is not None:
-                    watcher(code)
-                else:
-                    self._early[pid] = code
-                continue
-            future = self._pending.pop(message[1], None)
-            if future is None or future.done():
-                continue
-            if kind == "ok":
-                self._started.add(message[2])
-                future.set_result(message[2])
-            elif kind == "error":
-                _, _, errno, strerror, filename = message
-                future.set_exception(OSError(errno, strerror, filename))
-            elif kind == "unwritten":
-                _, _, errno, strerror, filename = message
-                future.set_exception(UnwrittenError(errno, strerror, filename))
+            self._dispatch(marshal.loads(data))  # noqa: S302 (our helper's, on a socket pair)
+            if self._sock is None:
+                return
+            fcntl.ioctl(self._fd, termios.FIONREAD, size)
+            if not any(size):
+                return
+
+    def _dispatch(self, message: Any) -> None:
+        kind = message[0]
+        if kind == "exit":
+            _, pid, code = message
+            self._started.discard(pid)
+            watcher = self._watchers.pop(pid, None)
+            if watcher is not None:
+                watcher(code)
             else:
-                future.set_exception(HelperLostError(message[2]))
+                self._early[pid] = code
+            return
+        future = self._pending.pop(message[1], None)
+        if future is None or future.done():
+            return
+        if kind == "ok":
+            self._started.add(message[2])
+            future.set_result(message[2])
+        elif kind == "error":
+            _, _, errno, strerror, filename = message
+            future.set_exception(OSError(errno, strerror, filename))
+        elif kind == "unwritten":
+            _, _, errno, strerror, filename = message
+            future.set_exception(UnwrittenError(errno, strerror, filename))
+        else:
+            future.set_exception(HelperLostError(message[2]))
 
     def _lose(self) -> None:
         """The helper has gone: stop what it started, fail what it had not answered."""
