@@ -116,9 +116,9 @@ def stdin_from(data: bytes) -> int:
             fd = os.dup(f.fileno())
     try:
         view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.lseek(fd, 0, os.SEEK_SET)
+        offset = 0
+        while offset < len(data):  # pwrite: the offset stays at 0, no lseek back
+            offset += os.pwrite(fd, view[offset:], offset)
     except BaseException:
         os.close(fd)
         raise

@@ -111,17 +111,9 @@ class SpawnHelper:
             self._base = base
         self._next += 1
         rid = self._next
-        # marshal takes lists, tuples and dicts as they are, not other sequences or mappings
-        request: Any = (
-            rid,
-            argv if type(argv) in (list, tuple) else list(argv),
-            executable,
-            cwd,
-            env if type(env) is dict else dict(env),
-            stdin,
-            files if type(files) in (list, tuple) else list(files),
-            base is not None,
-        )
+        # marshal takes lists and dicts, not any sequence or mapping
+        over_base = base is not None
+        request = (rid, list(argv), executable, cwd, dict(env), stdin, list(files), over_base)
         data = marshal.dumps(request)
         if len(data) > MAX_MESSAGE:
             return None
