@@ -148,13 +148,25 @@ _DEVNULL: list[int] = []
 def encode_env(env: Mapping[str, str]) -> dict[str, bytes]:
     """Each variable as ``execve`` takes it, ``b"NAME=value"``, by name, in ``env``'s order
     (encoded and checked as Popen does)."""
-    encoded = {}
-    for name, value in env.items():
-        key = name.encode(_FS_ENCODING, _FS_ERRORS)
-        if b"=" in key:
-            raise ValueError("illegal environment variable name")
-        encoded[name] = key + b"=" + value.encode(_FS_ENCODING, _FS_ERRORS)
-    return encoded
+    prefixes, fs_encoding, fs_errors = _PREFIXES, _FS_ENCODING, _FS_ERRORS
+    return {
+        name: (prefixes.get(name) or _prefix(name)) + value.encode(fs_encoding, fs_errors)
+        for name, value in env.items()
+    }
+
+
+# b"NAME=" by name: the same few names (MOZART_*) come with every child.
+_PREFIXES: dict[str, bytes] = {}
+
+
+def _prefix(name: str) -> bytes:
+    key = name.encode(_FS_ENCODING, _FS_ERRORS)
+    if b"=" in key:
+        raise ValueError("illegal environment variable name")
+    if len(_PREFIXES) >= 1024:
+        _PREFIXES.clear()
+    _PREFIXES[name] = prefix = key + b"="
+    return prefix
 
 
 def _devnull() -> int:
