@@ -4,8 +4,9 @@ Each sheet appends its attempts to ``<workspace>/logs/sheet-NN.stdout.log`` and
 ``sheet-NN.stderr.log`` (NN zero-padded to at least two digits), each file created with the
 stream's first output (an attempt's marker line goes just before it), so a stream that
 never printed anything has no file. Output is written as it arrives, so ``tail -f`` (or
-``mozart logs --follow``) sees it live; an optional callback receives each complete line
-as well.
+``mozart logs --follow``) sees it live (a program's first output at most 50 ms late: its
+pipes are read by the loop once it has run that long, ``engine/process.py``); an optional
+callback receives each complete line as well.
 """
 
 from __future__ import annotations
