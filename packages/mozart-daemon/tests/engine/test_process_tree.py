@@ -44,7 +44,7 @@ async def test_a_pipe_whose_writers_are_gone_is_read_to_its_end_without_the_loop
     sink = process.OutputSink("stdout", keep_all=True)
     reader = process._Reader(read_end, asyncio.get_running_loop(), sink)
     reader.drain()
-    assert reader.done.done() and reader.fd is None and not reader.watched
+    assert reader.closed().done() and reader.fd is None and not reader.watched
     assert sink.tail == "first line\nsecond"
 
 
@@ -55,9 +55,75 @@ async def test_a_pipe_still_held_is_watched_for_the_rest() -> None:
     sink = process.OutputSink("stdout", keep_all=True)
     reader = process._Reader(read_end, asyncio.get_running_loop(), sink)
     reader.drain()
-    assert not reader.done.done()
+    assert not reader.closed().done()
     reader.watch()
     os.write(write_end, b"after\n")
     os.close(write_end)
-    await asyncio.wait_for(reader.done, timeout=10)
+    await asyncio.wait_for(reader.closed(), timeout=10)
     assert sink.tail == "before\nafter\n" and reader.fd is None
+
+
+def _watched(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pipes registered with the loop from now on."""
+    seen: list[int] = []
+    real_watch = process._Reader.watch
+
+    def watch(self: process._Reader) -> None:
+        if self.fd is not None and not self.watched:
+            seen.append(self.fd)
+        real_watch(self)
+
+    monkeypatch.setattr(process._Reader, "watch", watch)
+    return seen
+
+
+async def _run(argv: list[str], lines: list[str], timeout: float = 30) -> process.ProcessResult:
+    out = process.OutputSink("stdout", on_line=lambda line: lines.append(line.line), keep_all=True)
+    return await process.run_process(
+        argv,
+        cwd=process.Path("/"),
+        env={"PATH": os.defpath},
+        stdout=out,
+        stderr=process.OutputSink("stderr"),
+        timeout_seconds=timeout,
+    )
+
+
+async def test_a_short_programs_pipes_are_read_without_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A program that ends within _WATCH_AFTER (most sheets') is read to its end at the
+    run's end: its pipes never registered with the loop."""
+    monkeypatch.setattr(process, "_WATCH_AFTER", 5.0)
+    watched = _watched(monkeypatch)
+    lines: list[str] = []
+    result = await _run(["sh", "-c", "echo one; echo two"], lines)
+    assert (result.exit_code, lines, watched) == (0, ["one", "two"], [])
+
+
+async def test_a_longer_programs_output_comes_as_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past _WATCH_AFTER the loop reads its pipes: a line comes while it still runs, and
+    one writing more than a pipe holds is not held up."""
+    monkeypatch.setattr(process, "_WATCH_AFTER", 0.01)
+    watched = _watched(monkeypatch)
+    lines: list[str] = []
+    run = asyncio.create_task(_run(["sh", "-c", "echo early; sleep 30"], lines, timeout=60))
+    for _ in range(1000):
+        if lines:
+            break
+        await asyncio.sleep(0.01)
+    assert lines == ["early"] and not run.done() and len(watched) == 2
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    lines.clear()
+    result = await _run(["sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' x; echo"], lines)
+    assert result.exit_code == 0 and "".join(lines) == "x" * 1_000_000  # in 64 KiB pieces
+
+
+async def test_a_timeout_shorter_than_the_watch_delay_still_times_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(process, "_WATCH_AFTER", 5.0)
+    result = await _run(["sleep", "30"], [], timeout=0.2)
+    assert result.timed_out and result.signal is not None

@@ -242,8 +242,68 @@ async def test_a_request_too_large_for_one_message_is_refused(helper: SpawnHelpe
     pipes = Pipes()
     huge = {"PATH": os.defpath, "BIG": "x" * 200_000}
     assert helper.spawn(["true"], None, "/", huge, pipes.child_ends, None) is None
+    # A base environment too: nothing sent, and the next base is.
+    assert helper.spawn(["true"], None, "/", {}, pipes.child_ends, None, (), huge) is None
     pipes.close_child_ends()
     pipes.close()
+    _pid, exited, pipes = await _spawn(helper, ["true"])
+    assert await asyncio.wait_for(exited, 10) == 0
+    pipes.close()
+
+
+async def _environment(
+    helper: SpawnHelper, env: dict[str, str], base: dict[str, str] | None
+) -> str:
+    pipes = Pipes()
+    future = helper.spawn(["sh", "-c", "tr '\\0' '\\n' < /proc/$$/environ"], "/bin/sh", "/",
+                          env, pipes.child_ends, None, (), base)  # fmt: skip
+    pipes.close_child_ends()
+    assert future is not None
+    exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    helper.watch(await future, exited.set_result)
+    assert await asyncio.wait_for(exited, 10) == 0
+    text = pipes.read_out().decode()
+    pipes.close()
+    return text
+
+
+async def test_a_base_environment_is_sent_once_and_each_child_adds_its_own(
+    helper: SpawnHelper,
+) -> None:
+    """The daemon's environment goes to the helper once (again when it is another dict);
+    each request carries only what its child adds or changes: the child gets the base's
+    variables in their order, then its own."""
+    base = {"PATH": os.defpath, "WHO": "daemon", "KEPT": "\u00e9"}
+    sent: list[bytes] = []
+    helper._sock = _Recording(helper._sock, sent)  # type: ignore[arg-type,assignment]
+    first = await _environment(helper, {"WHO": "sheet 1", "MOZART_SHEET_NUM": "1"}, base)
+    assert first == f"PATH={os.defpath}\nWHO=sheet 1\nKEPT=\u00e9\nMOZART_SHEET_NUM=1\n"
+    second = await _environment(helper, {"MOZART_SHEET_NUM": "2"}, base)
+    assert second == f"PATH={os.defpath}\nWHO=daemon\nKEPT=\u00e9\nMOZART_SHEET_NUM=2\n"
+    assert len(sent) == 1  # the base, once
+    changed = {**base, "KEPT": "new"}
+    third = await _environment(helper, {}, changed)
+    assert third == f"PATH={os.defpath}\nWHO=daemon\nKEPT=new\n"
+    assert len(sent) == 2
+    # A request with its whole environment leaves the base as it is for the next ones.
+    assert await _environment(helper, {"ALONE": "1"}, None) == "ALONE=1\n"
+    assert await _environment(helper, {}, changed) == third
+    assert len(sent) == 2
+
+
+class _Recording:
+    """A socket whose plain ``send``s (the base environment's messages) are recorded."""
+
+    def __init__(self, sock: object, sent: list[bytes]) -> None:
+        self._sock = sock
+        self._sent = sent
+
+    def send(self, data: bytes) -> int:
+        self._sent.append(data)
+        return self._sock.send(data)  # type: ignore[attr-defined, no-any-return]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
 
 
 async def test_losing_the_helper_stops_its_children_and_fails_what_it_had_not_answered(
@@ -498,3 +558,37 @@ async def test_short_commands_through_the_helper_keep_all_their_output(tmp_path:
         long_run.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await long_run
+
+
+class _CountingRecv(_Recording):
+    """A socket whose ``recv``s that find nothing (BlockingIOError) are counted."""
+
+    def __init__(self, sock: object) -> None:
+        super().__init__(sock, [])
+        self.failed = 0
+
+    def recv(self, size: int) -> bytes:
+        try:
+            return self._sock.recv(size)  # type: ignore[attr-defined, no-any-return]
+        except BlockingIOError:
+            self.failed += 1
+            raise
+
+
+async def test_the_helpers_messages_are_taken_without_a_failing_recv(
+    helper: SpawnHelper,
+) -> None:
+    """Each wake-up takes every message waiting, and asks whether another is (FIONREAD)
+    instead of reading until a recv fails (an exception each time)."""
+    counting = _CountingRecv(helper._sock)
+    helper._sock = counting  # type: ignore[assignment]
+    for _ in range(3):
+        _pid, exited, pipes = await _spawn(helper, ["true"])
+        assert await asyncio.wait_for(exited, 10) == 0
+        pipes.close()
+    # Several at once: the answers and exits of three children, read in one go or not.
+    spawned = [await _spawn(helper, ["true"]) for _ in range(3)]
+    for _pid, exited, pipes in spawned:
+        assert await asyncio.wait_for(exited, 10) == 0
+        pipes.close()
+    assert counting.failed == 0

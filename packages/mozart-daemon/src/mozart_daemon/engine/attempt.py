@@ -18,7 +18,7 @@ from mozart_daemon.engine.backends import BackendResult, ExecutionContext, Sheet
 from mozart_daemon.engine.backends.base import daemon_environ
 from mozart_daemon.engine.checkpoint import AttemptOutcome, AttemptRecord
 from mozart_daemon.engine.errors import ErrorClass, FatalSheetError
-from mozart_daemon.engine.logs import LogLineCallback, OutputSink, log_files
+from mozart_daemon.engine.logs import LogLineCallback, OutputSink, log_files, marker_line
 from mozart_daemon.engine.process import write_files_or_fail
 from mozart_daemon.engine.ratelimit import compile_patterns, is_rate_limited, reset_hint_seconds
 from mozart_daemon.engine.validations import (
@@ -72,14 +72,19 @@ def _sinks(
     workspace: Path, sheet_num: int, attempt: int, kind: str, on_line: LogLineCallback | None
 ) -> tuple[OutputSink, OutputSink]:
     out_path, err_path = log_files(workspace, sheet_num)
-    stdout = OutputSink(
-        "stdout", path=out_path, sheet_num=sheet_num, on_line=on_line, keep_all=True
-    )
-    stderr = OutputSink("stderr", path=err_path, sheet_num=sheet_num, on_line=on_line)
     stamp = datetime.now().astimezone().isoformat(timespec="seconds")
-    for sink in (stdout, stderr):
-        sink.header(f"sheet {sheet_num} attempt {attempt} ({kind}) {stamp}")
+    header = marker_line(f"sheet {sheet_num} attempt {attempt} ({kind}) {stamp}")
+    stdout = OutputSink(
+        "stdout", path=out_path, sheet_num=sheet_num, on_line=on_line, keep_all=True, header=header
+    )
+    stderr = OutputSink(
+        "stderr", path=err_path, sheet_num=sheet_num, on_line=on_line, header=header
+    )
     return stdout, stderr
+
+
+# What run_validations gives for a sheet without rules (most sheets), without its call.
+_NO_RULES = ValidationRun((), 0)
 
 
 def _failed_checks(run: ValidationRun) -> str:
@@ -118,7 +123,7 @@ async def run_attempt(
     _AHEAD.discard(prompt_file)
     files = ((prompt_file, prompt.encode("utf-8")),)
     deferred = getattr(backend, "writes_files", False) is True
-    snapshot = take_snapshot(rules, context, workspace)
+    snapshot = take_snapshot(rules, context, workspace) if rules else {}
     stdout, stderr = _sinks(workspace, sheet_num, attempt, record.kind, on_log_line)
     exec_context = ExecutionContext(
         job_id=job_id,
@@ -180,10 +185,13 @@ async def run_attempt(
             error = f"timed out after {backend_timeout:g} s; the run was stopped"
         return AttemptOutput(close(outcome, error_class=error_class, error=error), None)
 
-    env = daemon_environ() | exec_context.mozart_env() if rules else None
-    run = await run_validations(
-        rules, context, workspace, snapshot, env=env, grace_seconds=grace_seconds
-    )
+    if rules:
+        env = daemon_environ() | exec_context.mozart_env()
+        run = await run_validations(
+            rules, context, workspace, snapshot, env=env, grace_seconds=grace_seconds
+        )
+    else:
+        run = _NO_RULES
     ran["validations"] = run.results
     if run.fatal_error is not None:
         closed = close("fatal", error_class=ErrorClass.FATAL, error=run.fatal_error)

@@ -4,8 +4,9 @@ Each sheet appends its attempts to ``<workspace>/logs/sheet-NN.stdout.log`` and
 ``sheet-NN.stderr.log`` (NN zero-padded to at least two digits), each file created with the
 stream's first output (an attempt's marker line goes just before it), so a stream that
 never printed anything has no file. Output is written as it arrives, so ``tail -f`` (or
-``mozart logs --follow``) sees it live; an optional callback receives each complete line
-as well.
+``mozart logs --follow``) sees it live (a program's first output at most 50 ms late: its
+pipes are read by the loop once it has run that long, ``engine/process.py``); an optional
+callback receives each complete line as well.
 """
 
 from __future__ import annotations
@@ -74,11 +75,18 @@ def log_files(workspace: str | os.PathLike[str], sheet_num: int) -> tuple[str, s
     return base + ".stdout.log", base + ".stderr.log"
 
 
+def marker_line(text: str) -> bytes:
+    """A marker line of a log file (``OutputSink.header``)."""
+    return f"===== {text} =====\n".encode()
+
+
 class OutputSink:
     """Collects one output stream: appends it to a file, keeps a tail, reports lines.
 
     ``keep_all`` keeps the whole output in memory too (a backend that parses its stdout).
     """
+
+    _file: BinaryIO | None = None  # opened with the first output
 
     def __init__(
         self,
@@ -89,7 +97,10 @@ class OutputSink:
         on_line: LogLineCallback | None = None,
         keep_all: bool = False,
         tail_bytes: int = TAIL_BYTES,
+        header: bytes = b"",
     ) -> None:
+        """``header``: a ``marker_line`` to begin with (as ``header``, one call less: an
+        attempt's two sinks take the same)."""
         self.stream = stream
         self.path = os.fspath(path) if path is not None else None
         self._sheet_num = sheet_num
@@ -98,8 +109,7 @@ class OutputSink:
         self._tail_bytes = tail_bytes
         self._all: bytearray | None = bytearray() if keep_all else None
         self._partial = bytearray()
-        self._file: BinaryIO | None = None
-        self._header = b""
+        self._header = header if self.path is not None else b""
 
     def header(self, text: str, *, now: bool = False) -> None:
         """A marker line in the log file only (not in the tail, not to the callback),
@@ -107,7 +117,7 @@ class OutputSink:
         (creating a file costs 0.1-0.7 ms on some disks, and most sheets are silent on
         one stream at least). ``now``: written at once (a record of each run)."""
         if self.path is not None:
-            self._header += f"===== {text} =====\n".encode()
+            self._header += marker_line(text)
             if now:
                 self._to_file(b"")
 

@@ -18,13 +18,14 @@ How a run's processes are found:
 - Otherwise (a library user, tests): descendants are tracked with psutil while the child
   runs, and after it the whole of /proc is scanned for the run's token.
 
-Children are spawned with ``subprocess.Popen`` (vfork and exec: the parent's memory is not
-copied, unlike the fork of uvloop's libuv) and their exit is seen through a pidfd on the
-event loop; their output is read through non-blocking pipes on the loop, and their stdin
-(``stdin_data``) is an in-memory file holding it, written before the start. In the daemon
-(``enable_spawn_helper``), a spawn while other sheets or submits are in progress goes to
-the spawn helper process instead (``spawner.py``), which reports the child's exit; its
-orphans still come to the daemon, the nearest subreaper above them.
+Children are spawned as ``subprocess.Popen`` spawns them (``spawn_helper.start``: vfork
+and exec, the parent's memory is not copied, unlike the fork of uvloop's libuv) and their
+exit is seen through a pidfd on the event loop; their output is read through non-blocking
+pipes on the loop, and their stdin (``stdin_data``) is an in-memory file holding it, written
+before the start. In the daemon (``enable_spawn_helper``), a spawn while other sheets or
+submits are in progress goes to the spawn helper process instead (``spawner.py``), which
+reports the child's exit; its orphans still come to the daemon, the nearest subreaper
+above them.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import fcntl
 import os
 import secrets
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -44,11 +45,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import msgspec
 import psutil
 
 from mozart_daemon.engine.errors import BackendStartError, FatalSheetError
 from mozart_daemon.engine.logs import OutputSink
-from mozart_daemon.engine.spawn_helper import stdin_from, write_files
+from mozart_daemon.engine.spawn_helper import (
+    encode_env,
+    exit_code,
+    start,
+    stdin_from,
+    write_files,
+)
 from mozart_daemon.engine.spawner import HelperLostError, SpawnHelper, UnwrittenError
 
 RUN_TOKEN_ENV = "MOZART_RUN_TOKEN"  # noqa: S105 (a variable name, not a secret)
@@ -62,6 +70,8 @@ _READ_CHUNK = 64 * 1024
 # After the child exits, how long its pipes may stay open (held by a leftover process)
 # before the readers give up.
 _DRAIN_SECONDS = 2.0
+# How long a child runs before the loop watches its pipes (``_wait_watching``).
+_WATCH_AFTER = 0.05
 # Reads done at once after the child's end (what a pipe buffers, 64 KiB, takes one); a
 # leftover still writing is then read by the loop as usual.
 _DRAIN_READS = 16
@@ -72,8 +82,9 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class ProcessResult:
+class ProcessResult(msgspec.Struct, frozen=True):
+    """How a run ended (a Struct: built in C)."""
+
     exit_code: int | None  # None when a signal ended the process
     signal: int | None
     timed_out: bool
@@ -487,22 +498,22 @@ class _Child:
 
 
 class _LocalChild(_Child):
-    """Started here with ``Popen`` (vfork); its exit seen through a pidfd on the loop, or
-    polled where there is none."""
+    """Started here (``spawn_helper.start``: vfork); its exit seen through a pidfd on the
+    loop, or polled where there is none."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(popen.pid, loop)
-        self.popen = popen
+    def __init__(self, pid: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(pid, loop)
         try:
-            self._pidfd = os.pidfd_open(self.pid)
+            self._pidfd = os.pidfd_open(pid)
             loop.add_reader(self._pidfd, self._poll)
         except (OSError, AttributeError, NotImplementedError):
             self._close_pidfd()
 
     def _poll(self) -> None:
-        if self.popen.poll() is not None:
+        code = exit_code(self.pid)
+        if code is not None:
             self._close_pidfd()
-            self._settle(self.popen.returncode)
+            self._settle(code)
 
     def _polled(self) -> bool:
         return self._pidfd is not None or self._exited.done()
@@ -511,33 +522,44 @@ class _LocalChild(_Child):
         if self._polled():
             return await super().wait()
         delay = 0.0005
-        while self.popen.poll() is None:
+        while (code := exit_code(self.pid)) is None:
             await asyncio.sleep(delay)
             delay = min(delay * 2, _EXIT_POLL_MAX)
-        self._settle(self.popen.returncode)
-        return self.popen.returncode
+        self._settle(code)
+        return code
 
 
 class _Reader:
     """The daemon's end of the child's stdout or stderr pipe, read into its sink: by the
-    event loop once ``watch``-ed, and at the run's end (``drain``). A child that has exited
-    before its pipes are watched (a short command, whose exit comes with the spawn helper's
-    answer) is read to its end without them: registering a pipe with the loop, and taking
-    it off again, costs about eight system calls."""
+    event loop once ``watch``-ed (``_wait_watching``: a child that runs for more than
+    ``_WATCH_AFTER``), and at the run's end (``drain``)."""
+
+    __slots__ = ("_closed", "fd", "loop", "sink", "watched")
 
     def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, sink: OutputSink) -> None:
         self.fd: int | None = fd
         self.loop = loop
         self.sink = sink
-        self.done: asyncio.Future[None] = loop.create_future()
         self.watched = False
-        os.set_blocking(fd, False)
+        # Made when someone waits for the close (a leftover still holds the pipe): most
+        # runs read their pipes to the end without waiting.
+        self._closed: asyncio.Future[None] | None = None
+        # os.set_blocking's F_GETFL is not needed: a new pipe has no other status flag.
+        fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
 
     def watch(self) -> None:
-        """Read what comes as it comes (the loop calls ``_read``)."""
+        """Read what comes as it comes (the loop calls ``read``)."""
         if self.fd is not None and not self.watched:
-            self.loop.add_reader(self.fd, self._read)
+            self.loop.add_reader(self.fd, self.read)
             self.watched = True
+
+    def closed(self) -> asyncio.Future[None]:
+        """Done once the pipe is closed (its end of file read, or ``close``)."""
+        if self._closed is None:
+            self._closed = self.loop.create_future()
+            if self.fd is None:
+                self._closed.set_result(None)
+        return self._closed
 
     def close(self) -> None:
         if self.fd is not None:
@@ -548,20 +570,17 @@ class _Reader:
                     pass
             os.close(self.fd)
             self.fd = None
-        if not self.done.done():
-            self.done.set_result(None)
+            if self._closed is not None and not self._closed.done():
+                self._closed.set_result(None)
 
     def drain(self) -> None:
         """Read what is buffered now, to the end of file if every writer has gone (the usual
         end of a run: no need to wait for the loop to report it)."""
         for _ in range(_DRAIN_READS):
-            if not self._read_once():
+            if not self.read():
                 return
 
-    def _read(self) -> None:
-        self._read_once()
-
-    def _read_once(self) -> bool:
+    def read(self) -> bool:
         """One read; False when there is nothing more to read now (a writer is still alive,
         or the end of file was reached and the pipe closed)."""
         if self.fd is None:
@@ -583,6 +602,7 @@ async def _start(
     argv: Sequence[str],
     cwd: Path,
     env: Mapping[str, str],
+    base: dict[str, str] | None,
     stdout: OutputSink,
     stderr: OutputSink,
     stdin_data: bytes | None,
@@ -592,56 +612,28 @@ async def _start(
     half-way) or through the spawn helper. Returns it, its pipes, and whether the caller was
     cancelled while the helper started it (the caller then stops it: it runs)."""
     loop = asyncio.get_running_loop()
-    parent_ends: list[int] = []
-    child_ends: list[int] = []
+    out_r, out_w = os.pipe()
+    try:
+        err_r, err_w = os.pipe()
+    except BaseException:
+        os.close(out_r)
+        os.close(out_w)
+        raise
     cancelled = False
     try:
-        out_r, out_w = os.pipe()
-        parent_ends.append(out_r)
-        child_ends.append(out_w)
-        err_r, err_w = os.pipe()
-        parent_ends.append(err_r)
-        child_ends.append(err_w)
-
-        def popen(executable: str | None) -> _Child:
-            stdin = subprocess.DEVNULL
-            if stdin_data is not None:
-                stdin = stdin_from(stdin_data)
-                child_ends.append(stdin)
-            process = subprocess.Popen(
-                list(argv),
-                executable=executable,
-                stdin=stdin,
-                stdout=out_w,
-                stderr=err_w,
-                cwd=cwd,
-                env=dict(env),
-                start_new_session=True,
-            )
-            return _LocalChild(process, loop)
-
-        def popen_again(exc: FileNotFoundError) -> _Child:
-            if resolved is None:
-                raise exc
-            _RESOLVED.clear()  # a program moved since it was found: search PATH again
-            return popen(None)
-
-        resolved = _resolve(argv[0], env)
-        helper = _helper_for(loop)
-        pending = None
-        if helper is not None:
-            cwd_text = os.fspath(cwd)
-            pending = helper.spawn(argv, resolved, cwd_text, env, child_ends, stdin_data, files)
-        if pending is None:
-            write_files_or_fail(files)
         try:
+            search = env.get("PATH", None if base is None else base.get("PATH"))
+            resolved = _resolve(argv[0], os.defpath if search is None else search)
+            helper = _helper_for(loop)
+            pending = None
+            if helper is not None:
+                pending = helper.spawn(
+                    argv, resolved, os.fspath(cwd), env, (out_w, err_w), stdin_data, files, base
+                )
             if pending is None:
-                try:
-                    child = popen(resolved)
-                except FileNotFoundError as exc:
-                    child = popen_again(exc)
+                write_files_or_fail(files)
+                child = _start_here(argv, resolved, cwd, env, base, out_w, err_w, stdin_data)
             else:
-                assert helper is not None
                 cancelled = await _done_even_if_cancelled(pending)
                 try:
                     pid = pending.result()
@@ -649,9 +641,13 @@ async def _start(
                     if cancelled:
                         raise asyncio.CancelledError from None
                     raise _unwritten(exc) from None
-                except FileNotFoundError as exc:
-                    child = popen_again(exc)
+                except FileNotFoundError:
+                    if resolved is None:
+                        raise
+                    _RESOLVED.clear()  # a program moved since it was found: search PATH again
+                    child = _start_here(argv, None, cwd, env, base, out_w, err_w, stdin_data)
                 else:
+                    assert helper is not None
                     child = _Child(pid, loop)
                     helper.watch(pid, child._settle)
         except (OSError, HelperLostError) as exc:
@@ -660,14 +656,55 @@ async def _start(
             if isinstance(exc, HelperLostError):
                 raise BackendStartError(f"cannot start `{argv[0]}`: {exc}") from None
             raise _start_error(exc, argv, cwd) from None
+        finally:
+            os.close(out_w)
+            os.close(err_w)
     except BaseException:
-        for fd in parent_ends:
-            os.close(fd)
+        os.close(out_r)
+        os.close(err_r)
         raise
-    finally:
-        for fd in child_ends:
-            os.close(fd)
     return child, [_Reader(out_r, loop, stdout), _Reader(err_r, loop, stderr)], cancelled
+
+
+def _start_here(
+    argv: Sequence[str],
+    executable: str | None,
+    cwd: Path,
+    env: Mapping[str, str],
+    base: dict[str, str] | None,
+    out_w: int,
+    err_w: int,
+    stdin_data: bytes | None,
+) -> _Child:
+    """Start the child in this process; a program found on PATH before (``executable``)
+    that is not there any more is searched for again."""
+    stdin = stdin_from(stdin_data) if stdin_data is not None else None
+    encoded = None if base is None else _encoded(base)
+    try:
+        try:
+            pid = start(argv, executable, cwd, env, stdin, out_w, err_w, base, encoded)
+        except FileNotFoundError:
+            if executable is None:
+                raise
+            _RESOLVED.clear()  # a program moved since it was found: search PATH again
+            pid = start(argv, None, cwd, env, stdin, out_w, err_w, base, encoded)
+    finally:
+        if stdin is not None:
+            os.close(stdin)
+    return _LocalChild(pid, asyncio.get_running_loop())
+
+
+# The base environment last encoded for a child started here, and its encoding.
+_ENCODED: tuple[object, dict[str, bytes]] = (None, {})
+
+
+def _encoded(base: dict[str, str]) -> dict[str, bytes]:
+    """``encode_env(base)``, once for each base (the daemon's environment: one dict until
+    it changes)."""
+    global _ENCODED
+    if _ENCODED[0] is not base:
+        _ENCODED = (base, encode_env(base))
+    return _ENCODED[1]
 
 
 def enable_spawn_helper() -> bool:
@@ -721,10 +758,10 @@ _RESOLVED: dict[tuple[str, str], tuple[str, float]] = {}
 _RESOLVED_SECONDS = 5.0
 
 
-def _resolve(program: str, env: Mapping[str, str]) -> str | None:
+def _resolve(program: str, search: str) -> str | None:
+    """Where ``program`` is on ``search`` (a PATH), when it is a bare name found there."""
     if not program or "/" in program:
         return None
-    search = env.get("PATH", os.defpath)
     key = (program, search)
     now = time.monotonic()
     cached = _RESOLVED.get(key)
@@ -823,6 +860,21 @@ def _survey_clean(child: _Child, tree: ProcessTree) -> bool:
     return _ended_clean(child, tree)
 
 
+async def _wait_watching(child: _Child, pipes: list[_Reader], timeout_seconds: float) -> bool:
+    """Whether the child exited within ``timeout_seconds``. Its pipes are watched by the
+    loop once it has run for ``_WATCH_AFTER``: most sheets' programs end sooner, and are
+    read to their end without the loop (registering a pipe with uvloop, and taking it off,
+    is about eight system calls, and its end of file a loop callback); a longer one's output
+    reaches the log and the callbacks as it comes, the first at most that late (and a
+    program with more than a pipe's 64 KiB to write waits as long)."""
+    first = min(_WATCH_AFTER, timeout_seconds)
+    if await child.wait_exit(first):
+        return True
+    for pipe in pipes:
+        pipe.watch()
+    return timeout_seconds > first and await child.wait_exit(timeout_seconds - first)
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -834,9 +886,14 @@ async def run_process(
     stdin_data: bytes | None = None,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     files: Sequence[tuple[str, bytes]] = (),
+    env_base: dict[str, str] | None = None,
 ) -> ProcessResult:
     """Run ``argv`` to its end or its timeout; raises BackendStartError if it cannot start.
 
+    The child's environment is ``env`` or, given ``env_base``, that base's variables then
+    ``env``'s: for the daemon's own environment (``backends.base.environ_snapshot``: one
+    dict until it changes, never modified), which is then encoded once, and sent to the
+    spawn helper once, instead of for every child.
     The child reads ``stdin_data`` on its stdin, then end of file (None: ``/dev/null``).
     ``files`` (``(path, data)``: the sheet's prompt file) are written first, with their
     missing directories, by whoever starts the process (the spawn helper, off the loop,
@@ -849,12 +906,9 @@ async def run_process(
     since = _ticks_now()
     _RUNS.spawners.add(threading.get_native_id())
     child, pipes, cancelled = await _start(
-        argv, cwd, {**env, RUN_TOKEN_ENV: token}, stdout, stderr, stdin_data, files
+        argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdout, stderr, stdin_data, files
     )
     _RUNS.live[child.pid] = (token, since)
-    if child.returncode is None:  # else read to the end below, without the loop
-        for pipe in pipes:
-            pipe.watch()
     tree = ProcessTree(child, token, since)
     tracker = None if _RUNS.subreaper else asyncio.create_task(tree.track())
     timed_out = False
@@ -862,14 +916,14 @@ async def run_process(
         try:
             if cancelled:
                 raise asyncio.CancelledError
-            timed_out = not await child.wait_exit(timeout_seconds)
+            timed_out = not await _wait_watching(child, pipes, timeout_seconds)
             # Subreaper mode surveys without a thread: the usual clean end needs no await
             # (and no task to shield it from a cancellation).
             if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
                 await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
             for pipe in pipes:
                 pipe.drain()
-            pending = [p.done for p in pipes if not p.done.done()]
+            pending = [p.closed() for p in pipes if p.fd is not None]
             if pending:  # a writer is still alive (a leftover): wait a little for the rest
                 for pipe in pipes:
                     pipe.watch()

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from typing import Any
 
+import msgspec
 from mozart_protocol.score import ClaudeCliBackend
 
 from mozart_daemon.engine.backends.base import (
@@ -122,7 +122,7 @@ class ClaudeCliRunner:
         if obj is not None:
             result = self._with_result_object(result, obj)
         elif parse and not run.timed_out and run.exit_code == 0:
-            result = replace(
+            result = msgspec.structs.replace(
                 result,
                 error_class=ErrorClass.BACKEND,
                 error="claude printed no JSON result object",
@@ -130,7 +130,7 @@ class ClaudeCliRunner:
         if result.error_class is not None and not run.timed_out:
             text = f"{result.error or ''}\n{result.output_text}\n{result.stderr_tail}"
             if looks_like_auth_failure(text):
-                result = replace(
+                result = msgspec.structs.replace(
                     result,
                     error_class=ErrorClass.FATAL,
                     error=f"claude authentication failed: {_first_line(result.error, text)}",
@@ -153,7 +153,7 @@ class ClaudeCliRunner:
         if obj.get("is_error") is True or obj.get("subtype") not in (None, "success"):
             error_class = ErrorClass.BACKEND
             error = f"claude reported an error: {_first_line(text, str(obj.get('subtype')))}"
-        return replace(
+        return msgspec.structs.replace(
             result,
             output_text=text,
             input_tokens=sum(known) if known else None,

@@ -7,7 +7,8 @@ from mozart_protocol.score import CommandBackend
 from mozart_daemon.engine.backends.base import (
     BackendResult,
     ExecutionContext,
-    child_env,
+    child_env_over_base,
+    environ_snapshot,
     process_result,
 )
 from mozart_daemon.engine.errors import ErrorClass
@@ -38,7 +39,8 @@ class CommandRunner:
         run = await run_process(
             self.argv(prompt),
             cwd=cwd,
-            env=child_env(cfg.env, context),
+            env=child_env_over_base(cfg.env, context),
+            env_base=environ_snapshot(),
             stdout=context.stdout,
             stderr=context.stderr,
             timeout_seconds=timeout_seconds,
