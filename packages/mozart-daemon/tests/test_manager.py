@@ -257,6 +257,30 @@ async def test_pause_lets_running_sheet_finish_then_resume(env: Env) -> None:
     assert env.runner.started == [("a", 1), ("a", 2), ("a", 3)]
 
 
+async def test_a_job_that_ends_while_its_resume_is_written_stays_ended(env: Env) -> None:
+    """Paused with its last sheet running; the sheet ends while job.resumed is being
+    written: the job is completed, and the resume must not queue it again."""
+    env.runner.auto = False
+    await env.manager.submit(config_path=env.score("a", sheets=1))
+    await env.wait_started(1)
+    assert await env.manager.pause("a") == "paused"
+    emit = env.manager.events.emit
+
+    async def emit_while_the_sheet_ends(job_id: str, type: str, **kwargs: object) -> None:
+        if type == "job.resumed":
+            env.runner.gate("a", 1).set()
+            await env.wait_status("a", "completed")
+        await emit(job_id, type, **kwargs)
+
+    env.manager.events.emit = emit_while_the_sheet_ends  # type: ignore[method-assign]
+    assert await env.manager.resume("a") == "completed"
+    env.manager.events.emit = emit  # type: ignore[method-assign]
+    await asyncio.sleep(0.05)
+    record = await env.store.jobs.get("a")
+    assert record is not None and record.status == "completed"
+    assert env.manager.queued_jobs == 0 and env.manager.active("a") is None
+
+
 async def test_failure_fails_job_and_resume_skips_completed(env: Env) -> None:
     env.runner.fail = {("a", 2)}
     await env.manager.submit(config_path=env.score("a"))

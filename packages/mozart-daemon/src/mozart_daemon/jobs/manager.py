@@ -289,7 +289,7 @@ class JobManager:
         if job is not None and record.status == "paused":
             job.user_paused = False
             await self.events.emit(job_id, "job.resumed")
-            await self._enqueue(job)
+            await self._enqueue(job)  # not if its last sheet ended meanwhile: it has ended
             return job.state
         if record.status not in ("paused", "failed", "cancelled") or job is not None:
             raise errors.invalid_state(job_id, record.status, "resume")
@@ -411,7 +411,11 @@ class JobManager:
         task.add_done_callback(self._background.discard)
 
     async def _enqueue(self, job: JobRun, *, persisted: bool = False) -> None:
-        """``persisted``: the registry already holds the job as queued (a new submit)."""
+        """``persisted``: the registry already holds the job as queued (a new submit). A
+        job that ended while its caller awaited (a paused job's last running sheet
+        completing while its resume is written) stays ended."""
+        if job.finalized:
+            return
         self._jobs.set_state(job, "queued")
         if not persisted:
             await self._store.jobs.set_status(job.job_id, "queued")
