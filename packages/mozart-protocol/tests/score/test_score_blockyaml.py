@@ -146,6 +146,82 @@ def test_generated_documents_read_as_pyyaml_reads_them(monkeypatch: pytest.Monke
     assert read > 1000 and refused > 1000, (read, refused)
 
 
+# Values that keep a `key: value` line's outline (nothing to elide would start otherwise).
+OUTLINE_VALUES = [text for text in SCALARS if text[:1] not in ("", " ", "#")]
+
+
+def test_texts_of_an_outline_read_before_read_as_pyyaml_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A text whose outline was read before is read by the builder made then: sound only
+    if it agrees with PyYAML as a text read first does, whatever its elided values."""
+    rng = random.Random(20261128)
+    reused = 0
+    for _ in range(1500):
+        text = _document(rng)
+        if parse_block(text, SafeLoader) is None:
+            continue
+        outline = blockyaml._VALUE.sub(blockyaml._ELIDED, text)
+        for _ in range(3):
+            sibling = blockyaml._VALUE.sub(lambda _: ": " + rng.choice(OUTLINE_VALUES), text)
+            assert blockyaml._VALUE.sub(blockyaml._ELIDED, sibling) == outline, sibling
+            if outline in blockyaml._PLANS and _compare(sibling, monkeypatch):
+                reused += 1
+    assert reused > 500, reused
+
+
+# A text, and one of the same outline read after it: what the second reads as.
+OUTLINE_TWINS = [
+    ("a: x\nb: 1\n", "a: \nb: 1\n"),  # a value, then none (a trailing space)
+    ("a: x\nb: 1\n", "a: #x\nb: 1\n"),  # a value, then a comment
+    ("a: x\n", "a:  x\n"),  # the value after two spaces
+    ("a: 'x: y'\n", "a: 'x: z'\n"),  # `: ` inside the value
+    ("s:\n- a: b\n", "s:\n- a: 2\n"),
+    ("a: b\n", "a: b: c\n"),  # refused by both
+    ("a: 'x'\n", "a: 'x\n"),  # refused by both
+    ("k: 1\nl: 2\n", "k: yes\nl: ~\n"),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), OUTLINE_TWINS)
+def test_a_text_read_after_one_of_its_outline(
+    first: str, second: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = parse_block(first, SafeLoader)
+    assert read is None or read == yaml.load(first, Loader=yaml.SafeLoader)
+    outcome, expected = _pyyaml(second, monkeypatch)
+    blockyaml._SCALARS.clear()  # whatever it holds (it kept the null that `a:` reads as)
+    got = parse_block(second, SafeLoader)
+    if outcome == "data":
+        assert repr(got) == repr(expected)
+        assert value_types(got) == value_types(expected)
+    else:
+        assert got is None
+
+
+@pytest.mark.parametrize("text", ["s:\n- 'a: b'\n", "k:  'a: b'\n"])
+def test_a_value_its_outline_elides_part_of_is_left_to_pyyaml(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a value elided whole, nor the same in every text of the outline."""
+    assert parse_block(text, SafeLoader) is None
+    assert parse_yaml(text).data == _pyyaml(text, monkeypatch)[1]
+
+
+@pytest.mark.parametrize("depth", [10, 150, 1200])
+def test_deep_documents_are_left_to_pyyaml_past_a_depth(
+    depth: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "".join(" " * level + "k:\n" for level in range(depth)) + " " * depth + "k: 1\n"
+    assert (parse_block(text, SafeLoader) is None) == (depth > blockyaml._DEEPEST)
+    outcome, expected = _pyyaml(text, monkeypatch)
+    if outcome == "data":
+        assert parse_yaml(text).data == expected
+    else:  # libyaml's own limit
+        with pytest.raises(YamlSyntaxError):
+            parse_yaml(text)
+
+
 @pytest.mark.parametrize("case", CORPUS, ids=[case["name"] for case in CORPUS])
 def test_the_pinned_corpus_in_block_style(
     case: dict[str, Any], monkeypatch: pytest.MonkeyPatch

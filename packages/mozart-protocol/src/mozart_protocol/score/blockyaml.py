@@ -13,17 +13,20 @@ key, to report): a scalar is read with PyYAML's own resolver and constructors, a
 ``test_score_blockyaml.py`` compares the two over generated documents and near misses of
 them.
 
-Per line the work is kept small, since a score is read on every submit: a key of the
-mapping the previous key went into (most lines) is read in the loop of :func:`_parse`
-with a few comparisons, the other lines in :func:`_enter`; a scalar's value read before
-is looked up by its text, and a plain scalar none of the resolver's patterns matches is
-a string without the resolver trying them one by one.
+A score is read on every submit, and a daemon's scores differ in a few values: the lines
+are read (:func:`_shape`, :func:`_enter`) once per *outline*, the text with its ``key:
+value`` lines' values elided, into a plan (:func:`_plan`) by which :func:`_fill` makes
+the data of any text of that outline from its elided values. A scalar's value read before
+is looked up by its text, and a plain scalar none of the resolver's patterns matches is a
+string without the resolver trying them one by one. ``test_score_blockyaml.py`` also
+reads texts of outlines read before.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from yaml.constructor import SafeConstructor
 from yaml.nodes import ScalarNode
@@ -78,6 +81,24 @@ _SCALARS_KEPT = 4096
 _SCALAR_LONGEST = 200
 _SCALARS: dict[str, object] = {}
 _MISS = object()
+_MISSES = itertools.repeat(_MISS)
+
+# A text's outline: the text with the value of each ``key: value`` line elided (from the
+# line's first `: ` before a character that may start a value, to the line's end), marked
+# with a character no text read here has. Texts with the same outline have the same
+# lines but for those values, and each line reads the same (its indentation, dash and
+# key, and whether a value follows; a value cannot change where the key ends): they read
+# as the same collections, with the same values but for the elided ones. The plan made
+# from the first serves them all (:func:`_fill`), without reading their lines: a daemon's
+# scores differ in a few values, as the throughput row's in name and workspace. (A text
+# whose outline elides only part of a value, `- 'a: b'` or `k:  'a: b'`, is left to PyYAML.)
+_VALUE = re.compile(r": ([^ #\n][^\n]*+)")
+_ELIDED = ": \x00"
+_PLANS: dict[str, _Plan] = {}
+_PLANS_KEPT = 256
+# Collections nested deeper are left to PyYAML (its C reader stops at 1,000 levels; a
+# plan is made recursively).
+_DEEPEST = 100
 
 
 class _NotBlock(Exception):
@@ -99,13 +120,25 @@ def parse_block(text: str, loader: type[SafeConstructor]) -> dict[object, object
         return None
     if text.startswith(_MARKERS) or "\n---" in text or "\n..." in text or "\n%" in text:
         return None
+    parts = _VALUE.split(text)  # the outline's pieces, and the values elided between them
+    outline = _ELIDED.join(parts[::2])
+    elided = parts[1::2]
+    plan = _PLANS.get(outline)
     try:
-        return _parse(text)
+        if plan is None:
+            plan = _plan(text, parts)
+            if len(_PLANS) >= _PLANS_KEPT:
+                _PLANS.clear()
+            _PLANS[outline] = plan
+        return _fill(plan, elided)
     except _NotBlock:
         return None
 
 
-def _parse(text: str) -> dict[object, object]:
+def _shape(lines: list[tuple[str, str, str, str]]) -> dict[object, object]:
+    """The mapping a text (its ``lines``: ``_LINE.findall``) reads as, each scalar value
+    (not key) replaced by the index of its line (None for a null): what :func:`_plan`
+    makes the plan of. Raises _NotBlock for a text this module does not read."""
     # Open collections, innermost last: (column, the collection (a dict or list), whether
     # it is a sequence at its parent key's column).
     stack: list[tuple[int, Any, bool]] = []
@@ -118,7 +151,7 @@ def _parse(text: str) -> dict[object, object]:
     column = 0
     here: str | None = None
     scalars, miss = _SCALARS, _MISS
-    for indent, dash, raw, rest in _LINE.findall(text):
+    for index, (indent, dash, raw, rest) in enumerate(lines):
         if indent != here or dash or not raw:
             if not dash and not raw and not rest:
                 continue  # blank or a comment
@@ -133,11 +166,13 @@ def _parse(text: str) -> dict[object, object]:
                 stack.append((column, mapping, False))
                 here = indent
             else:
-                entered, column = _enter(stack, pending, column, dash, raw, rest)
+                entered, column = _enter(stack, pending, column, dash, raw, rest, index)
                 pending = None
                 if entered is None:  # a sequence's scalar entry, read
                     continue
                 mapping, here = entered, " " * column
+            if len(stack) > _DEEPEST:
+                raise _NotBlock
         # A key of ``mapping``, at ``column``.
         key = scalars.get(raw, miss)
         if key is miss:
@@ -150,8 +185,7 @@ def _parse(text: str) -> dict[object, object]:
             pending = (mapping, key, column)
             here = None
         else:
-            value = scalars.get(rest, miss)
-            mapping[key] = _value(rest) if value is miss else value
+            mapping[key] = index
     if not stack:
         raise _NotBlock
     if pending is not None:
@@ -161,6 +195,89 @@ def _parse(text: str) -> dict[object, object]:
     return root
 
 
+class _Plan(NamedTuple):
+    """How :func:`_fill` makes the data of a text of one outline: a list of items, first
+    the elided values ``elided`` names (their indices among the text's), then
+    ``constants`` (the other values and nulls, the same in every text of the outline),
+    then each collection of ``steps`` (inner ones first) made of the items it names, with
+    its keys (None: a sequence)."""
+
+    elided: tuple[int, ...]
+    constants: tuple[object, ...]
+    steps: tuple[tuple[tuple[object, ...] | None, tuple[int, ...]], ...]
+
+
+def _plan(text: str, parts: list[str]) -> _Plan:
+    """The plan of ``text``'s outline (``parts``: ``_VALUE.split(text)``). Raises
+    _NotBlock for a text this module does not read, or whose outline elides part of a
+    value (`- 'a: b'`): PyYAML reads those."""
+    lines = _LINE.findall(text)
+    shape = _shape(lines)
+    elided = parts[1::2]
+    # The line of each elided value (at most one a line) -> its index.
+    elided_at: dict[int, int] = {}
+    line = 0
+    for index, piece in enumerate(parts[:-1:2]):
+        line += piece.count("\n")
+        elided_at[line] = index
+    values: list[int] = []
+    constants: list[object] = []
+    steps: list[tuple[tuple[object, ...] | None, list[tuple[int, int]]]] = []
+
+    def item(node: object) -> tuple[int, int]:
+        """Where ``node`` is among the items: (0, n) the n-th elided value, (1, n) the
+        n-th constant, (2, n) the n-th collection."""
+        if node is None:  # a null
+            constants.append(None)
+            return 1, len(constants) - 1
+        if isinstance(node, int):  # a value: the index of its line
+            rest = lines[node][3]
+            if node not in elided_at:
+                cached = _SCALARS.get(rest, _MISS)
+                constants.append(_value(rest) if cached is _MISS else cached)
+                return 1, len(constants) - 1
+            if elided[elided_at[node]] != rest:
+                raise _NotBlock
+            values.append(elided_at[node])
+            return 0, len(values) - 1
+        if isinstance(node, dict):
+            children = [item(child) for child in node.values()]
+            steps.append((tuple(node), children))
+        else:
+            assert isinstance(node, list)
+            steps.append((None, [item(child) for child in node]))
+        return 2, len(steps) - 1
+
+    item(shape)
+    first = (0, len(values), len(values) + len(constants))
+    return _Plan(
+        tuple(values),
+        tuple(constants),
+        tuple((keys, tuple(first[kind] + n for kind, n in children)) for keys, children in steps),
+    )
+
+
+def _fill(plan: _Plan, elided: list[str]) -> dict[object, object]:
+    """The data of a text of the outline ``plan`` was made for, ``elided`` its elided
+    values (``_VALUE``): its collections made anew, each elided value read through
+    _SCALARS, else _value (which raises _NotBlock for a value this module does not
+    read)."""
+    # In C (map), not a loop in Python: a value read before is looked up by its text.
+    texts = list(map(elided.__getitem__, plan.elided))
+    items: list[Any] = list(map(_SCALARS.get, texts, _MISSES))
+    at = -1
+    for _ in range(items.count(_MISS)):  # values not read before
+        at = items.index(_MISS, at + 1)
+        items[at] = _value(texts[at])
+    items += plan.constants
+    picked = items.__getitem__
+    for keys, indices in plan.steps:
+        values = map(picked, indices)
+        items.append(list(values) if keys is None else dict(zip(keys, values, strict=True)))
+    data: dict[object, object] = items[-1]
+    return data
+
+
 def _enter(
     stack: list[tuple[int, Any, bool]],
     pending: tuple[dict[object, object], object, int] | None,
@@ -168,8 +285,9 @@ def _enter(
     dash: str,
     raw: str,
     rest: str,
+    index: int,
 ) -> tuple[dict[object, object] | None, int]:
-    """A line _parse does not read by itself: give the key above its value (a collection
+    """A line _shape does not read by itself: give the key above its value (a collection
     starting on this line, or null), leave the collections the line is not in, start the
     root mapping or a sequence's mapping entry, or read a sequence's scalar entry. Returns
     the mapping a key on the line goes into and its column; None for the mapping when the
@@ -204,8 +322,7 @@ def _enter(
             collection = entry
             stack.append((column, entry, False))
         elif rest:
-            value = _SCALARS.get(rest, _MISS)
-            collection.append(_value(rest) if value is _MISS else value)
+            collection.append(index)
             return None, column
         else:
             raise _NotBlock  # the item is on the lines below

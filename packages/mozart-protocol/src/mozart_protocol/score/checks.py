@@ -5,9 +5,11 @@ Each check returns :class:`Problem` values naming a score path; the loader locat
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
+import stat
 from pathlib import Path
 
 import jinja2
@@ -16,7 +18,7 @@ import jinja2.meta
 from mozart_protocol.score.conditions import ConditionError, parse_condition
 from mozart_protocol.score.containment import PathEscapeError, rule_path
 from mozart_protocol.score.findings import Problem, index_path
-from mozart_protocol.score.loaded import LoadedScore, resolve_workspace
+from mozart_protocol.score.loaded import LoadedScore, workspace_text
 from mozart_protocol.score.model import (
     ClaudeCliBackend,
     CommandSucceedsRule,
@@ -60,9 +62,9 @@ def check_loaded(
             problems += exc.problems
     if "prompt" not in skip:
         problems += check_prompt(loaded)
-    workspace = resolve_workspace(loaded, workspace_override)
+    workspace = workspace_text(loaded, workspace_override)
     if score.validations:
-        problems += check_validations(score, plan, skip, workspace)
+        problems += check_validations(score, plan, skip, Path(workspace))
     if "rate_limit" not in skip:
         problems += check_rate_limit(score)
     if "backend" not in skip:
@@ -73,7 +75,7 @@ def check_loaded(
         problems += check_notifications(loaded)
     if "on_success" not in skip and score.on_success:
         total = plan.total_sheets if plan is not None else 1
-        problems += check_hooks(loaded, workspace=workspace, total_sheets=total)
+        problems += check_hooks(loaded, workspace=Path(workspace), total_sheets=total)
     return problems
 
 
@@ -281,9 +283,26 @@ def check_backend(loaded: LoadedScore, plan: Plan | None) -> list[Problem]:
     return problems
 
 
-def check_workspace(workspace: Path) -> list[Problem]:
-    parent = workspace.parent
-    if not parent.is_dir():
+def check_workspace(workspace: str) -> list[Problem]:
+    """``workspace``: the resolved workspace as text, normalised (``workspace_text``), so
+    its dirname is what ``Path.parent`` gives (``.`` for a relative one without a
+    directory). Text: the daemon's submit needs no Path of its parent, and the workspace's
+    own is made only when asked for (``LoadedScore.workspace``)."""
+    parent = os.path.dirname(workspace) or "."
+    if not _is_dir(parent):
         message = f"the parent directory `{parent}` of the workspace `{workspace}` does not exist"
         return [Problem("E501", "workspace", message)]
     return []
+
+
+def _is_dir(path: str) -> bool:
+    """``Path.is_dir`` without its Path objects: False for a path that is missing or
+    cannot be reached, the other errors (no permission) raised."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            raise
+        return False
+    except ValueError:
+        return False

@@ -2,43 +2,119 @@
 
 from __future__ import annotations
 
-import functools
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Generic, TypeVar, overload
 
 from mozart_protocol.score.findings import Finding
 from mozart_protocol.score.model import Score
 from mozart_protocol.score.plan import Plan, build_plan
 
+_T = TypeVar("_T")
 
-@dataclass(frozen=True)
+
+class _made_once(Generic[_T]):
+    """``functools.cached_property`` without its lock: Python 3.11's takes one on every
+    first access, which cost as much as making a small score's plan. What is made here
+    depends only on the score, which does not change: two threads making it at once make
+    equal values, and either may be kept."""
+
+    def __init__(self, make: Callable[[Any], _T]) -> None:
+        self._make = make
+        self._name = make.__name__
+        self.__doc__ = make.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> _made_once[_T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> _T: ...
+    def __get__(self, instance: object, owner: type | None = None) -> _T | _made_once[_T]:
+        if instance is None:
+            return self
+        # Kept in the instance's __dict__, which is looked up first from then on (this
+        # descriptor has no __set__).
+        value = instance.__dict__[self._name] = self._make(instance)
+        return value
+
+
 class LoadedScore:
-    score: Score
-    path: Path  # absolute path of the score file
-    base_dir: Path  # its directory: every relative path of the score resolves against it
-    warnings: list[Finding] = field(default_factory=list)
+    """A score and where it came from: ``path``, the absolute path of the score file, and
+    ``base_dir``, its directory, against which every relative path of the score resolves.
+
+    Both are kept as text (``path_text``, ``base_dir_text``) and made into Path objects
+    when first asked for: building a Path costs more than the rest of a small score's
+    checks, and the daemon's submit needs only the text. ``plan`` and ``workspace`` are
+    made once, for the static checks and whoever runs the score (the daemon's submit).
+    The score is not changed once loaded.
+    """
+
+    def __init__(
+        self,
+        score: Score,
+        path: str | os.PathLike[str],
+        base_dir: str | os.PathLike[str] | None = None,
+        warnings: list[Finding] | None = None,
+    ) -> None:
+        self.score = score
+        self.path_text = os.fspath(path)
+        self.base_dir_text = (
+            os.path.dirname(self.path_text) if base_dir is None else os.fspath(base_dir)
+        )
+        self.warnings: list[Finding] = [] if warnings is None else warnings
+
+    def __repr__(self) -> str:
+        return f"LoadedScore(name={self.score.name!r}, path={self.path_text!r})"
+
+    @_made_once
+    def path(self) -> Path:
+        """The score file's absolute path."""
+        return Path(self.path_text)
+
+    @_made_once
+    def base_dir(self) -> Path:
+        """The score's directory: every relative path of the score resolves against it."""
+        return directory_path(self.base_dir_text)
 
     def resolve(self, value: str) -> Path:
         """``value`` (``~`` expanded) made absolute against the score's directory."""
-        return resolve_path(self.base_dir, value)
+        return Path(absolute_path_text(self.base_dir_text, value))
 
-    # Made once: the static checks need them, and so does whoever runs the score (the
-    # daemon's submit). The score is not changed once loaded.
-
-    @functools.cached_property
+    @_made_once
     def plan(self) -> Plan:
         """``build_plan(score)``: raises PlanError when the sheet section cannot be planned
         (never for a score ``load_score`` returned)."""
         return build_plan(self.score)
 
-    @functools.cached_property
+    @_made_once
+    def workspace_text(self) -> str:
+        """The score's own workspace, absolute, as text."""
+        return absolute_path_text(self.base_dir_text, self.score.workspace)
+
+    @_made_once
     def workspace(self) -> Path:
         """The score's own workspace, absolute: ``resolve_workspace`` without an override."""
-        return resolve_path(self.base_dir, self.score.workspace)
+        return Path(self.workspace_text)
 
 
-def resolve_path(base_dir: Path, value: str | os.PathLike[str]) -> Path:
+# The directories of the scores loaded lately, as Path objects: a daemon loads its scores
+# from a few directories, and each job's runs ask for its score's.
+_DIRECTORIES: dict[str, Path] = {}
+_DIRECTORIES_KEPT = 64
+
+
+def directory_path(text: str) -> Path:
+    """``Path(text)``, shared with the scores loaded before from the same directory (a Path
+    is immutable)."""
+    path = _DIRECTORIES.get(text)
+    if path is None:
+        if len(_DIRECTORIES) >= _DIRECTORIES_KEPT:
+            _DIRECTORIES.clear()
+        path = _DIRECTORIES[text] = Path(text)
+    return path
+
+
+def resolve_path(base_dir: str | os.PathLike[str], value: str | os.PathLike[str]) -> Path:
     """Absolute, normalised path; relative ones are taken from ``base_dir``.
 
     Symlinks are not resolved: the user's spelling of the workspace is what logs show.
@@ -62,7 +138,14 @@ def resolve_workspace(loaded: LoadedScore, override: str | os.PathLike[str] | No
     """
     if override is None:
         return loaded.workspace
-    return resolve_path(loaded.base_dir, override)
+    return Path(absolute_path_text(loaded.base_dir_text, override))
+
+
+def workspace_text(loaded: LoadedScore, override: str | os.PathLike[str] | None = None) -> str:
+    """:func:`resolve_workspace` as text."""
+    if override is None:
+        return loaded.workspace_text
+    return absolute_path_text(loaded.base_dir_text, override)
 
 
 def template_source(loaded: LoadedScore) -> tuple[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -31,7 +31,12 @@ class ValidationReport:
     score: Score | None
     readable: bool
     loaded: LoadedScore | None = None
-    path: Path | None = field(default=None)
+    file: str | None = None  # the score file's absolute path
+
+    @property
+    def path(self) -> Path | None:
+        """``file`` as a Path (made when asked for: the daemon never does)."""
+        return Path(self.file) if self.file is not None else None
 
     @property
     def errors(self) -> list[Finding]:
@@ -85,17 +90,16 @@ def validate_score_file(
 ) -> ValidationReport:
     """Every finding about the score at ``path`` (what ``mozart validate`` prints).
     ``text``: the file's content when the caller has read it already."""
-    file = os.path.abspath(os.fspath(path))
-    score_path = Path(file)  # its str() is ``file``: abspath normalises as Path does
+    file = os.path.abspath(os.fspath(path))  # normalised as a Path's str() would be
     try:
         if text is None:
-            text = score_path.read_text(encoding="utf-8")
+            text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         finding = Finding(
             code="E001", severity="error", message=f"cannot read score: {reason}", file=file
         )
-        return ValidationReport([finding], None, readable=False, path=score_path)
+        return ValidationReport([finding], None, readable=False, file=file)
 
     try:
         document = parse_yaml(text)
@@ -109,13 +113,13 @@ def validate_score_file(
             line=line,
             column=column,
         )
-        return ValidationReport([finding], None, readable=True, path=score_path)
+        return ValidationReport([finding], None, readable=True, file=file)
 
     problems = list(document.problems)
     if not isinstance(document.data, dict):
         got = "an empty document" if document.data is None else "not a mapping"
         problems.append(Problem("E003", "", f"a score must be a YAML mapping, got {got}"))
-        return ValidationReport(_locate(problems, document, file), None, True, path=score_path)
+        return ValidationReport(_locate(problems, document, file), None, True, file=file)
 
     score: Score | None = None
     schema_problems: list[Problem] = []
@@ -136,17 +140,17 @@ def validate_score_file(
 
     loaded: LoadedScore | None = None
     if score is not None:
-        loaded = LoadedScore(score, score_path, score_path.parent)
+        loaded = LoadedScore(score, file, os.path.dirname(file))
         problems.extend(check_loaded(loaded, workspace_override=workspace_override))
         findings = _locate(problems, document, file)
         # No check reads the warnings: they are filled in once the checks have run.
         loaded.warnings.extend(f for f in findings if f.severity == "warning")
-        return ValidationReport(findings, score, True, loaded=loaded, path=score_path)
+        return ValidationReport(findings, score, True, loaded=loaded, file=file)
     if isinstance(cleaned, dict):
         # Still report template, regex, condition ... problems of the sections that are fine.
-        problems.extend(_check_salvaged(cleaned, schema_problems, score_path, workspace_override))
+        problems.extend(_check_salvaged(cleaned, schema_problems, file, workspace_override))
     findings = _locate(problems, document, file)
-    return ValidationReport(findings, score, True, loaded=None, path=score_path)
+    return ValidationReport(findings, score, True, loaded=None, file=file)
 
 
 # Stand-ins for sections with schema errors: valid, and producing no findings of their own.
@@ -163,7 +167,7 @@ _STAND_IN_RULE = {"type": "file_exists", "path": ""}
 def _check_salvaged(
     cleaned: dict[str, object],
     schema_problems: list[Problem],
-    score_path: Path,
+    file: str,
     workspace_override: str | os.PathLike[str] | None,
 ) -> list[Problem]:
     data = dict(cleaned)
@@ -193,7 +197,7 @@ def _check_salvaged(
         score = decode_score(data)
     except msgspec.ValidationError:
         return []
-    loaded = LoadedScore(score=score, path=score_path, base_dir=score_path.parent)
+    loaded = LoadedScore(score, file, os.path.dirname(file))
     return check_loaded(loaded, workspace_override=workspace_override, skip=frozenset(skip))
 
 
