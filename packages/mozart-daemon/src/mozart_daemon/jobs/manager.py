@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from mozart_protocol.score import resolve_workspace
+from mozart_protocol.score.loaded import workspace_text
 
 from mozart_daemon import errors
 from mozart_daemon.backpressure import BackpressureController, Pressure
@@ -223,7 +223,8 @@ class JobManager:
                 f"start_sheet must be between 1 and {plan.total_sheets} for this score",
                 {"field": "start_sheet"},
             )
-        ws = resolve_workspace(loaded, workspace)
+        ws_text = workspace_text(loaded, workspace)
+        ws = Path(ws_text)
         job_priority = priority if priority is not None else loaded.score.priority
         job = JobRun(
             job_id=job_id, loaded=loaded, plan=plan, workspace=ws, priority=job_priority,
@@ -234,7 +235,7 @@ class JobManager:
         async def create(replace: bool) -> None:
             await self._store.jobs.create(
                 job_id=job_id, name=loaded.score.name, description=loaded.score.description,
-                config_path=str(loaded.path), workspace=str(ws), priority=job_priority,
+                config_path=loaded.path_text, workspace=ws_text, priority=job_priority,
                 total_sheets=plan.total_sheets, backend=job.backend,
                 sheets=[(s.sheet_num, s.stage, s.instance) for s in plan.sheets],
                 replace=replace,
@@ -263,7 +264,7 @@ class JobManager:
             self._jobs.pop(job_id, None)
             raise
         with bind_job(job_id):
-            log.info("job.submitted", config_path=str(loaded.path), fresh=fresh)
+            log.info("job.submitted", config_path=loaded.path_text, fresh=fresh)
         await self._enqueue(job, persisted=True)
         return job_id, job.state
 
