@@ -60,22 +60,30 @@ class StateError(Exception):
     """The state database cannot be used; the message says how to recover."""
 
 
-# The second of the last ``now_iso`` and its text up to the fraction.
-_second: tuple[int, str] = (0, "")
+# The second of the last ``now_iso``: the microsecond it starts at, and its text as a
+# format of the microseconds into it ("2026-11-27T07:52:02.%06d+00:00").
+_second: tuple[int, str] = (0, "1970-01-01T00:00:00.%06d+00:00")
+_A_SECOND = range(1_000_000)
 
 
 def now_iso() -> str:
     """The time now, as ``datetime.now(UTC).isoformat(timespec="microseconds")`` gives it
     (``2026-11-27T07:52:02.974505+00:00``), with the date and time of day formatted once a
     second: the loop stamps about fifteen writes a job, and the whole datetime path cost
-    1.8 us a stamp here (this one 0.5)."""
+    1.8 us a stamp here (this one 0.4)."""
+    micros = time.time_ns() // 1000
+    start, text = _second
+    if (into := micros - start) in _A_SECOND:
+        return text % into
+    return _next_second(micros)
+
+
+def _next_second(micros: int) -> str:
     global _second  # one tuple, replaced whole: safe from any thread
-    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
-    second = _second
-    if second[0] != seconds:
-        whole = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
-        second = _second = (seconds, whole.removesuffix("+00:00"))
-    return f"{second[1]}.{micros:06d}+00:00"
+    start = micros - micros % 1_000_000
+    whole = datetime.fromtimestamp(start // 1_000_000, UTC).isoformat(timespec="seconds")
+    _second = (start, whole.removesuffix("+00:00") + ".%06d+00:00")
+    return _second[1] % (micros - start)
 
 
 def parse_time(value: str | None) -> datetime | None:
