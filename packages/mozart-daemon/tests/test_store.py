@@ -104,10 +104,11 @@ ROW = (
 
 
 async def run_sheet_writes(
-    store: Store, job_id: str, *, defer: bool, flush: bool
+    store: Store, job_id: str, *, queued: bool, flush: bool
 ) -> list[tuple[object, ...]]:
-    """A sheet's writes as the engine makes them (attempt 1 fails, 2 passes); the row as a
-    reader sees it after each (``flush``: the database thread takes each write at once)."""
+    """A sheet's writes as the engine makes them (attempt 1 fails, 2 passes), awaited or
+    queued; the row as a reader sees it after each (``flush``: the database thread takes
+    each write at once)."""
     sheets = store.sheets
     seen: list[tuple[object, ...]] = []
 
@@ -116,21 +117,34 @@ async def run_sheet_writes(
             await store.db.flush()
             seen.append(tuple(await store.db.fetchone(ROW, (job_id, 1))))  # type: ignore[arg-type]
 
-    await sheets.sheet_started(job_id, 1, defer=defer)
-    await step()
-    await sheets.attempt_started(job_id, 1, 1, defer=defer)
-    await step()
-    await sheets.attempt_finished(
-        job_id, 1, 1, outcome="failed", exit_code=3, error="no", defer=defer
-    )
-    await step()
-    await sheets.attempt_started(job_id, 1, 2, kind="completion", defer=defer)
-    await step()
-    await sheets.attempt_finished(job_id, 1, 2, outcome="passed", exit_code=0, defer=defer)
-    await step()
-    await sheets.sheet_finished(
-        job_id, 1, status="completed", exit_code=0, duration_seconds=1.5, defer=defer
-    )
+    if queued:
+        sheets.queue_sheet_started(job_id, 1)
+        await step()
+        sheets.queue_attempt_started(job_id, 1, 1)
+        await step()
+        sheets.queue_attempt_finished(job_id, 1, 1, outcome="failed", exit_code=3, error="no")
+        await step()
+        sheets.queue_attempt_started(job_id, 1, 2, kind="completion")
+        await step()
+        sheets.queue_attempt_finished(job_id, 1, 2, outcome="passed", exit_code=0)
+        await step()
+        sheets.queue_sheet_finished(
+            job_id, 1, status="completed", exit_code=0, duration_seconds=1.5
+        )
+    else:
+        await sheets.sheet_started(job_id, 1)
+        await step()
+        await sheets.attempt_started(job_id, 1, 1)
+        await step()
+        await sheets.attempt_finished(job_id, 1, 1, outcome="failed", exit_code=3, error="no")
+        await step()
+        await sheets.attempt_started(job_id, 1, 2, kind="completion")
+        await step()
+        await sheets.attempt_finished(job_id, 1, 2, outcome="passed", exit_code=0)
+        await step()
+        await sheets.sheet_finished(
+            job_id, 1, status="completed", exit_code=0, duration_seconds=1.5
+        )
     await store.db.flush()
     seen.append(tuple(await store.db.fetchone(ROW, (job_id, 1))))  # type: ignore[arg-type]
     return seen
@@ -141,13 +155,13 @@ async def test_queued_writes_of_a_sheets_row_fold_with_the_same_result(tmp_path:
     try:
         for job_id in ("awaited", "queued", "taken"):
             await make_job(store, job_id, sheets=1)
-        awaited = await run_sheet_writes(store, "awaited", defer=False, flush=True)
+        awaited = await run_sheet_writes(store, "awaited", queued=False, flush=True)
         assert awaited[-1] == ("completed", 2, 0, None, 1, 1, 1.5)
         assert awaited[2] == ("running", 1, 3, "no", 1, 0, None)  # between the attempts
         # Queued writes a reader may see between (the thread takes each): the same rows.
-        assert await run_sheet_writes(store, "taken", defer=True, flush=True) == awaited
+        assert await run_sheet_writes(store, "taken", queued=True, flush=True) == awaited
         with traced(store) as statements:
-            final = await run_sheet_writes(store, "queued", defer=True, flush=False)
+            final = await run_sheet_writes(store, "queued", queued=True, flush=False)
         assert final == awaited[-1:]
         updates = [s.split(" SET ")[1] for s in statements if s.startswith("UPDATE sheets")]
         assert len(updates) == 3, updates  # start + count 1, attempt 1 + count 2, end
@@ -176,12 +190,10 @@ async def test_a_one_attempt_sheet_updates_its_row_twice_in_two_writes(tmp_path:
 
         store.db._commit = recording  # type: ignore[method-assign]
         with traced(store) as statements:
-            await store.sheets.sheet_started("j", 1, defer=True)
-            await store.sheets.attempt_started("j", 1, 1, defer=True)
-            await store.sheets.attempt_finished(
-                "j", 1, 1, outcome="passed", exit_code=0, defer=True
-            )
-            await store.sheets.sheet_finished("j", 1, status="completed", exit_code=0, defer=True)
+            store.sheets.queue_sheet_started("j", 1)
+            store.sheets.queue_attempt_started("j", 1, 1)
+            store.sheets.queue_attempt_finished("j", 1, 1, outcome="passed", exit_code=0)
+            store.sheets.queue_sheet_finished("j", 1, status="completed", exit_code=0)
             await store.db.flush()
         assert [s.split(" SET ")[0].split(" (")[0] for s in statements] == [
             "UPDATE sheets",  # running, attempt count 1
