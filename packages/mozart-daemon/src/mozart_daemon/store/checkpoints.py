@@ -114,7 +114,7 @@ def _attempt_end(
     update is the second statement)."""
     closed = (
         now_iso(), outcome, exit_code, error, duration_seconds, stdout_tail, stderr_tail,
-        json_list(validations or []), job_id, sheet_num, attempt,
+        json_list(validations) if validations else "[]", job_id, sheet_num, attempt,
     )  # fmt: skip
     return [(_ATTEMPT_END, closed), (_ATTEMPT_RESULT, (exit_code, error, job_id, sheet_num))]
 

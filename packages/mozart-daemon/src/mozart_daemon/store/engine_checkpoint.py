@@ -56,7 +56,10 @@ class StoreCheckpoint:
         self._sheets.queue_attempt_started(job_id, sheet_num, attempt, kind=kind)
 
     async def attempt_finished(self, job_id: str, record: AttemptRecord) -> None:
-        validations: list[object] = [v.to_dict() for v in record.validations]
+        # (Most attempts have none: no list comprehension, a frame of its own, then.)
+        validations: list[object] = (
+            [v.to_dict() for v in record.validations] if record.validations else []
+        )
         self._sheets.queue_attempt_finished(
             job_id,
             record.sheet_num,
