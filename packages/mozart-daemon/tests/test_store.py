@@ -83,6 +83,30 @@ async def test_fresh_replace_drops_the_previous_runs_events(tmp_path: Path) -> N
         await store.close()
 
 
+async def test_an_event_id_is_never_reused_after_a_replace(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        await make_job(store, "j")
+        await make_job(store, "k")
+        await store.events.append("k", "job.started")
+        newest = await store.events.append("j", "job.completed")  # the newest event is j's
+        await make_job(store, "j")  # its events go; the newest stays, as a mark
+        assert await store.events.since("j") == []
+        again = await store.events.append("j", "job.queued")
+        assert again.id > newest.id
+        await make_job(store, "k")  # k's events go (its newest is not the newest)
+        await make_job(store, "j")  # the mark goes, j's newest is the mark now
+        assert await store.events.since("k") == []
+        assert (await store.events.append("k", "job.queued")).id > again.id
+        rows = await store.db.fetchall("SELECT id, job_id, type FROM events ORDER BY id")
+        assert [tuple(r) for r in rows] == [
+            (again.id, "", "mark"),
+            (again.id + 1, "k", "job.queued"),
+        ]
+    finally:
+        await store.close()
+
+
 async def test_a_new_job_id_is_written_without_deletes(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "state.db")
     try:
@@ -345,6 +369,19 @@ async def test_opens_a_database_from_every_previous_version(tmp_path: Path) -> N
             "INSERT INTO sheets (job_id, sheet_num, status, stage, instance)"
             " VALUES ('old', 1, 'completed', 1, 1)"
         )
+        # Events 1 to 3, the newest since deleted (as a replace did before version 5).
+        for _ in range(3):
+            conn.execute(
+                "INSERT INTO events (job_id, type, time)"
+                " VALUES ('old', 'job.started', '2026-01-01T00:00:00+00:00')"
+            )
+        conn.execute("DELETE FROM events WHERE id = 3")
+        if version >= 2:  # an outcome recorded before
+            conn.execute(
+                "INSERT INTO learning_outcomes (job_id, sheet_num, attempt, backend, outcome,"
+                " attempts, recorded_at) VALUES ('old', 1, 7, 'b', 'failed', 1,"
+                " '2026-01-01T00:00:00+00:00')"
+            )
         conn.commit()
         conn.close()
         store = await Store.open(path)
@@ -353,9 +390,17 @@ async def test_opens_a_database_from_every_previous_version(tmp_path: Path) -> N
             job = await store.jobs.get("old")
             assert job is not None and job.status == "completed"
             assert await store.sheets.completed("old") == {1}
-            await LearningHub(store.db).record(
-                AttemptOutcome(job_id="old", sheet_num=1, attempt=1, backend="b", outcome="success")
-            )
+            assert [e.id for e in await store.events.since("old")] == [1, 2]
+            assert (await store.events.append("old", "job.resumed")).id == 4  # not 3
+            hub = LearningHub(store.db)
+            for attempt in (1, 2):
+                await hub.record(
+                    AttemptOutcome(
+                        job_id="old", sheet_num=1, attempt=attempt, backend="b", outcome="success"
+                    )
+                )
+            before = [7] if version >= 2 else []
+            assert [o.attempt for o in await hub.outcomes("old")] == [*before, 1, 2]
         finally:
             await store.close()
 

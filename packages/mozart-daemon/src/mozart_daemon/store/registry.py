@@ -135,10 +135,17 @@ class JobRegistry:
         if replace:
             # The previous run's events go with its row. Without ``replace`` the id is new
             # (the INSERT fails otherwise), and a new id has no events: the daemon writes
-            # them only for jobs in the registry, and removes a row only here.
+            # them only for jobs in the registry, and removes a row only here. The newest
+            # event stays, as a mark (job id '', no score's name), so that no event id is
+            # ever reused (migration 5); an earlier mark goes once it is not the newest.
             statements += [
                 ("DELETE FROM jobs WHERE job_id = ?", (job_id,)),
-                ("DELETE FROM events WHERE job_id = ?", (job_id,)),
+                (
+                    "DELETE FROM events WHERE job_id IN (?, '')"
+                    " AND id < (SELECT MAX(id) FROM events)",
+                    (job_id,),
+                ),
+                ("UPDATE events SET job_id = '', type = 'mark' WHERE job_id = ?", (job_id,)),
             ]
         statements += [
             (
