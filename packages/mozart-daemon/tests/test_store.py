@@ -254,6 +254,10 @@ async def test_a_jobs_status_change_is_stamped_once(tmp_path: Path) -> None:
         await store.jobs.set_status("j", "running", started=True)  # resumed
         again = await store.jobs.get("j")
         assert again is not None and again.finished_at is None and again.error is None
+        await store.jobs.set_status("j", "completed")
+        done = await store.jobs.get("j")
+        assert done is not None and (done.status, done.error) == ("completed", None)
+        assert done.finished_at == done.updated_at and done.started_at == again.started_at
         with pytest.raises(ValueError, match="cannot update job fields"):
             await store.jobs.update("j", name="renamed")
     finally:
