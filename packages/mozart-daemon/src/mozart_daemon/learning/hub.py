@@ -26,7 +26,7 @@ from mozart_daemon.learning import persist
 from mozart_daemon.learning.lessons import lessons_section, relevant
 from mozart_daemon.learning.patterns import Pattern, PatternIndex, failures_of, ranked
 from mozart_daemon.logging import get_logger
-from mozart_daemon.store.database import Database, json_list, now_iso
+from mozart_daemon.store.database import Database, Writes, json_list, now_iso
 
 log = get_logger(__name__)
 
@@ -37,6 +37,13 @@ _INSERT_OUTCOME = (
     "INSERT INTO learning_outcomes (job_id, sheet_num, attempt, backend, outcome,"
     " duration_seconds, attempts, validations, error_class, recorded_at, kind,"
     " error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The same for an outcome without an error (most): NULL in the SQL rather than two None
+# parameters, which sqlite3 binds through an adapter each.
+_INSERT_CLEAN_OUTCOME = (
+    "INSERT INTO learning_outcomes (job_id, sheet_num, attempt, backend, outcome,"
+    " duration_seconds, attempts, validations, error_class, recorded_at, kind,"
+    " error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)"
 )
 
 
@@ -124,21 +131,31 @@ class LearningHub:
             if passed:
                 totals[1] += 1.0
         validations = outcome.validations
-        row = (
-            outcome.job_id,
-            outcome.sheet_num,
-            outcome.attempt,
-            outcome.backend,
-            result,
-            outcome.duration_seconds,
-            outcome.attempts,
-            json_list(validations) if validations else "[]",
-            outcome.error_class,
-            now_iso(),
-            outcome.kind,
-            outcome.error,
-        )
-        statements = [(_INSERT_OUTCOME, row)]
+        texts = json_list(validations) if validations else "[]"
+        error_class, error = outcome.error_class, outcome.error
+        statements: Writes
+        if error_class is None and error is None:
+            statements = [
+                (
+                    _INSERT_CLEAN_OUTCOME,
+                    (
+                        outcome.job_id, outcome.sheet_num, outcome.attempt, outcome.backend,
+                        result, outcome.duration_seconds, outcome.attempts, texts, now_iso(),
+                        outcome.kind,
+                    ),
+                )
+            ]  # fmt: skip
+        else:
+            statements = [
+                (
+                    _INSERT_OUTCOME,
+                    (
+                        outcome.job_id, outcome.sheet_num, outcome.attempt, outcome.backend,
+                        result, outcome.duration_seconds, outcome.attempts, texts, error_class,
+                        now_iso(), outcome.kind, error,
+                    ),
+                )
+            ]  # fmt: skip
         if mine and (self._failing or not passed):
             changed = self._mine(outcome, rules)
             if changed:
