@@ -103,6 +103,23 @@ async def test_a_queued_write_can_be_changed_until_the_thread_takes_it(db: Datab
     assert [(r[0], r[1]) for r in rows] == [("a", 2), ("b", 1)]
 
 
+async def test_a_cancelled_caller_does_not_cancel_its_write(db: Database) -> None:
+    gate = threading.Event()
+    busy = asyncio.ensure_future(db._run(gate.wait))  # the next writes wait, in one batch
+    await asyncio.sleep(0)
+    first = asyncio.ensure_future(db.insert("INSERT INTO t VALUES ('a', 1)"))
+    second = asyncio.ensure_future(db.insert("INSERT INTO t VALUES ('b', 2)"))
+    await asyncio.sleep(0)
+    first.cancel()
+    gate.set()
+    assert await second == 2
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await busy is True
+    rows = await db.fetchall("SELECT k, v FROM t ORDER BY k")
+    assert [(r[0], r[1]) for r in rows] == [("a", 1), ("b", 2)]
+
+
 class LogRecorder:
     def __init__(self) -> None:
         self.lines: list[tuple[str, str, dict[str, object]]] = []

@@ -83,6 +83,30 @@ async def test_fresh_replace_drops_the_previous_runs_events(tmp_path: Path) -> N
         await store.close()
 
 
+async def test_an_event_id_is_never_reused_after_a_replace(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        await make_job(store, "j")
+        await make_job(store, "k")
+        await store.events.append("k", "job.started")
+        newest = await store.events.append("j", "job.completed")  # the newest event is j's
+        await make_job(store, "j")  # its events go; the newest stays, as a mark
+        assert await store.events.since("j") == []
+        again = await store.events.append("j", "job.queued")
+        assert again.id > newest.id
+        await make_job(store, "k")  # k's events go (its newest is not the newest)
+        await make_job(store, "j")  # the mark goes, j's newest is the mark now
+        assert await store.events.since("k") == []
+        assert (await store.events.append("k", "job.queued")).id > again.id
+        rows = await store.db.fetchall("SELECT id, job_id, type FROM events ORDER BY id")
+        assert [tuple(r) for r in rows] == [
+            (again.id, "", "mark"),
+            (again.id + 1, "k", "job.queued"),
+        ]
+    finally:
+        await store.close()
+
+
 async def test_a_new_job_id_is_written_without_deletes(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "state.db")
     try:
@@ -104,10 +128,11 @@ ROW = (
 
 
 async def run_sheet_writes(
-    store: Store, job_id: str, *, defer: bool, flush: bool
+    store: Store, job_id: str, *, queued: bool, flush: bool
 ) -> list[tuple[object, ...]]:
-    """A sheet's writes as the engine makes them (attempt 1 fails, 2 passes); the row as a
-    reader sees it after each (``flush``: the database thread takes each write at once)."""
+    """A sheet's writes as the engine makes them (attempt 1 fails, 2 passes), awaited or
+    queued; the row as a reader sees it after each (``flush``: the database thread takes
+    each write at once)."""
     sheets = store.sheets
     seen: list[tuple[object, ...]] = []
 
@@ -116,21 +141,34 @@ async def run_sheet_writes(
             await store.db.flush()
             seen.append(tuple(await store.db.fetchone(ROW, (job_id, 1))))  # type: ignore[arg-type]
 
-    await sheets.sheet_started(job_id, 1, defer=defer)
-    await step()
-    await sheets.attempt_started(job_id, 1, 1, defer=defer)
-    await step()
-    await sheets.attempt_finished(
-        job_id, 1, 1, outcome="failed", exit_code=3, error="no", defer=defer
-    )
-    await step()
-    await sheets.attempt_started(job_id, 1, 2, kind="completion", defer=defer)
-    await step()
-    await sheets.attempt_finished(job_id, 1, 2, outcome="passed", exit_code=0, defer=defer)
-    await step()
-    await sheets.sheet_finished(
-        job_id, 1, status="completed", exit_code=0, duration_seconds=1.5, defer=defer
-    )
+    if queued:
+        sheets.queue_sheet_started(job_id, 1)
+        await step()
+        sheets.queue_attempt_started(job_id, 1, 1)
+        await step()
+        sheets.queue_attempt_finished(job_id, 1, 1, outcome="failed", exit_code=3, error="no")
+        await step()
+        sheets.queue_attempt_started(job_id, 1, 2, kind="completion")
+        await step()
+        sheets.queue_attempt_finished(job_id, 1, 2, outcome="passed", exit_code=0)
+        await step()
+        sheets.queue_sheet_finished(
+            job_id, 1, status="completed", exit_code=0, duration_seconds=1.5
+        )
+    else:
+        await sheets.sheet_started(job_id, 1)
+        await step()
+        await sheets.attempt_started(job_id, 1, 1)
+        await step()
+        await sheets.attempt_finished(job_id, 1, 1, outcome="failed", exit_code=3, error="no")
+        await step()
+        await sheets.attempt_started(job_id, 1, 2, kind="completion")
+        await step()
+        await sheets.attempt_finished(job_id, 1, 2, outcome="passed", exit_code=0)
+        await step()
+        await sheets.sheet_finished(
+            job_id, 1, status="completed", exit_code=0, duration_seconds=1.5
+        )
     await store.db.flush()
     seen.append(tuple(await store.db.fetchone(ROW, (job_id, 1))))  # type: ignore[arg-type]
     return seen
@@ -141,13 +179,13 @@ async def test_queued_writes_of_a_sheets_row_fold_with_the_same_result(tmp_path:
     try:
         for job_id in ("awaited", "queued", "taken"):
             await make_job(store, job_id, sheets=1)
-        awaited = await run_sheet_writes(store, "awaited", defer=False, flush=True)
+        awaited = await run_sheet_writes(store, "awaited", queued=False, flush=True)
         assert awaited[-1] == ("completed", 2, 0, None, 1, 1, 1.5)
         assert awaited[2] == ("running", 1, 3, "no", 1, 0, None)  # between the attempts
         # Queued writes a reader may see between (the thread takes each): the same rows.
-        assert await run_sheet_writes(store, "taken", defer=True, flush=True) == awaited
+        assert await run_sheet_writes(store, "taken", queued=True, flush=True) == awaited
         with traced(store) as statements:
-            final = await run_sheet_writes(store, "queued", defer=True, flush=False)
+            final = await run_sheet_writes(store, "queued", queued=True, flush=False)
         assert final == awaited[-1:]
         updates = [s.split(" SET ")[1] for s in statements if s.startswith("UPDATE sheets")]
         assert len(updates) == 3, updates  # start + count 1, attempt 1 + count 2, end
@@ -176,12 +214,10 @@ async def test_a_one_attempt_sheet_updates_its_row_twice_in_two_writes(tmp_path:
 
         store.db._commit = recording  # type: ignore[method-assign]
         with traced(store) as statements:
-            await store.sheets.sheet_started("j", 1, defer=True)
-            await store.sheets.attempt_started("j", 1, 1, defer=True)
-            await store.sheets.attempt_finished(
-                "j", 1, 1, outcome="passed", exit_code=0, defer=True
-            )
-            await store.sheets.sheet_finished("j", 1, status="completed", exit_code=0, defer=True)
+            store.sheets.queue_sheet_started("j", 1)
+            store.sheets.queue_attempt_started("j", 1, 1)
+            store.sheets.queue_attempt_finished("j", 1, 1, outcome="passed", exit_code=0)
+            store.sheets.queue_sheet_finished("j", 1, status="completed", exit_code=0)
             await store.db.flush()
         assert [s.split(" SET ")[0].split(" (")[0] for s in statements] == [
             "UPDATE sheets",  # running, attempt count 1
@@ -218,6 +254,10 @@ async def test_a_jobs_status_change_is_stamped_once(tmp_path: Path) -> None:
         await store.jobs.set_status("j", "running", started=True)  # resumed
         again = await store.jobs.get("j")
         assert again is not None and again.finished_at is None and again.error is None
+        await store.jobs.set_status("j", "completed")
+        done = await store.jobs.get("j")
+        assert done is not None and (done.status, done.error) == ("completed", None)
+        assert done.finished_at == done.updated_at and done.started_at == again.started_at
         with pytest.raises(ValueError, match="cannot update job fields"):
             await store.jobs.update("j", name="renamed")
     finally:
@@ -333,6 +373,19 @@ async def test_opens_a_database_from_every_previous_version(tmp_path: Path) -> N
             "INSERT INTO sheets (job_id, sheet_num, status, stage, instance)"
             " VALUES ('old', 1, 'completed', 1, 1)"
         )
+        # Events 1 to 3, the newest since deleted (as a replace did before version 5).
+        for _ in range(3):
+            conn.execute(
+                "INSERT INTO events (job_id, type, time)"
+                " VALUES ('old', 'job.started', '2026-01-01T00:00:00+00:00')"
+            )
+        conn.execute("DELETE FROM events WHERE id = 3")
+        if version >= 2:  # an outcome recorded before
+            conn.execute(
+                "INSERT INTO learning_outcomes (job_id, sheet_num, attempt, backend, outcome,"
+                " attempts, recorded_at) VALUES ('old', 1, 7, 'b', 'failed', 1,"
+                " '2026-01-01T00:00:00+00:00')"
+            )
         conn.commit()
         conn.close()
         store = await Store.open(path)
@@ -341,9 +394,17 @@ async def test_opens_a_database_from_every_previous_version(tmp_path: Path) -> N
             job = await store.jobs.get("old")
             assert job is not None and job.status == "completed"
             assert await store.sheets.completed("old") == {1}
-            await LearningHub(store.db).record(
-                AttemptOutcome(job_id="old", sheet_num=1, attempt=1, backend="b", outcome="success")
-            )
+            assert [e.id for e in await store.events.since("old")] == [1, 2]
+            assert (await store.events.append("old", "job.resumed")).id == 4  # not 3
+            hub = LearningHub(store.db)
+            for attempt in (1, 2):
+                await hub.record(
+                    AttemptOutcome(
+                        job_id="old", sheet_num=1, attempt=attempt, backend="b", outcome="success"
+                    )
+                )
+            before = [7] if version >= 2 else []
+            assert [o.attempt for o in await hub.outcomes("old")] == [*before, 1, 2]
         finally:
             await store.close()
 

@@ -26,7 +26,7 @@ from mozart_daemon.learning import persist
 from mozart_daemon.learning.lessons import lessons_section, relevant
 from mozart_daemon.learning.patterns import Pattern, PatternIndex, failures_of, ranked
 from mozart_daemon.logging import get_logger
-from mozart_daemon.store.database import Database, json_list, now_iso
+from mozart_daemon.store.database import Database, Writes, json_list, now_iso
 
 log = get_logger(__name__)
 
@@ -37,6 +37,13 @@ _INSERT_OUTCOME = (
     "INSERT INTO learning_outcomes (job_id, sheet_num, attempt, backend, outcome,"
     " duration_seconds, attempts, validations, error_class, recorded_at, kind,"
     " error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The same for an outcome without an error (most): NULL in the SQL rather than two None
+# parameters, which sqlite3 binds through an adapter each.
+_INSERT_CLEAN_OUTCOME = (
+    "INSERT INTO learning_outcomes (job_id, sheet_num, attempt, backend, outcome,"
+    " duration_seconds, attempts, validations, error_class, recorded_at, kind,"
+    " error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)"
 )
 
 
@@ -54,8 +61,12 @@ class AttemptOutcome(msgspec.Struct, kw_only=True):
     error: str | None = None
 
 
+# The outcomes that count as a success of the work.
+_PASSED = frozenset({"success", "completed", "passed"})
+
+
 def _passed(outcome: str) -> bool:
-    return outcome in ("success", "completed", "passed")
+    return outcome in _PASSED
 
 
 class LearningHub:
@@ -105,33 +116,58 @@ class LearningHub:
         ``learning.enabled: false``), fold it into the patterns at once. The writes are
         queued (not durable: learning is advisory), so they share the commit of the
         sheet's next write instead of costing one of their own; returns them."""
-        if outcome.outcome in ("cancelled", "rate_limited"):
-            pass  # neither a success nor a failure of the work itself
+        # The durations per backend and ``json_list`` inline (a frame each was a quarter
+        # of this), and ``_mine`` only when it has something to do (the outcome failed, or
+        # a sheet waits for the fix of a failure).
+        result = outcome.outcome
+        passed = result in _PASSED
+        if result != "cancelled":
+            if result != "rate_limited":  # neither a success nor a failure of the work
+                self._recent.append(passed)
+            totals = self._backend_totals.get(outcome.backend)
+            if totals is None:
+                totals = self._backend_totals[outcome.backend] = [0.0, 0.0]
+            totals[0] += outcome.duration_seconds or 0.0
+            if passed:
+                totals[1] += 1.0
+        validations = outcome.validations
+        texts = json_list(validations) if validations else "[]"
+        error_class, error = outcome.error_class, outcome.error
+        statements: Writes
+        if error_class is None and error is None:
+            statements = [
+                (
+                    _INSERT_CLEAN_OUTCOME,
+                    (
+                        outcome.job_id, outcome.sheet_num, outcome.attempt, outcome.backend,
+                        result, outcome.duration_seconds, outcome.attempts, texts, now_iso(),
+                        outcome.kind,
+                    ),
+                )
+            ]  # fmt: skip
         else:
-            self._recent.append(_passed(outcome.outcome))
-        self._count_duration(outcome)
-        changed = self._mine(outcome, rules) if mine else []
-        row = (
-            outcome.job_id,
-            outcome.sheet_num,
-            outcome.attempt,
-            outcome.backend,
-            outcome.outcome,
-            outcome.duration_seconds,
-            outcome.attempts,
-            json_list(outcome.validations),
-            outcome.error_class,
-            now_iso(),
-            outcome.kind,
-            outcome.error,
-        )
-        statements = [(_INSERT_OUTCOME, row), *persist.pattern_writes(changed)]
+            statements = [
+                (
+                    _INSERT_OUTCOME,
+                    (
+                        outcome.job_id, outcome.sheet_num, outcome.attempt, outcome.backend,
+                        result, outcome.duration_seconds, outcome.attempts, texts, error_class,
+                        now_iso(), outcome.kind, error,
+                    ),
+                )
+            ]  # fmt: skip
+        if mine and (self._failing or not passed):
+            changed = self._mine(outcome, rules)
+            if changed:
+                statements += persist.pattern_writes(changed)
         return [self._db.enqueue(statements, durable=False)]
 
     def _mine(self, outcome: AttemptOutcome, rules: Sequence[ValidationRule]) -> list[Pattern]:
         key = (outcome.job_id, outcome.sheet_num)
         if _passed(outcome.outcome):
-            fixed = self._failing.pop(key, set())
+            fixed = self._failing.pop(key, None)
+            if not fixed:
+                return []
             changed = [self._index.by_id[i] for i in fixed if i in self._index.by_id]
             for pattern in changed:
                 if outcome.kind == "completion":
@@ -181,7 +217,7 @@ class LearningHub:
         lessons it was given, and forget its per-sheet state."""
         key = (job_id, sheet_num)
         self._failing.pop(key, None)
-        given = self._given.pop(key, set())
+        given = self._given.pop(key, None)
         if completed is None or not given:
             return
         changed = [self._index.by_id[i] for i in given if i in self._index.by_id]
@@ -197,13 +233,6 @@ class LearningHub:
         """Most frequent first."""
         found = ranked(p for p in self._index.by_id.values() if kind in (None, p.kind))
         return found[:limit] if limit is not None else found
-
-    def _count_duration(self, outcome: AttemptOutcome) -> None:
-        if outcome.outcome == "cancelled":
-            return
-        totals = self._backend_totals.setdefault(outcome.backend, [0.0, 0.0])
-        totals[0] += outcome.duration_seconds or 0.0
-        totals[1] += 1.0 if _passed(outcome.outcome) else 0.0
 
     def backend_expected_seconds(self, backend: str) -> float | None:
         spent, passes = self._backend_totals.get(backend, (0.0, 0.0))

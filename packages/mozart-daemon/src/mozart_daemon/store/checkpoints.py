@@ -13,6 +13,7 @@ import json
 import sqlite3
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -78,6 +79,78 @@ _COUNTING = {
 }
 
 
+_OPENED = (
+    "INSERT OR REPLACE INTO attempts (job_id, sheet_num, attempt, kind, started_at)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+_ATTEMPT_END = (
+    "UPDATE attempts SET finished_at = ?, outcome = ?, exit_code = ?, error = ?,"
+    " duration_seconds = ?, stdout_tail = ?, stderr_tail = ?, validations = ?"
+    " WHERE job_id = ? AND sheet_num = ? AND attempt = ?"
+)
+# Without an error (most ends): NULL in the SQL rather than a None parameter, which sqlite3
+# binds through an adapter (1,200 instructions).
+_CLEAN_ATTEMPT_END = (
+    "UPDATE attempts SET finished_at = ?, outcome = ?, exit_code = ?, error = NULL,"
+    " duration_seconds = ?, stdout_tail = ?, stderr_tail = ?, validations = ?"
+    " WHERE job_id = ? AND sheet_num = ? AND attempt = ?"
+)
+_CLEAN_FINISHED = (
+    "UPDATE sheets SET status = ?, exit_code = ?, error = NULL, finished_at = ?,"
+    " duration_seconds = ? WHERE job_id = ? AND sheet_num = ?"
+)
+
+
+def _started(job_id: str, sheet_num: int) -> Writes:
+    return [(_STARTED, (now_iso(), job_id, sheet_num))]
+
+
+def _opened(job_id: str, sheet_num: int, attempt: int, kind: str) -> tuple[str, tuple[Any, ...]]:
+    return _OPENED, (job_id, sheet_num, attempt, kind, now_iso())
+
+
+def _attempt_end(
+    job_id: str,
+    sheet_num: int,
+    attempt: int,
+    outcome: str,
+    exit_code: int | None,
+    error: str | None,
+    duration_seconds: float | None,
+    stdout_tail: str | None,
+    stderr_tail: str | None,
+    validations: list[object] | None,
+) -> Writes:
+    """The attempt's row closed, and its exit code and error on the sheet's row (the sheet's
+    update is the second statement)."""
+    texts = json_list(validations) if validations else "[]"
+    closed: tuple[str, tuple[Any, ...]]
+    if error is None:
+        closed = _CLEAN_ATTEMPT_END, (
+            now_iso(), outcome, exit_code, duration_seconds, stdout_tail, stderr_tail, texts,
+            job_id, sheet_num, attempt,
+        )  # fmt: skip
+    else:
+        closed = _ATTEMPT_END, (
+            now_iso(), outcome, exit_code, error, duration_seconds, stdout_tail, stderr_tail,
+            texts, job_id, sheet_num, attempt,
+        )  # fmt: skip
+    return [closed, (_ATTEMPT_RESULT, (exit_code, error, job_id, sheet_num))]
+
+
+def _end(
+    job_id: str,
+    sheet_num: int,
+    status: str,
+    exit_code: int | None,
+    error: str | None,
+    duration_seconds: float | None,
+) -> tuple[str, tuple[Any, ...]]:
+    if error is None:
+        return _CLEAN_FINISHED, (status, exit_code, now_iso(), duration_seconds, job_id, sheet_num)
+    return _FINISHED, (status, exit_code, error, now_iso(), duration_seconds, job_id, sheet_num)
+
+
 def _sheet(row: sqlite3.Row) -> SheetRecord:
     return SheetRecord(
         sheet_num=row["sheet_num"],
@@ -94,15 +167,21 @@ def _sheet(row: sqlite3.Row) -> SheetRecord:
 
 
 class SheetStore:
+    """Each transition (a sheet or attempt started or finished) two ways: awaited (one
+    committed write, e.g. ``sheet_started``) or queued (``queue_sheet_started``: a
+    ``Database.enqueue``, committed before, or with, any later write; what the engine's
+    checkpoint uses). Both write the same rows."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
-        # Per sheet, the last queued (``defer``) write of its row until the sheet ends: the
-        # next queued write of the same row folds into it while the database thread has not
-        # taken it (``Database.queued``). A one-attempt sheet's row is then updated twice
-        # instead of four times (start with attempt count, end), with the same result, in
-        # two queued writes instead of four (the attempt's row joins the start, the sheet's
-        # end the attempt's): each write costs the loop its own bookkeeping.
-        self._row_writes: dict[tuple[str, int], asyncio.Future[int]] = {}
+        # Per sheet, its last queued write and the index of the row's update among the
+        # write's statements, until the sheet ends: the next queued write of the same row
+        # folds into it while the database thread has not taken it (``Database.queued``).
+        # A one-attempt sheet's row is then updated twice instead of four times (start with
+        # attempt count, end), with the same result, in two queued writes instead of four
+        # (the attempt's row joins the start, the sheet's end the attempt's): each write
+        # costs the loop its own bookkeeping.
+        self._row_writes: dict[tuple[str, int], tuple[asyncio.Future[int], int]] = {}
 
     async def sheets(self, job_id: str) -> list[SheetRecord]:
         rows = await self._db.fetchall(
@@ -141,43 +220,40 @@ class SheetStore:
         )
         return {r[0]: int(r[1]) for r in rows}
 
-    async def sheet_started(self, job_id: str, sheet_num: int, *, defer: bool = False) -> None:
-        """``defer``: queued, committed with the next write (``Database.enqueue``)."""
-        statements: Writes = [(_STARTED, (now_iso(), job_id, sheet_num))]
+    # -- transitions, awaited ---------------------------------------------------------------
+
+    async def sheet_started(self, job_id: str, sheet_num: int) -> None:
         # Not durable: a sheet found running after a crash is pending again anyway.
-        await self._write(statements, durable=False, defer=defer, row=(job_id, sheet_num))
+        await self._write_now((job_id, sheet_num), _started(job_id, sheet_num), durable=False)
 
-    async def _write(
-        self,
-        statements: Writes,
-        *,
-        durable: bool,
-        defer: bool,
-        row: tuple[str, int] | None = None,
+    async def attempt_started(
+        self, job_id: str, sheet_num: int, attempt: int, *, kind: str = "normal"
     ) -> None:
-        """``row``: the statements update that sheet's row; a queued write of it is kept
-        for the next one to fold into."""
-        if defer:
-            written = self._db.enqueue(statements, durable=durable)
-            if row is not None:
-                self._row_writes[row] = written
-            return
-        if row is not None:
-            self._row_writes.pop(row, None)
-        await self._db.transaction(statements, durable=durable)
+        row = (job_id, sheet_num)
+        statements = [_opened(job_id, sheet_num, attempt, kind), (_ATTEMPT_COUNT, (attempt, *row))]
+        await self._write_now(row, statements, durable=False)
 
-    def _queued_update(
-        self, row: tuple[str, int], kinds: Collection[str]
-    ) -> tuple[Write, int] | None:
-        """The sheet's last queued write, while it can still be changed, if it updates the
-        row with one of ``kinds``: the write and the update's index among its statements."""
-        written = self._row_writes.get(row)
-        if written is None or (write := self._db.queued(written)) is None:
-            return None
-        for index, (sql, params) in enumerate(write.statements):
-            if sql in kinds and params[-2:] == row:
-                return write, index
-        return None
+    async def attempt_finished(
+        self,
+        job_id: str,
+        sheet_num: int,
+        attempt: int,
+        *,
+        outcome: str,
+        exit_code: int | None = None,
+        error: str | None = None,
+        duration_seconds: float | None = None,
+        stdout_tail: str | None = None,
+        stderr_tail: str | None = None,
+        validations: list[object] | None = None,
+    ) -> None:
+        statements = _attempt_end(
+            job_id, sheet_num, attempt, outcome, exit_code, error, duration_seconds,
+            stdout_tail, stderr_tail, validations,
+        )  # fmt: skip
+        # The sheet's own end (``sheet_finished``, durable) follows; a retry's attempt only
+        # needs to survive a crash of the daemon.
+        await self._write_now((job_id, sheet_num), statements, durable=False)
 
     async def sheet_finished(
         self,
@@ -188,13 +264,77 @@ class SheetStore:
         exit_code: int | None = None,
         error: str | None = None,
         duration_seconds: float | None = None,
-        defer: bool = False,
     ) -> None:
-        """Durable (power loss included). ``defer``: see ``sheet_started``."""
+        """Durable (power loss included)."""
+        update = _end(job_id, sheet_num, status, exit_code, error, duration_seconds)
+        await self._write_now((job_id, sheet_num), [update], durable=True)
+
+    async def _write_now(self, row: tuple[str, int], statements: Writes, *, durable: bool) -> None:
+        self._row_writes.pop(row, None)  # nothing may fold into the row's earlier write now
+        await self._db.transaction(statements, durable=durable)
+
+    # -- transitions, queued (never suspend) ---------------------------------------------------
+
+    def queue_sheet_started(self, job_id: str, sheet_num: int) -> None:
+        """``sheet_started``, queued (``Database.enqueue``)."""
+        written = self._db.enqueue(_started(job_id, sheet_num), durable=False)
+        self._row_writes[(job_id, sheet_num)] = (written, 0)
+
+    def queue_attempt_started(
+        self, job_id: str, sheet_num: int, attempt: int, *, kind: str = "normal"
+    ) -> None:
+        """``attempt_started``, queued."""
         row = (job_id, sheet_num)
-        update = (_FINISHED, (status, exit_code, error, now_iso(), duration_seconds, *row))
-        found = self._queued_update(row, (_ATTEMPT_RESULT,)) if defer else None
-        self._row_writes.pop(row, None)
+        opened = _opened(job_id, sheet_num, attempt, kind)
+        found = self._queued_update(row, _COUNTING)
+        if found is not None:
+            # The row's update still queued (the sheet's start, or the previous attempt's
+            # result) raises the count too, and the attempt's row joins its write.
+            write, index = found
+            sql, params = write.statements[index]
+            write.statements[index] = (_COUNTING[sql], (*params[:-2], attempt, *row))
+            write.statements.append(opened)
+            return
+        written = self._db.enqueue([opened, (_ATTEMPT_COUNT, (attempt, *row))], durable=False)
+        self._row_writes[row] = (written, 1)
+
+    def queue_attempt_finished(
+        self,
+        job_id: str,
+        sheet_num: int,
+        attempt: int,
+        *,
+        outcome: str,
+        exit_code: int | None = None,
+        error: str | None = None,
+        duration_seconds: float | None = None,
+        stdout_tail: str | None = None,
+        stderr_tail: str | None = None,
+        validations: list[object] | None = None,
+    ) -> None:
+        """``attempt_finished``, queued."""
+        statements = _attempt_end(
+            job_id, sheet_num, attempt, outcome, exit_code, error, duration_seconds,
+            stdout_tail, stderr_tail, validations,
+        )  # fmt: skip
+        written = self._db.enqueue(statements, durable=False)
+        self._row_writes[(job_id, sheet_num)] = (written, 1)
+
+    def queue_sheet_finished(
+        self,
+        job_id: str,
+        sheet_num: int,
+        *,
+        status: str,
+        exit_code: int | None = None,
+        error: str | None = None,
+        duration_seconds: float | None = None,
+    ) -> None:
+        """``sheet_finished``, queued: durable (power loss included) once committed."""
+        row = (job_id, sheet_num)
+        update = _end(job_id, sheet_num, status, exit_code, error, duration_seconds)
+        found = self._queued_update(row, (_ATTEMPT_RESULT,))
+        self._row_writes.pop(row, None)  # the sheet ended: nothing more folds into it
         if found is not None:
             # The end takes the place of the last attempt's exit code and error, which it
             # overwrites in the same commit: one write fewer, durable now.
@@ -202,7 +342,18 @@ class SheetStore:
             write.statements[index] = update
             write.durable = True
             return
-        await self._write([update], durable=True, defer=defer)
+        self._db.enqueue([update], durable=True)
+
+    def _queued_update(
+        self, row: tuple[str, int], kinds: Collection[str]
+    ) -> tuple[Write, int] | None:
+        """The sheet's last queued write, while it can still be changed, if its update of
+        the row is one of ``kinds``: the write and the update's index among its statements."""
+        last = self._row_writes.get(row)
+        if last is None or (write := self._db.queued(last[0])) is None:
+            return None
+        index = last[1]
+        return (write, index) if write.statements[index][0] in kinds else None
 
     async def set_sheet_status(
         self, job_id: str, sheet_num: int, status: str, *, error: str | None = None
@@ -219,78 +370,6 @@ class SheetStore:
             "UPDATE sheets SET status = 'pending' WHERE job_id = ?"
             " AND status NOT IN ('completed', 'skipped')",
             (job_id,),
-        )
-
-    async def attempt_started(
-        self,
-        job_id: str,
-        sheet_num: int,
-        attempt: int,
-        *,
-        kind: str = "normal",
-        defer: bool = False,
-    ) -> None:
-        """``defer``: see ``sheet_started``."""
-        row = (job_id, sheet_num)
-        opened = (
-            "INSERT OR REPLACE INTO attempts (job_id, sheet_num, attempt, kind, started_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (job_id, sheet_num, attempt, kind, now_iso()),
-        )
-        if defer and (found := self._queued_update(row, _COUNTING)) is not None:
-            # The row's update still queued (the sheet's start, or the previous attempt's
-            # result) raises the count too, and the attempt's row joins its write.
-            write, index = found
-            sql, params = write.statements[index]
-            write.statements[index] = (_COUNTING[sql], (*params[:-2], attempt, *row))
-            write.statements.append(opened)
-            return
-        count = (_ATTEMPT_COUNT, (attempt, *row))
-        await self._write([opened, count], durable=False, defer=defer, row=row)
-
-    async def attempt_finished(
-        self,
-        job_id: str,
-        sheet_num: int,
-        attempt: int,
-        *,
-        outcome: str,
-        exit_code: int | None = None,
-        error: str | None = None,
-        duration_seconds: float | None = None,
-        stdout_tail: str | None = None,
-        stderr_tail: str | None = None,
-        validations: list[object] | None = None,
-        defer: bool = False,
-    ) -> None:
-        """``defer``: see ``sheet_started``."""
-        await self._write(
-            [
-                (
-                    "UPDATE attempts SET finished_at = ?, outcome = ?, exit_code = ?, error = ?,"
-                    " duration_seconds = ?, stdout_tail = ?, stderr_tail = ?, validations = ?"
-                    " WHERE job_id = ? AND sheet_num = ? AND attempt = ?",
-                    (
-                        now_iso(),
-                        outcome,
-                        exit_code,
-                        error,
-                        duration_seconds,
-                        stdout_tail,
-                        stderr_tail,
-                        json_list(validations or []),
-                        job_id,
-                        sheet_num,
-                        attempt,
-                    ),
-                ),
-                (_ATTEMPT_RESULT, (exit_code, error, job_id, sheet_num)),
-            ],
-            # The sheet's own end (``sheet_finished``, durable) follows; a retry's attempt
-            # only needs to survive a crash of the daemon.
-            durable=False,
-            defer=defer,
-            row=(job_id, sheet_num),
         )
 
     async def job_attempts(self, job_id: str) -> list[AttemptRecord]:

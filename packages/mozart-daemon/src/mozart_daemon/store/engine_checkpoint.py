@@ -28,7 +28,8 @@ from mozart_daemon.store.checkpoints import SheetStore
 
 class StoreCheckpoint:
     # sheet_started, attempt_started, attempt_finished and sheet_finished queue their
-    # writes (Database.enqueue) and never suspend (engine/checkpoint.py: Checkpoint).
+    # writes (Database.enqueue, through SheetStore's queue_ methods: no coroutine of their
+    # own) and never suspend (engine/checkpoint.py: Checkpoint).
     queues_writes = True
 
     def __init__(
@@ -47,16 +48,19 @@ class StoreCheckpoint:
         self._learn = learn  # the score's learning.enabled
 
     async def sheet_started(self, job_id: str, sheet_num: int) -> None:
-        await self._sheets.sheet_started(job_id, sheet_num, defer=True)
+        self._sheets.queue_sheet_started(job_id, sheet_num)
 
     async def attempt_started(
         self, job_id: str, sheet_num: int, attempt: int, kind: AttemptKind
     ) -> None:
-        await self._sheets.attempt_started(job_id, sheet_num, attempt, kind=kind, defer=True)
+        self._sheets.queue_attempt_started(job_id, sheet_num, attempt, kind=kind)
 
     async def attempt_finished(self, job_id: str, record: AttemptRecord) -> None:
-        validations: list[object] = [v.to_dict() for v in record.validations]
-        await self._sheets.attempt_finished(
+        # (Most attempts have none: no list comprehension, a frame of its own, then.)
+        validations: list[object] = (
+            [v.to_dict() for v in record.validations] if record.validations else []
+        )
+        self._sheets.queue_attempt_finished(
             job_id,
             record.sheet_num,
             record.attempt,
@@ -67,7 +71,6 @@ class StoreCheckpoint:
             stdout_tail=record.stdout_tail,
             stderr_tail=record.stderr_tail,
             validations=validations,
-            defer=True,
         )
         # Learning is advisory and its write need not hold the sheet up: the hub folds the
         # outcome into its patterns now and queues its write, committed with the sheet's
@@ -91,14 +94,13 @@ class StoreCheckpoint:
         )
 
     async def sheet_finished(self, job_id: str, result: SheetResult) -> None:
-        await self._sheets.sheet_finished(
+        self._sheets.queue_sheet_finished(
             job_id,
             result.sheet_num,
             status=str(result.status),
             exit_code=result.exit_code,
             error=result.error,
             duration_seconds=result.duration_seconds,
-            defer=True,
         )
 
     async def sheet_interrupted(self, job_id: str, sheet_num: int) -> None:

@@ -119,6 +119,54 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE learning_outcomes ADD COLUMN error TEXT;
     CREATE INDEX learning_by_job ON learning_outcomes (job_id, sheet_num);
     """,
+    # 5: events and learning outcomes without AUTOINCREMENT, which read and rewrote their
+    # row of sqlite_sequence at every insert (six a job, 5,000 instructions each). A rowid
+    # is then the largest one + 1, so it is never reused as long as the newest row stays:
+    # no outcome is ever deleted, and the registry keeps a replaced job's newest event as a
+    # mark (job id '', no score's name, type 'mark') while it is the newest
+    # (``registry.create``). The largest event id AUTOINCREMENT handed out, if its row is
+    # gone, gets such a mark here.
+    """
+    CREATE TABLE events_v5 (
+        id        INTEGER PRIMARY KEY,
+        job_id    TEXT NOT NULL,
+        type      TEXT NOT NULL,
+        sheet_num INTEGER,
+        attempt   INTEGER,
+        message   TEXT,
+        time      TEXT NOT NULL
+    );
+    INSERT INTO events_v5 SELECT id, job_id, type, sheet_num, attempt, message, time FROM events;
+    INSERT INTO events_v5 (id, job_id, type, time)
+        SELECT seq, '', 'mark', strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now') FROM sqlite_sequence
+        WHERE name = 'events' AND seq > (SELECT COALESCE(MAX(id), 0) FROM events);
+    DROP TABLE events;
+    ALTER TABLE events_v5 RENAME TO events;
+    CREATE INDEX events_by_job ON events (job_id, id);
+    CREATE TABLE learning_outcomes_v5 (
+        id               INTEGER PRIMARY KEY,
+        job_id           TEXT NOT NULL,
+        sheet_num        INTEGER NOT NULL,
+        attempt          INTEGER NOT NULL,
+        backend          TEXT NOT NULL,
+        outcome          TEXT NOT NULL,
+        duration_seconds REAL,
+        attempts         INTEGER NOT NULL,
+        validations      TEXT NOT NULL DEFAULT '[]',
+        error_class      TEXT,
+        recorded_at      TEXT NOT NULL,
+        kind             TEXT NOT NULL DEFAULT 'normal',
+        error            TEXT
+    );
+    INSERT INTO learning_outcomes_v5 SELECT id, job_id, sheet_num, attempt, backend, outcome,
+        duration_seconds, attempts, validations, error_class, recorded_at, kind, error
+        FROM learning_outcomes;
+    DROP TABLE learning_outcomes;
+    ALTER TABLE learning_outcomes_v5 RENAME TO learning_outcomes;
+    CREATE INDEX learning_by_backend ON learning_outcomes (backend, recorded_at);
+    CREATE INDEX learning_by_job ON learning_outcomes (job_id, sheet_num);
+    DELETE FROM sqlite_sequence WHERE name IN ('events', 'learning_outcomes');
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
