@@ -2,6 +2,11 @@
 with default limits, timed from the first submit until no job is queued or running; vs
 Debian's task-spooler (5 slots) running N `true` tasks in the same run.
 
+Like the RPC rows, the measurements alternate (task-spooler, Mozart on disk, Mozart on tmpfs;
+three rounds in a full run, one in a quick one) and the best of each is kept: one run of each
+lasts about a second, and a second in which another tenant of this shared machine is busy
+would otherwise decide the ratio. The note lists every round's rates.
+
 A second figure, without a target, runs the same jobs with their score files, and so their
 workspaces, on tmpfs (the daemon's state database stays on disk): each job creates three
 inodes (its workspace, ``logs/`` and the prompt file), which on this machine's ext4 without
@@ -135,46 +140,73 @@ def _extra(run: Run, jobs: int, settled: disk.Settle | None = None) -> dict[str,
     }
 
 
+def _rates(runs: list[Run]) -> str:
+    return "/".join(f"{run.rate:.0f}" for run in runs)
+
+
+async def _measure_tmpfs(jobs: int) -> Run:
+    shm = Path(tempfile.mkdtemp(prefix="mzb", dir=TMPFS))
+    try:
+        return await _measure(jobs, shm)
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)  # tmpfs: no cost for later creations
+
+
 async def run(ctx: Context) -> list[Row]:
     jobs = ctx.pick(1000, 200)
+    rounds = ctx.pick(3, 1)
     settled = await asyncio.to_thread(disk.settle, Path("/tmp"), remove_at_end)
-    tsp_rate = await asyncio.to_thread(refs.task_spooler_rate, jobs, 5)
-    on_disk = await _measure(jobs, None)
-    note = _note(on_disk, jobs, settled)
-    if tsp_rate is None:
+    tsp_rates: list[float] = []
+    on_disk: list[Run] = []
+    in_memory: list[Run] = []
+    for _ in range(rounds):
+        tsp_rate = await asyncio.to_thread(refs.task_spooler_rate, jobs, 5)
+        if tsp_rate is not None:
+            tsp_rates.append(tsp_rate)
+        on_disk.append(await _measure(jobs, None))
+        if TMPFS.is_dir():
+            in_memory.append(await _measure_tmpfs(jobs))
+    best = max(on_disk, key=lambda run: run.rate)
+    reference = max(tsp_rates) if tsp_rates else None
+    note = _note(best, jobs, settled)
+    rounds_note = f"; best of {rounds}: Mozart {_rates(on_disk)} jobs/s"
+    if tsp_rates:
+        rounds_note += ", tsp " + "/".join(f"{rate:.0f}" for rate in tsp_rates) + " tasks/s"
+    note += rounds_note
+    if reference is None:
         note += "; SKIPPED the reference: task-spooler (tsp) is not installed"
     rows = [
         Row(
             key="jobs.throughput",
             what=f"{jobs} one-sheet jobs, {CLIENTS} clients, default limits",
-            figure=on_disk.rate,
+            figure=best.rate,
             unit="jobs/s",
-            reference=tsp_rate,
-            reference_what="tasks/s tsp -S 5" if tsp_rate is not None else "tsp absent",
-            ratio=on_disk.rate / tsp_rate if tsp_rate else None,
+            reference=reference,
+            reference_what="tasks/s tsp -S 5" if reference is not None else "tsp absent",
+            ratio=best.rate / reference if reference else None,
             target=f">= {TARGET}x tsp",
-            passed=on_disk.rate / tsp_rate >= TARGET if tsp_rate else None,
+            passed=best.rate / reference >= TARGET if reference else None,
             note=note,
-            extra=_extra(on_disk, jobs, settled),
+            extra={
+                **_extra(best, jobs, settled),
+                "rates": [run.rate for run in on_disk],
+                "tsp_rates": tsp_rates,
+            },
         )
     ]
-    if TMPFS.is_dir():
-        shm = Path(tempfile.mkdtemp(prefix="mzb", dir=TMPFS))
-        try:
-            memory = await _measure(jobs, shm)
-        finally:
-            shutil.rmtree(shm, ignore_errors=True)  # tmpfs: no cost for later creations
+    if in_memory:
+        fastest = max(in_memory, key=lambda run: run.rate)
         rows.append(
             Row(
                 key="jobs.throughput_tmpfs",
                 what="the same, the jobs' workspaces on tmpfs (database on disk)",
-                figure=memory.rate,
+                figure=fastest.rate,
                 unit="jobs/s",
-                reference=tsp_rate,
-                reference_what="tasks/s tsp -S 5" if tsp_rate is not None else "tsp absent",
-                ratio=memory.rate / tsp_rate if tsp_rate else None,
-                note=_note(memory, jobs),
-                extra=_extra(memory, jobs),
+                reference=reference,
+                reference_what="tasks/s tsp -S 5" if reference is not None else "tsp absent",
+                ratio=fastest.rate / reference if reference else None,
+                note=_note(fastest, jobs) + f"; best of {rounds}: {_rates(in_memory)} jobs/s",
+                extra={**_extra(fastest, jobs), "rates": [run.rate for run in in_memory]},
             )
         )
     return rows
