@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -107,20 +106,17 @@ class EventLog:
             id=0, job_id=job_id, type=type, sheet_num=sheet_num, attempt=attempt,
             message=message, time=datetime.fromisoformat(stamp),
         )  # fmt: skip
-        written = self._db.enqueue(
+
+        def persisted(rowid: int) -> None:  # not called if it failed: the database logs it
+            record.id = rowid
+            on_persisted(record)
+
+        self._db.enqueue(
             [*with_writes, _insert(job_id, type, sheet_num, attempt, message, stamp)],
             durable=type in DURABLE_EVENTS,
             rowid=True,
+            then=persisted,
         )
-
-        def persisted(future: asyncio.Future[int]) -> None:
-            try:
-                record.id = future.result()
-            except (asyncio.CancelledError, Exception):
-                return  # not committed: logged by the database
-            on_persisted(record)
-
-        written.add_done_callback(persisted)
 
     async def since(self, job_id: str, after_id: int = 0) -> list[EventRecord]:
         rows = await self._db.fetchall(
