@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
+from operator import is_not
 from typing import Any
 
 import msgspec
@@ -53,8 +55,12 @@ def _insert(
     if sheet_num is None and attempt is None and message is None:  # a job's event
         return _INSERTS[False, False, False], (job_id, type, stamp)
     sql = _INSERTS[sheet_num is not None, attempt is not None, message is not None]
-    params = (job_id, type, *(v for v in (sheet_num, attempt, message) if v is not None), stamp)
-    return sql, params
+    return sql, (job_id, type, *filter(_given, (sheet_num, attempt, message)), stamp)
+
+
+# Whether a value is given (not None), for ``filter``: in C, where a generator expression
+# cost a frame and about 25 bytecodes a sheet's event.
+_given = partial(is_not, None)
 
 
 class EventLog:
