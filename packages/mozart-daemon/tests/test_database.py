@@ -76,8 +76,12 @@ async def test_a_transaction_is_all_or_none_inside_a_batch(db: Database) -> None
 
 async def test_queued_writes_commit_in_order_before_later_writes_and_reads(db: Database) -> None:
     order: list[str] = []
-    first = db.enqueue([("INSERT INTO t VALUES ('q', 1)", ())], durable=False, rowid=True)
-    first.add_done_callback(lambda _f: order.append("queued"))
+    db.enqueue(
+        [("INSERT INTO t VALUES ('q', 1)", ())],
+        durable=False,
+        rowid=True,
+        then=lambda _rowid: order.append("queued"),
+    )
     # A read right after a queued write sees it.
     assert await db.scalar("SELECT v FROM t WHERE k = 'q'") == 1
     db.enqueue([("UPDATE t SET v = 2 WHERE k = 'q'", ())], durable=False)
@@ -134,11 +138,11 @@ async def test_a_failed_queued_write_is_logged_not_raised(
     recorder = LogRecorder()
     monkeypatch.setattr(database, "log", recorder)
     await db.execute("INSERT INTO t VALUES ('x', 1)")
-    failed = db.enqueue([("INSERT INTO t VALUES ('x', 2)", ())])
-    succeeded = db.enqueue([("INSERT INTO t VALUES ('y', 2)", ())])
+    results: list[tuple[str, int]] = []
+    db.enqueue([("INSERT INTO t VALUES ('x', 2)", ())], then=lambda n: results.append(("x", n)))
+    db.enqueue([("INSERT INTO t VALUES ('y', 2)", ())], then=lambda n: results.append(("y", n)))
     await db.flush()
-    assert isinstance(failed.exception(), sqlite3.IntegrityError)
-    assert succeeded.result() == 1
+    assert results == [("y", 1)]  # the failed write's ``then`` is not called
     assert [(level, event) for level, event, _ in recorder.lines] == [
         ("error", "store.write_failed")
     ]
@@ -215,3 +219,45 @@ def test_json_list_is_json_dumps_with_str_default() -> None:
     cases: list[list[object]] = [[], [{}], [{"passed": False, "at": when}], [[1, "é", None]]]
     for values in cases:
         assert json_list(values) == json.dumps(values, default=str)
+
+
+async def test_a_queued_writes_then_runs_in_its_callers_context_in_commit_order(
+    db: Database,
+) -> None:
+    """``then`` gets the write's rowid or rowcount, in the context of the code that queued
+    it (its log fields), in commit order; one that raises is reported as the loop reports a
+    callback's, and the others still run; one that writes is waited for by ``flush``."""
+    import contextvars
+
+    who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
+    seen: list[tuple[str, str, int]] = []
+    reported: list[BaseException] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context["exception"]))
+
+    def then(name: str) -> Callable[[int], None]:
+        return lambda result: seen.append((name, who.get(), result))
+
+    def fails(_result: int) -> None:
+        raise RuntimeError("in then")
+
+    later: list[asyncio.Future[int]] = []
+
+    def writes(_result: int) -> None:
+        later.append(db.execute("INSERT INTO t VALUES ('later', 9)"))
+
+    async def queue(name: str) -> None:
+        who.set(name)
+        db.enqueue([("INSERT INTO t VALUES (?, 1)", (name,))], rowid=True, then=then(name))
+
+    await asyncio.gather(queue("a"), queue("b"))  # each in a task, with its own context
+    db.enqueue([("UPDATE t SET v = 2", ())], then=then("update"))
+    db.enqueue([("UPDATE t SET v = 3 WHERE k = 'a'", ())], then=fails)
+    db.enqueue([("UPDATE t SET v = 4 WHERE k = 'b'", ())], then=writes)
+    db.enqueue([("UPDATE t SET v = v WHERE k = 'none'", ())], then=then("none"))
+    await db.flush()
+    assert later[0].done()  # flush waited for the write a ``then`` issued
+    assert seen == [("a", "a", 1), ("b", "b", 2), ("update", "nobody", 2), ("none", "nobody", 0)]
+    assert [str(e) for e in reported] == ["in then"]
+    rows = await db.fetchall("SELECT k, v FROM t ORDER BY k")
+    assert [(r[0], r[1]) for r in rows] == [("a", 3), ("b", 4), ("later", 9)]

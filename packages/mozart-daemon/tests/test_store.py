@@ -373,13 +373,15 @@ async def test_opens_a_database_from_every_previous_version(tmp_path: Path) -> N
             "INSERT INTO sheets (job_id, sheet_num, status, stage, instance)"
             " VALUES ('old', 1, 'completed', 1, 1)"
         )
-        # Events 1 to 3, the newest since deleted (as a replace did before version 5).
+        # Events 1 to 3, the newest since deleted as a replace did before version 5 (since
+        # then, a replace keeps the newest event as a mark).
         for _ in range(3):
             conn.execute(
                 "INSERT INTO events (job_id, type, time)"
                 " VALUES ('old', 'job.started', '2026-01-01T00:00:00+00:00')"
             )
-        conn.execute("DELETE FROM events WHERE id = 3")
+        if version < 5:
+            conn.execute("DELETE FROM events WHERE id = 3")
         if version >= 2:  # an outcome recorded before
             conn.execute(
                 "INSERT INTO learning_outcomes (job_id, sheet_num, attempt, backend, outcome,"
@@ -393,8 +395,11 @@ async def test_opens_a_database_from_every_previous_version(tmp_path: Path) -> N
             assert await store.db.scalar("PRAGMA user_version") == SCHEMA_VERSION
             job = await store.jobs.get("old")
             assert job is not None and job.status == "completed"
+            page, _ = await store.jobs.list_jobs(status="completed")
+            assert [j.job_id for j in page] == ["old"]
             assert await store.sheets.completed("old") == {1}
-            assert [e.id for e in await store.events.since("old")] == [1, 2]
+            kept = [1, 2] if version < 5 else [1, 2, 3]
+            assert [e.id for e in await store.events.since("old")] == kept
             assert (await store.events.append("old", "job.resumed")).id == 4  # not 3
             hub = LearningHub(store.db)
             for attempt in (1, 2):
@@ -470,5 +475,49 @@ async def test_status_filter_pages_through_an_index(tmp_path: Path) -> None:
         )
         detail = " ".join(str(r[3]) for r in plan)
         assert "jobs_by_status_created" in detail and "TEMP B-TREE" not in detail
+    finally:
+        await store.close()
+
+
+async def test_pages_run_newest_first_through_ascending_indexes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The jobs' indexes are ascending (migration 6): listing newest first scans them
+    backwards, without sorting, and a page boundary between jobs created in the same
+    microsecond still orders them by id, descending."""
+    from mozart_daemon.store import registry
+
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        stamps = iter(["2026-01-01T00:00:01+00:00"] * 4 + ["2026-01-01T00:00:02+00:00"] * 3)
+        monkeypatch.setattr(registry, "now_iso", lambda: next(stamps))
+        for job_id in ("b", "d", "a", "c", "f", "e", "g"):
+            await make_job(store, job_id, sheets=1)
+        monkeypatch.undo()
+        for job_id in ("d", "a", "g", "e"):
+            await store.jobs.set_status(job_id, "completed")
+        newest_first = ["g", "f", "e", "d", "c", "b", "a"]
+        for filters, expected in (
+            ({"include_all": True}, newest_first),
+            ({"status": "completed"}, ["g", "e", "d", "a"]),
+            ({}, ["f", "c", "b"]),  # the active ones
+        ):
+            seen: list[str] = []
+            cursor = None
+            while True:
+                page, cursor = await store.jobs.list_jobs(limit=2, after=cursor, **filters)
+                seen += [j.job_id for j in page]
+                if cursor is None:
+                    break
+            assert seen == expected, filters
+        for sql, index in (
+            ("SELECT * FROM jobs", "jobs_by_created"),
+            ("SELECT * FROM jobs WHERE status = 'completed'", "jobs_by_status_created"),
+        ):
+            plan = await store.db.fetchall(
+                f"EXPLAIN QUERY PLAN {sql} ORDER BY created_at DESC, job_id DESC LIMIT 3"
+            )
+            detail = " ".join(str(r[3]) for r in plan)
+            assert index in detail and "TEMP B-TREE" not in detail
     finally:
         await store.close()

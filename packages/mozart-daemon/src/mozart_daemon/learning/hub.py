@@ -14,7 +14,6 @@ contention; ``recent_failure_rate`` feeds readiness.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import deque
 from collections.abc import Sequence
@@ -97,13 +96,12 @@ class LearningHub:
         rules: Sequence[ValidationRule] = (),
         mine: bool = True,
     ) -> None:
-        """``record_soon``, then wait until its writes are committed."""
-        for write in self.record_soon(outcome, rules=rules, mine=mine):
-            try:
-                await write
-            except Exception as exc:
-                # Learning is advisory: a failed write must never fail the sheet.
-                log.warning("learning.record_failed", error=str(exc))
+        """``record_soon``, awaited: until its writes are committed."""
+        try:
+            await self._db.transaction(self._writes(outcome, rules, mine), durable=False)
+        except Exception as exc:
+            # Learning is advisory: a failed write must never fail the sheet.
+            log.warning("learning.record_failed", error=str(exc))
 
     def record_soon(
         self,
@@ -111,11 +109,17 @@ class LearningHub:
         *,
         rules: Sequence[ValidationRule] = (),
         mine: bool = True,
-    ) -> list[asyncio.Future[int]]:
+    ) -> None:
         """Record one finished attempt and, unless ``mine`` is off (the score's
         ``learning.enabled: false``), fold it into the patterns at once. The writes are
         queued (not durable: learning is advisory), so they share the commit of the
-        sheet's next write instead of costing one of their own; returns them."""
+        sheet's next write instead of costing one of their own."""
+        self._db.enqueue(self._writes(outcome, rules, mine), durable=False)
+
+    def _writes(
+        self, outcome: AttemptOutcome, rules: Sequence[ValidationRule], mine: bool
+    ) -> Writes:
+        """The outcome folded into the totals (and the patterns): the writes that save it."""
         # The durations per backend and ``json_list`` inline (a frame each was a quarter
         # of this), and ``_mine`` only when it has something to do (the outcome failed, or
         # a sheet waits for the fix of a failure).
@@ -160,7 +164,7 @@ class LearningHub:
             changed = self._mine(outcome, rules)
             if changed:
                 statements += persist.pattern_writes(changed)
-        return [self._db.enqueue(statements, durable=False)]
+        return statements
 
     def _mine(self, outcome: AttemptOutcome, rules: Sequence[ValidationRule]) -> list[Pattern]:
         key = (outcome.job_id, outcome.sheet_num)

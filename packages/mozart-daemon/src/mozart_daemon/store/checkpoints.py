@@ -8,7 +8,6 @@ power loss they may rewind, which recovery treats like any interrupted sheet.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import Collection
@@ -181,7 +180,7 @@ class SheetStore:
         # attempt count, end), with the same result, in two queued writes instead of four
         # (the attempt's row joins the start, the sheet's end the attempt's): each write
         # costs the loop its own bookkeeping.
-        self._row_writes: dict[tuple[str, int], tuple[asyncio.Future[int], int]] = {}
+        self._row_writes: dict[tuple[str, int], tuple[Write, int]] = {}
 
     async def sheets(self, job_id: str) -> list[SheetRecord]:
         rows = await self._db.fetchall(

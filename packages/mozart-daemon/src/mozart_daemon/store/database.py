@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import queue
 import sqlite3
@@ -106,8 +107,13 @@ class Write(msgspec.Struct):
     statements: Writes
     durable: bool
     rowid: bool  # the result is the last statement's rowid (else its rowcount)
-    future: asyncio.Future[int]
-    queued: bool = False  # by ``enqueue``: nobody need await it, a failure is logged
+    # The awaited write's future; None for one queued with ``enqueue``, which nobody awaits
+    # (a failure is logged).
+    future: asyncio.Future[int] | None
+    # A queued write's ``then`` and the context it runs in (the caller's).
+    then: Callable[[int], object] | None = None
+    context: contextvars.Context | None = None
+    batch: int = 0  # a queued write's: the number of batches taken before it was queued
 
 
 @dataclass(slots=True)
@@ -136,8 +142,9 @@ class Database:
         self._idle.set()
         self._synchronous = "FULL"
         self._kick_scheduled = False
-        # The queued writes (``enqueue``) the thread has not taken yet, for ``queued``.
-        self._queued: dict[asyncio.Future[int], Write] = {}
+        # Batches taken by the thread so far: a queued write (``enqueue``) made since the
+        # last one taken is still in ``_writes``, and can be changed (``queued``).
+        self._taken = 0
         # The thread of the connection and the batches it takes, None to end it. A thread
         # of its own rather than an executor's: a batch's trip through concurrent.futures
         # (its future, condition and callbacks) cost the loop about 400 bytecodes. A
@@ -264,8 +271,13 @@ class Database:
         await self._write(statements, durable=durable, rowid=False)
 
     def enqueue(
-        self, statements: Writes, *, durable: bool = True, rowid: bool = False
-    ) -> asyncio.Future[int]:
+        self,
+        statements: Writes,
+        *,
+        durable: bool = True,
+        rowid: bool = False,
+        then: Callable[[int], object] | None = None,
+    ) -> Write:
         """Queue writes (one transaction) without waiting for them: they are committed
         before, or together with, any write queued after them, so a caller that awaits a
         later write (the event that reports this one) knows both are committed. Used to let
@@ -275,28 +287,39 @@ class Database:
         ``statements`` is the database's from now on (not copied: ``queued`` hands it
         back to be changed), each one's parameters a tuple.
 
-        Returns the write's future (its rowid or rowcount), resolved in commit order: a
-        callback added to it runs before anything that awaits a later write resumes."""
-        future: asyncio.Future[int] = self._loop.create_future()
-        write = Write(statements, durable, rowid, future, True)
+        ``then`` is called with the write's result (its rowid or rowcount) once it is
+        committed, not if it failed: in commit order, in the caller's context (its log
+        fields), before anything that awaits a later write resumes. No future: a queued
+        write's future, and the trip of its callback through the loop's ready queue, cost
+        more than the rest of its queueing (seven writes a one-sheet job).
+
+        Returns the write, for ``queued``."""
+        write = Write(
+            statements,
+            durable,
+            rowid,
+            None,
+            then,
+            contextvars.copy_context() if then is not None else None,
+            self._taken,
+        )
         self._writes.append(write)
-        self._queued[future] = write
         if not self._kick_scheduled:
             # Not at once: writes queued within the next few milliseconds (a short sheet's
             # start and end) join one batch; an awaited write takes them along sooner.
             self._kick_scheduled = True
             self._loop.call_later(QUEUED_WRITE_DELAY, self._scheduled_kick)
-        return future
+        return write
 
-    def queued(self, write: asyncio.Future[int]) -> Write | None:
-        """A write queued with ``enqueue`` (its future) while the thread has not taken it
-        yet, else None. Changing its statements (or making it durable) changes what it
+    def queued(self, write: Write) -> Write | None:
+        """A write queued with ``enqueue`` while the thread has not taken it yet, else
+        None. Changing its statements (or making it durable) changes what it
         commits. A write queued now is committed in the same transaction, so it may fold its
         statements into the earlier one or drop one of its that it overwrites: no reader can
         tell, as reads and callbacks come after the commit. (If a write of the batch fails,
         the batch runs again with a savepoint per write, and one of the two may then be
         undone alone, with what was moved between them.)"""
-        return self._queued.get(write)
+        return write if write.batch == self._taken else None
 
     def _scheduled_kick(self) -> None:
         self._kick_scheduled = False
@@ -320,7 +343,7 @@ class Database:
             return
         writes, reads = self._writes, self._reads
         self._writes, self._reads = [], []
-        self._queued.clear()
+        self._taken += 1
         self._writing = True
         self._idle.clear()
         self._batches.put((writes, reads))
@@ -341,8 +364,8 @@ class Database:
 
     def _processed(self, writes: list[Write], reads: list[_Read], results: _Results) -> None:
         """Hand out a batch's results: the writes', in the order they were queued, then the
-        reads': a callback on a queued write's future runs before anything that awaits a
-        later operation resumes."""
+        reads': a queued write's ``then`` runs before anything that awaits a later operation
+        resumes."""
         self._writing = False
         if isinstance(results, BaseException):
             for write in writes:
@@ -354,32 +377,54 @@ class Database:
                 for write, result in zip(writes, written, strict=True):
                     if isinstance(result, BaseException):
                         self._failed(write, result)
+                    elif write.future is None:
+                        if write.then is not None:
+                            try:
+                                write.context.run(write.then, result)  # type: ignore[union-attr]
+                            except Exception as exc:
+                                self._then_failed(write, exc)
                     elif not write.future.done():
                         write.future.set_result(result)
             else:
                 for write, result in zip(writes, written, strict=True):
+                    future = write.future
+                    if future is None:
+                        if write.then is not None:
+                            # In the caller's context (its log fields); a try costs nothing
+                            # until it catches, a function of its own a frame a write.
+                            try:
+                                write.context.run(write.then, result)  # type: ignore[union-attr, arg-type]
+                            except Exception as exc:
+                                self._then_failed(write, exc)
+                        continue
                     # A try costs nothing until it catches (``done()`` first: a call a write).
                     try:  # noqa: SIM105 (contextlib.suppress: a context manager a write)
-                        write.future.set_result(result)  # type: ignore[arg-type]  # an int
+                        future.set_result(result)  # type: ignore[arg-type]  # an int
                     except InvalidStateError:
                         pass  # its awaiter was cancelled: the write stands
         for op, value in zip(reads, read, strict=True):
             if not op.future.done():
                 _resolve(op.future, value)
-        if self._writes or self._reads:
+        if self._writing:
+            pass  # a ``then`` issued a write, which took the thread at once
+        elif self._writes or self._reads:
             self._kick()
         else:
             self._idle.set()
 
+    def _then_failed(self, write: Write, exc: Exception) -> None:
+        """A queued write's ``then`` raised: reported as the loop reports a callback's
+        exception, and the batch's other results still go out."""
+        self._loop.call_exception_handler(
+            {"message": f"Exception in {write.then!r}", "exception": exc}
+        )
+
     def _failed(self, write: Write, error: BaseException) -> None:
-        if write.queued:
-            # Here rather than in a callback of the future: that cost every queued write a
-            # trip through the loop's ready queue.
+        future = write.future
+        if future is None:  # queued: nobody awaits it
             log.error("store.write_failed", error=str(error))
-        if not write.future.done():
-            write.future.set_exception(error)
-            if write.queued:
-                write.future.exception()  # retrieved: reported above
+        elif not future.done():
+            future.set_exception(error)
 
     def _process(
         self, writes: list[Write], reads: list[_Read]
