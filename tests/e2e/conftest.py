@@ -49,6 +49,7 @@ from typing import Any
 
 import pytest
 import yaml
+from mozart_protocol.errors import JOB_NOT_FOUND
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 15.0
@@ -257,7 +258,14 @@ class DaemonHandle:
         deadline = time.monotonic() + timeout
         status: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            status = self.request("job.status", {"job_id": job_id})
+            try:
+                status = self.request("job.status", {"job_id": job_id})
+            except RpcFailure as exc:
+                # A job a hook submits (run_job) exists only some time after the job that ran
+                # the hook has ended: wait for it as for any other state.
+                if exc.code != JOB_NOT_FOUND:
+                    raise
+                status = {"status": None, "error": exc.message}
             if status["status"] in states:
                 return status
             time.sleep(0.05)
