@@ -634,9 +634,13 @@ async def _start(
                 write_files_or_fail(files)
                 child = _start_here(argv, resolved, cwd, env, base, out_w, err_w, stdin_data)
             else:
-                cancelled = await _done_even_if_cancelled(pending)
                 try:
-                    pid = pending.result()
+                    try:
+                        pid = await pending
+                    except asyncio.CancelledError:
+                        # Delivered once the answer is in: ``pending`` cannot be cancelled.
+                        cancelled = True
+                        pid = pending.result()
                 except UnwrittenError as exc:
                     if cancelled:
                         raise asyncio.CancelledError from None

@@ -47,6 +47,17 @@ class UnwrittenError(OSError):
     """A file the spawn needed (``files``) could not be written; nothing was started."""
 
 
+class _Answer(asyncio.Future[int]):
+    """A spawn's answer, which cannot be cancelled: a caller cancelled while the helper
+    starts its process must still learn the pid, to stop what was started. A task awaiting
+    it and cancelled meanwhile gets its CancelledError once the answer is in (asyncio's
+    task keeps waiting on a future that refuses ``cancel``), when ``result()`` holds it:
+    no ``asyncio.shield`` (two futures and their callbacks, about 130 bytecodes a spawn)."""
+
+    def cancel(self, msg: object = None) -> bool:
+        return False
+
+
 class SpawnHelper:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -96,7 +107,7 @@ class SpawnHelper:
         caller still closes; it reads ``stdin`` (None: ``/dev/null``); its environment is
         ``env``, or ``base`` then ``env`` (``base``, the daemon's, is sent to the helper
         once, and again when it is another dict: never change one once given). None: not
-        sent (do it all yourself)."""
+        sent (do it all yourself). The future cannot be cancelled (``_Answer``)."""
         sock = self._sock
         if sock is None:
             return None
@@ -121,7 +132,7 @@ class SpawnHelper:
             sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
         except OSError:  # full (BlockingIOError), or the helper has gone
             return None
-        future: asyncio.Future[int] = self._loop.create_future()
+        future = _Answer(loop=self._loop)
         self._pending[rid] = future
         return future
 
