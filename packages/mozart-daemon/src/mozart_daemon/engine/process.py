@@ -444,6 +444,7 @@ class _Child:
         self.pid = pid
         self._loop = loop
         self._exited: asyncio.Future[int] = loop.create_future()
+        self._waiter: asyncio.Future[bool] | None = None  # wait_exit's, while it waits
         self._pidfd: int | None = None
         self.returncode: int | None = None
 
@@ -452,6 +453,9 @@ class _Child:
             self.returncode = code
         if not self._exited.done():
             self._exited.set_result(code)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
 
     def _close_pidfd(self) -> None:
         if self._pidfd is not None:
@@ -465,8 +469,10 @@ class _Child:
         return True
 
     async def wait_exit(self, timeout_seconds: float) -> bool:
-        """Until the child exited (True) or ``timeout_seconds`` passed (False): one future
-        and one timer, not ``wait_for``'s task around ``wait``."""
+        """Until the child exited (True) or ``timeout_seconds`` passed (False): one future,
+        which ``_settle`` or a timer completes, not ``wait_for``'s task around ``wait`` (nor
+        a callback of ``_exited``: one more turn of the loop before the caller's). One
+        caller at a time (``run_process``)."""
         if not self._polled():
             try:
                 await asyncio.wait_for(self.wait(), timeout_seconds)
@@ -475,19 +481,15 @@ class _Child:
             return True
         if self._exited.done():
             return True
-        waiter = self._loop.create_future()
-
-        def settle(exited: object) -> None:
-            if not waiter.done():
-                waiter.set_result(exited is not None)
-
-        timer = self._loop.call_later(timeout_seconds, settle, None)
-        self._exited.add_done_callback(settle)
+        assert self._waiter is None, "one wait_exit at a time"
+        waiter: asyncio.Future[bool] = self._loop.create_future()
+        self._waiter = waiter
+        timer = self._loop.call_later(timeout_seconds, _time_up, waiter)
         try:
-            return bool(await waiter)
+            return await waiter
         finally:
             timer.cancel()
-            self._exited.remove_done_callback(settle)
+            self._waiter = None
 
     async def wait(self) -> int:
         """Until the child itself exited (not its pipes, which a leftover may hold)."""
@@ -495,6 +497,11 @@ class _Child:
 
     def close(self) -> None:
         self._close_pidfd()
+
+
+def _time_up(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class _LocalChild(_Child):
