@@ -127,3 +127,27 @@ async def test_a_timeout_shorter_than_the_watch_delay_still_times_out(
     monkeypatch.setattr(process, "_WATCH_AFTER", 5.0)
     result = await _run(["sleep", "30"], [], timeout=0.2)
     assert result.timed_out and result.signal is not None
+
+
+def test_the_main_threads_children_are_all_read_however_many() -> None:
+    """``own_children`` reads the list with one ``pread`` when it is short, and reads on
+    when it is longer than one read of the kernel gives (a page: about 700 pids), each
+    time as it is now (the descriptor is kept open between reads)."""
+    assert process._RUNS.main_thread() == os.getpid()
+    before = set(process._RUNS.own_children())
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        children.append(subprocess.Popen(["sleep", "60"]))
+        assert set(process._RUNS.own_children()) - before == {children[0].pid}
+        while len(children) < 800:  # more than 4 KiB of pids
+            children.append(subprocess.Popen(["sleep", "60"]))
+        listed = process._RUNS.own_children()
+        assert len(" ".join(map(str, listed))) > 4096
+        assert set(listed) - before == {child.pid for child in children}
+        assert len(listed) == len(set(listed))
+    finally:
+        for child in children:
+            child.kill()
+        for child in children:
+            child.wait()
+    assert set(process._RUNS.own_children()) - before == set()

@@ -203,7 +203,12 @@ class _Runs:
         # The kernel keeps children per thread, and gives an orphan to the first live thread
         # of the subreaper (its main thread), while a run's child belongs to the thread that
         # started it: only those threads' children lists need reading, not every thread's.
+        # ``spawners``: the threads other than the main one that started runs (none in the
+        # daemon, whose loop runs on its main thread).
         self.spawners: set[int] = set()
+        # The main thread's children list, open (``own_children``), and its id: this
+        # process's pid, read once (``os.getpid`` is a system call).
+        self.main: tuple[int, int] | None = None
         self.helper_enabled = False
         self.helper: SpawnHelper | None = None
         self.helper_losses = 0
@@ -213,10 +218,53 @@ class _Runs:
         self.work = 0
 
     def orphans(self) -> list[int]:
-        return _threads_children("self", {os.getpid(), *self.spawners})
+        """This process's children (every thread's that may have any)."""
+        out = self.own_children()
+        if self.spawners:
+            out += _threads_children("self", self.spawners)
+        return out
+
+    def own_children(self) -> list[int]:
+        """The main thread's children, with one ``pread`` of its children list kept open
+        (opening, reading to the end and closing it were four system calls a run). The
+        kernel fills a read of that list until its buffer, a page at least, would
+        overflow: a read shorter than half a page is the whole list; a longer one is read
+        on to its end."""
+        if self.main is None:
+            pid = os.getpid()
+            try:
+                fd = os.open(f"{_PROC}/self/task/{pid}/children", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return []
+            self.main = (pid, fd)
+        fd = self.main[1]
+        try:
+            data = os.pread(fd, 65536, 0)
+            if len(data) >= 2048:
+                while part := os.pread(fd, 65536, len(data)):
+                    data += part
+            return [int(c) for c in data.split()]
+        except (OSError, ValueError):
+            return []
+
+    def main_thread(self) -> int:
+        """The id of this process's main thread (its pid)."""
+        if self.main is None:
+            return os.getpid()
+        return self.main[0]
+
+    def forget_main(self) -> None:
+        """After a fork: the child's main thread is another."""
+        if self.main is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.main[1])
+            self.main = None
 
 
 _RUNS = _Runs()
+os.register_at_fork(after_in_child=_RUNS.forget_main)
+# Set in a thread once it has started a run (``run_process``).
+_THREAD = threading.local()
 
 
 class _Work:
@@ -915,7 +963,11 @@ async def run_process(
     token = secrets.token_hex(16)
     started = time.monotonic()
     since = _ticks_now()
-    _RUNS.spawners.add(threading.get_native_id())
+    if not hasattr(_THREAD, "spawner"):  # once a thread: get_native_id is a system call
+        _THREAD.spawner = True
+        tid = threading.get_native_id()
+        if tid != _RUNS.main_thread():
+            _RUNS.spawners.add(tid)
     child, pipes, cancelled = await _start(
         argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdout, stderr, stdin_data, files
     )
