@@ -374,7 +374,8 @@ def serve(sock: socket.socket) -> None:
                 code = exit_code(pid)
                 if code is not None:
                     del children[fd]
-                    poller.unregister(fd)
+                    # Closing it takes it off the epoll set (its only descriptor: pidfds
+                    # are close-on-exec, the children's copies are gone): no epoll_ctl.
                     os.close(fd)
                     send(("exit", pid, code))
 
