@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 from mozart_daemon.engine import process
@@ -151,3 +152,35 @@ def test_the_main_threads_children_are_all_read_however_many() -> None:
         for child in children:
             child.wait()
     assert set(process._RUNS.own_children()) - before == set()
+
+
+async def test_each_run_has_a_token_of_its_own(tmp_path: Path) -> None:
+    """32 hex digits, another for each run (a count after this process's random part)."""
+    tokens = []
+    for _ in range(3):
+        out = process.OutputSink("stdout", keep_all=True)
+        result = await process.run_process(
+            ["sh", "-c", f'echo "${process.RUN_TOKEN_ENV}"'],
+            cwd=tmp_path,
+            env={"PATH": os.defpath},
+            stdout=out,
+            stderr=process.OutputSink("stderr"),
+            timeout_seconds=30,
+        )
+        assert result.exit_code == 0
+        tokens.append(out.text.strip())
+    assert len(set(tokens)) == 3
+    assert all(len(token) == 32 and int(token, 16) >= 0 for token in tokens)
+
+
+def test_a_forked_child_draws_its_own_tokens() -> None:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os.write(write_end, process._TOKEN_BASE[0].encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        childs = f.read().decode()
+    os.waitpid(pid, 0)
+    assert len(childs) == 16 and childs != process._TOKEN_BASE[0]

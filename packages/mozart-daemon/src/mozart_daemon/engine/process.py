@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import ctypes
 import fcntl
+import itertools
 import os
 import secrets
 import shutil
@@ -263,6 +264,19 @@ class _Runs:
 
 _RUNS = _Runs()
 os.register_at_fork(after_in_child=_RUNS.forget_main)
+
+# A run's token: 16 random hex digits of this process's, then its runs' count in 16 more:
+# unique among its runs (and, by chance, any other process's), without a ``getrandom``
+# system call and ``secrets``' Python a run. A forked child draws its own random part.
+_TOKEN_BASE = [secrets.token_hex(8)]
+_TOKEN_COUNT = itertools.count()
+
+
+def _new_token_base() -> None:
+    _TOKEN_BASE[0] = secrets.token_hex(8)
+
+
+os.register_at_fork(after_in_child=_new_token_base)
 # Set in a thread once it has started a run (``run_process``).
 _THREAD = threading.local()
 
@@ -960,7 +974,7 @@ async def run_process(
 
     Cancelling the call stops the whole process tree before the CancelledError propagates.
     """
-    token = secrets.token_hex(16)
+    token = f"{_TOKEN_BASE[0]}{next(_TOKEN_COUNT):016x}"
     started = time.monotonic()
     since = _ticks_now()
     if not hasattr(_THREAD, "spawner"):  # once a thread: get_native_id is a system call
