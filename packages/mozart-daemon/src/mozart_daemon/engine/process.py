@@ -696,9 +696,13 @@ async def _start(
             helper = _helper_for(loop)
             pending = None
             if helper is not None:
+                # A subreaper finds the child by its token if the helper is lost while it
+                # holds the answer (``spawner.py``): the answer may then wait for the exit.
+                tag = _TOKEN_PREFIX + env[RUN_TOKEN_ENV].encode() if _RUNS.subreaper else None
                 pending = helper.spawn(
-                    argv, resolved, os.fspath(cwd), env, (out_w, err_w), stdin_data, files, base
-                )
+                    argv, resolved, os.fspath(cwd), env, (out_w, err_w), stdin_data, files, base,
+                    tag,
+                )  # fmt: skip
             if pending is None:
                 write_files_or_fail(files)
                 child = _start_here(argv, resolved, cwd, env, base, out_w, err_w, stdin_data)
@@ -933,14 +937,18 @@ def _survey_clean(child: _Child, tree: ProcessTree) -> bool:
     return _ended_clean(child, tree)
 
 
-async def _wait_watching(child: _Child, pipes: list[_Reader], timeout_seconds: float) -> bool:
+async def _wait_watching(
+    child: _Child, pipes: list[_Reader], timeout_seconds: float, started: float
+) -> bool:
     """Whether the child exited within ``timeout_seconds``. Its pipes are watched by the
-    loop once it has run for ``_WATCH_AFTER``: most sheets' programs end sooner, and are
-    read to their end without the loop (registering a pipe with uvloop, and taking it off,
-    is about eight system calls, and its end of file a loop callback); a longer one's output
-    reaches the log and the callbacks as it comes, the first at most that late (and a
-    program with more than a pipe's 64 KiB to write waits as long)."""
-    first = min(_WATCH_AFTER, timeout_seconds)
+    loop once ``_WATCH_AFTER`` has passed since the run ``started`` (``time.monotonic``;
+    the spawn helper may hold its answer a little, ``spawner.py``): most sheets' programs
+    end sooner, and are read to their end without the loop (registering a pipe with
+    uvloop, and taking it off, is about eight system calls, and its end of file a loop
+    callback); a longer one's output reaches the log and the callbacks as it comes, the
+    first at most that late (and a program with more than a pipe's 64 KiB to write waits
+    as long)."""
+    first = min(max(0.0, _WATCH_AFTER - (time.monotonic() - started)), timeout_seconds)
     if await child.wait_exit(first):
         return True
     for pipe in pipes:
@@ -993,7 +1001,7 @@ async def run_process(
         try:
             if cancelled:
                 raise asyncio.CancelledError
-            timed_out = not await _wait_watching(child, pipes, timeout_seconds)
+            timed_out = not await _wait_watching(child, pipes, timeout_seconds, started)
             # Subreaper mode surveys without a thread: the usual clean end needs no await
             # (and no task to shield it from a cancellation).
             if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
