@@ -644,10 +644,22 @@ class _Reader:
 
     def drain(self) -> None:
         """Read what is buffered now, to the end of file if every writer has gone (the usual
-        end of a run: no need to wait for the loop to report it)."""
+        end of a run: no need to wait for the loop to report it). ``read``'s, inlined: two
+        pipes a run."""
+        fd = self.fd
+        if fd is None:
+            return
         for _ in range(_DRAIN_READS):
-            if not self.read():
+            try:
+                data = os.read(fd, _READ_CHUNK)
+            except (BlockingIOError, InterruptedError):
                 return
+            except OSError:
+                data = b""
+            if not data:
+                self.close()
+                return
+            self.sink.feed(data)
 
     def read(self) -> bool:
         """One read; False when there is nothing more to read now (a writer is still alive,
@@ -1006,10 +1018,12 @@ async def run_process(
             # (and no task to shield it from a cancellation).
             if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
                 await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
-            for pipe in pipes:
-                pipe.drain()
-            pending = [p.closed() for p in pipes if p.fd is not None]
-            if pending:  # a writer is still alive (a leftover): wait a little for the rest
+            out, err = pipes
+            out.drain()
+            err.drain()
+            if out.fd is not None or err.fd is not None:
+                # A writer is still alive (a leftover): wait a little for the rest.
+                pending = [p.closed() for p in pipes if p.fd is not None]
                 for pipe in pipes:
                     pipe.watch()
                 await asyncio.wait(pending, timeout=_DRAIN_SECONDS)
@@ -1021,7 +1035,8 @@ async def run_process(
             tracker.cancel()
             await asyncio.gather(tracker, return_exceptions=True)
         for pipe in pipes:
-            pipe.close()
+            if pipe.fd is not None:
+                pipe.close()
         child.close()
         _RUNS.live.pop(child.pid, None)
     code = child.returncode
