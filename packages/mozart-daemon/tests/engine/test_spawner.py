@@ -699,3 +699,32 @@ async def test_losing_the_helper_while_it_holds_an_answer_stops_that_child(
     else:
         pytest.fail("the held child still runs")
     pipes.close()
+
+
+@pytest.mark.usefixtures("subreaper", "helper_enabled")
+async def test_a_run_whose_answer_is_held_is_live_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the helper holds its answer, the run counts among the live ones (with its
+    token and start), so that another run's survey does not take its token-less orphans
+    for its own; then under its pid."""
+    monkeypatch.setattr(process._RUNS, "subreaper", True)
+    long_run = asyncio.create_task(_run(["sleep", "5"], tmp_path))
+    while not process._RUNS.live:
+        await asyncio.sleep(0.01)
+    await _run(["true"], tmp_path)  # starts the helper
+    task = asyncio.create_task(_run(["sleep", "60"], tmp_path))
+    await asyncio.sleep(0)  # the request is sent; its answer is held
+    held = [key for key in process._RUNS.live if key < 0]
+    assert len(held) == 1
+    token, since = process._RUNS.live[held[0]]
+    assert len(token) == 32 and since <= process._ticks_now()
+    while sum(key > 0 for key in process._RUNS.live) < 2:  # the long run's, and its
+        await asyncio.sleep(0.005)  # once the answer came (after the hold): by its pid
+    assert not [key for key in process._RUNS.live if key < 0]
+    assert token in [t for t, _ in process._RUNS.live.values()]
+    for run in (task, long_run):
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    assert not process._RUNS.live

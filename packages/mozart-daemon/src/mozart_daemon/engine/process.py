@@ -688,10 +688,12 @@ async def _start(
     stderr: OutputSink,
     stdin_data: bytes | None,
     files: Sequence[tuple[str, bytes]],
+    since: int,
 ) -> tuple[_Child, list[_Reader], bool]:
     """Write ``files`` and start the child, here (vfork: synchronous, nothing can cancel it
     half-way) or through the spawn helper. Returns it, its pipes, and whether the caller was
-    cancelled while the helper started it (the caller then stops it: it runs)."""
+    cancelled while the helper started it (the caller then stops it: it runs). ``since``:
+    the run's start (``_ticks_now``), for ``_RUNS.live`` while the helper holds the answer."""
     loop = asyncio.get_running_loop()
     out_r, out_w = os.pipe()
     try:
@@ -706,7 +708,7 @@ async def _start(
             search = env.get("PATH", None if base is None else base.get("PATH"))
             resolved = _resolve(argv[0], os.defpath if search is None else search)
             helper = _helper_for(loop)
-            pending = None
+            pending = tag = None
             if helper is not None:
                 # A subreaper finds the child by its token if the helper is lost while it
                 # holds the answer (``spawner.py``): the answer may then wait for the exit.
@@ -715,6 +717,10 @@ async def _start(
                     argv, resolved, os.fspath(cwd), env, (out_w, err_w), stdin_data, files, base,
                     tag,
                 )  # fmt: skip
+                if pending is not None and tag is not None:
+                    # Live meanwhile (under a key no pid has), as a run whose pid is known:
+                    # another run's survey must not take its token-less orphans for its own.
+                    _RUNS.live[-id(pending)] = (env[RUN_TOKEN_ENV], since)
             if pending is None:
                 write_files_or_fail(files)
                 child = _start_here(argv, resolved, cwd, env, base, out_w, err_w, stdin_data)
@@ -739,6 +745,9 @@ async def _start(
                     assert helper is not None
                     child = _Child(pid, loop)
                     helper.watch(pid, child._settle)
+                finally:
+                    if tag is not None:
+                        del _RUNS.live[-id(pending)]
         except (OSError, HelperLostError) as exc:
             if cancelled:
                 raise asyncio.CancelledError from None
@@ -1003,8 +1012,9 @@ async def run_process(
         if tid != _RUNS.main_thread():
             _RUNS.spawners.add(tid)
     child, pipes, cancelled = await _start(
-        argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdout, stderr, stdin_data, files
-    )
+        argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdout, stderr, stdin_data, files,
+        since,
+    )  # fmt: skip
     _RUNS.live[child.pid] = (token, since)
     tree = ProcessTree(child, token, since)
     tracker = None if _RUNS.subreaper else asyncio.create_task(tree.track())
