@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 from mozart_daemon.engine import process
@@ -127,3 +128,61 @@ async def test_a_timeout_shorter_than_the_watch_delay_still_times_out(
     monkeypatch.setattr(process, "_WATCH_AFTER", 5.0)
     result = await _run(["sleep", "30"], [], timeout=0.2)
     assert result.timed_out and result.signal is not None
+
+
+def test_the_main_threads_children_are_all_read_however_many() -> None:
+    """``own_children`` reads the list with one ``pread`` when it is short, and reads on
+    when it is longer than one read of the kernel gives (a page: about 700 pids), each
+    time as it is now (the descriptor is kept open between reads)."""
+    assert process._RUNS.main_thread() == os.getpid()
+    before = set(process._RUNS.own_children())
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        children.append(subprocess.Popen(["sleep", "60"]))
+        assert set(process._RUNS.own_children()) - before == {children[0].pid}
+        size = len(" ".join(map(str, before)))
+        while size <= 4096 + 512:  # more than 4 KiB of pids (800 to 1,100 children)
+            children.append(subprocess.Popen(["sleep", "60"]))
+            size += len(str(children[-1].pid)) + 1
+        listed = process._RUNS.own_children()
+        assert len(" ".join(map(str, listed))) > 4096
+        assert set(listed) - before == {child.pid for child in children}
+        assert len(listed) == len(set(listed))
+    finally:
+        for child in children:
+            child.kill()
+        for child in children:
+            child.wait()
+    assert set(process._RUNS.own_children()) - before == set()
+
+
+async def test_each_run_has_a_token_of_its_own(tmp_path: Path) -> None:
+    """32 hex digits, another for each run (a count after this process's random part)."""
+    tokens = []
+    for _ in range(3):
+        out = process.OutputSink("stdout", keep_all=True)
+        result = await process.run_process(
+            ["sh", "-c", f'echo "${process.RUN_TOKEN_ENV}"'],
+            cwd=tmp_path,
+            env={"PATH": os.defpath},
+            stdout=out,
+            stderr=process.OutputSink("stderr"),
+            timeout_seconds=30,
+        )
+        assert result.exit_code == 0
+        tokens.append(out.text.strip())
+    assert len(set(tokens)) == 3
+    assert all(len(token) == 32 and int(token, 16) >= 0 for token in tokens)
+
+
+def test_a_forked_child_draws_its_own_tokens() -> None:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os.write(write_end, process._TOKEN_BASE[0].encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        childs = f.read().decode()
+    os.waitpid(pid, 0)
+    assert len(childs) == 16 and childs != process._TOKEN_BASE[0]

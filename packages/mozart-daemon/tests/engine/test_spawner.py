@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import os
 import shutil
@@ -592,3 +593,138 @@ async def test_the_helpers_messages_are_taken_without_a_failing_recv(
         assert await asyncio.wait_for(exited, 10) == 0
         pipes.close()
     assert counting.failed == 0
+
+
+# -- answers held until the exit (a tag) --------------------------------------------------
+
+
+async def _spawn_tagged(
+    helper: SpawnHelper, argv: list[str], tag: bytes, hold_seconds: float
+) -> tuple[asyncio.Future[int], Pipes]:
+    pipes = Pipes()
+    name, _, value = tag.decode().partition("=")
+    env = {"PATH": os.defpath, name: value}
+    future = helper.spawn(
+        argv, shutil.which(argv[0]), "/", env, pipes.child_ends, None, tag=tag,
+        hold_seconds=hold_seconds,
+    )  # fmt: skip
+    pipes.close_child_ends()
+    assert future is not None
+    return future, pipes
+
+
+async def test_a_held_answer_comes_with_the_exit_of_a_short_child(helper: SpawnHelper) -> None:
+    """One message: the pid, and the return code waiting for ``watch``."""
+    real_dispatch = helper._dispatch
+    kinds: list[str] = []
+
+    def dispatch(message: tuple[object, ...]) -> None:
+        kinds.append(str(message[0]))
+        real_dispatch(message)
+
+    helper._dispatch = dispatch  # type: ignore[method-assign]
+    future, pipes = await _spawn_tagged(helper, ["sh", "-c", "exit 3"], b"TAG=short", 30.0)
+    pid = await asyncio.wait_for(future, 10)
+    codes: list[int] = []
+    helper.watch(pid, codes.append)
+    assert codes == [3]  # at once: it had exited
+    assert kinds == ["done"]
+    assert pid not in helper._started and not helper._tags
+    pipes.close()
+
+
+async def test_a_held_answer_of_a_child_still_running_comes_after_the_hold(
+    helper: SpawnHelper,
+) -> None:
+    future, pipes = await _spawn_tagged(helper, ["sleep", "60"], b"TAG=long", 0.05)
+    pid = await asyncio.wait_for(future, 10)
+    os.killpg(pid, 0)  # it runs
+    exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    helper.watch(pid, exited.set_result)
+    os.killpg(pid, signal.SIGTERM)
+    assert await asyncio.wait_for(exited, 10) == -signal.SIGTERM
+    pipes.close()
+
+
+@pytest.fixture
+def subreaper() -> Iterator[None]:
+    """This process a child subreaper for the test (the daemon is one)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        pytest.skip("cannot be a child subreaper")
+    try:
+        yield
+    finally:
+        libc.prctl(36, 0, 0, 0, 0)
+        with contextlib.suppress(ChildProcessError):  # the orphans it adopted
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+
+
+@pytest.mark.usefixtures("subreaper")
+async def test_losing_the_helper_while_it_holds_an_answer_stops_that_child(
+    helper: SpawnHelper,
+) -> None:
+    """No answer came: the child is found by its tag among the helper's orphans,
+    re-parented to this process, and answered as one started then killed (SIGKILL to
+    its group), as the children whose answer had come."""
+    tag = b"MOZART_TEST_TAG=%d" % os.getpid()
+    future, pipes = await _spawn_tagged(helper, ["sleep", "60"], tag, 60.0)
+    child = None
+    for _ in range(500):  # until the helper has started it (its exec done: its environ)
+        with open(f"/proc/{helper.process.pid}/task/{helper.process.pid}/children") as f:
+            started = f.read().split()
+        if started:
+            with open(f"/proc/{started[0]}/environ", "rb") as f:
+                if tag in f.read().split(b"\0"):
+                    child = int(started[0])
+                    break
+        await asyncio.sleep(0.01)
+    assert child is not None
+    helper.process.kill()
+    assert await asyncio.wait_for(future, 10) == child
+    exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    helper.watch(child, exited.set_result)
+    assert await asyncio.wait_for(exited, 10) == -signal.SIGKILL
+    assert not helper._tags and helper.lost
+    for _ in range(200):  # it is ours now: reaped here
+        try:
+            done, status = os.waitpid(child, os.WNOHANG)
+        except ChildProcessError:
+            done, status = 0, 0
+        if done:
+            assert os.waitstatus_to_exitcode(status) == -signal.SIGKILL
+            break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the held child still runs")
+    pipes.close()
+
+
+@pytest.mark.usefixtures("subreaper", "helper_enabled")
+async def test_a_run_whose_answer_is_held_is_live_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the helper holds its answer, the run counts among the live ones (with its
+    token and start), so that another run's survey does not take its token-less orphans
+    for its own; then under its pid."""
+    monkeypatch.setattr(process._RUNS, "subreaper", True)
+    long_run = asyncio.create_task(_run(["sleep", "5"], tmp_path))
+    while not process._RUNS.live:
+        await asyncio.sleep(0.01)
+    await _run(["true"], tmp_path)  # starts the helper
+    task = asyncio.create_task(_run(["sleep", "60"], tmp_path))
+    await asyncio.sleep(0)  # the request is sent; its answer is held
+    held = [key for key in process._RUNS.live if key < 0]
+    assert len(held) == 1
+    token, since = process._RUNS.live[held[0]]
+    assert len(token) == 32 and since <= process._ticks_now()
+    while sum(key > 0 for key in process._RUNS.live) < 2:  # the long run's, and its
+        await asyncio.sleep(0.005)  # once the answer came (after the hold): by its pid
+    assert not [key for key in process._RUNS.live if key < 0]
+    assert token in [t for t, _ in process._RUNS.live.values()]
+    for run in (task, long_run):
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    assert not process._RUNS.live

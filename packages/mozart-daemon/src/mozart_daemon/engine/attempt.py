@@ -18,7 +18,7 @@ from mozart_daemon.engine.backends import BackendResult, ExecutionContext, Sheet
 from mozart_daemon.engine.backends.base import daemon_environ
 from mozart_daemon.engine.checkpoint import AttemptOutcome, AttemptRecord
 from mozart_daemon.engine.errors import ErrorClass, FatalSheetError
-from mozart_daemon.engine.logs import LogLineCallback, OutputSink, log_files, marker_line
+from mozart_daemon.engine.logs import LogLineCallback, Marker, OutputSink, log_files
 from mozart_daemon.engine.process import write_files_or_fail
 from mozart_daemon.engine.ratelimit import compile_patterns, is_rate_limited, reset_hint_seconds
 from mozart_daemon.engine.validations import (
@@ -72,8 +72,7 @@ def _sinks(
     workspace: Path, sheet_num: int, attempt: int, kind: str, on_line: LogLineCallback | None
 ) -> tuple[OutputSink, OutputSink]:
     out_path, err_path = log_files(workspace, sheet_num)
-    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
-    header = marker_line(f"sheet {sheet_num} attempt {attempt} ({kind}) {stamp}")
+    header = Marker(f"sheet {sheet_num} attempt {attempt} ({kind})", time.time())
     stdout = OutputSink(
         "stdout", path=out_path, sheet_num=sheet_num, on_line=on_line, keep_all=True, header=header
     )

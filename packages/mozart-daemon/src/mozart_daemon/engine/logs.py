@@ -16,6 +16,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -80,6 +81,26 @@ def marker_line(text: str) -> bytes:
     return f"===== {text} =====\n".encode()
 
 
+class Marker:
+    """``marker_line(f"{text} {local time of when}")``, made when first needed: an
+    attempt's header (``OutputSink``'s ``header``), which only a stream's first output
+    writes, while most runs are silent on one stream at least and many on both. Formatting
+    the local time (``datetime.astimezone``) cost more than the rest of both sinks."""
+
+    __slots__ = ("_line", "text", "when")
+
+    def __init__(self, text: str, when: float) -> None:
+        self.text = text
+        self.when = when  # time.time()
+        self._line: bytes | None = None
+
+    def line(self) -> bytes:
+        if self._line is None:
+            local = datetime.fromtimestamp(self.when).astimezone()
+            self._line = marker_line(f"{self.text} {local.isoformat(timespec='seconds')}")
+        return self._line
+
+
 class OutputSink:
     """Collects one output stream: appends it to a file, keeps a tail, reports lines.
 
@@ -97,10 +118,10 @@ class OutputSink:
         on_line: LogLineCallback | None = None,
         keep_all: bool = False,
         tail_bytes: int = TAIL_BYTES,
-        header: bytes = b"",
+        header: bytes | Marker = b"",
     ) -> None:
         """``header``: a ``marker_line`` to begin with (as ``header``, one call less: an
-        attempt's two sinks take the same)."""
+        attempt's two sinks take the same), or a ``Marker`` made into one if written."""
         self.stream = stream
         self.path = os.fspath(path) if path is not None else None
         self._sheet_num = sheet_num
@@ -109,7 +130,7 @@ class OutputSink:
         self._tail_bytes = tail_bytes
         self._all: bytearray | None = bytearray() if keep_all else None
         self._partial = bytearray()
-        self._header = header if self.path is not None else b""
+        self._header: bytes | Marker = header if self.path is not None else b""
 
     def header(self, text: str, *, now: bool = False) -> None:
         """A marker line in the log file only (not in the tail, not to the callback),
@@ -117,9 +138,13 @@ class OutputSink:
         (creating a file costs 0.1-0.7 ms on some disks, and most sheets are silent on
         one stream at least). ``now``: written at once (a record of each run)."""
         if self.path is not None:
-            self._header += marker_line(text)
+            self._header = self._pending_header() + marker_line(text)
             if now:
                 self._to_file(b"")
+
+    def _pending_header(self) -> bytes:
+        header = self._header
+        return header if type(header) is bytes else header.line()  # type: ignore[union-attr]
 
     def _to_file(self, data: bytes) -> None:
         """Append ``data`` (after the pending header) to the log file, opened on first use.
@@ -132,7 +157,7 @@ class OutputSink:
                 os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
                 self._file = open(self.path, "ab")  # noqa: SIM115 (closed in close())
             if self._header:
-                self._file.write(self._header)
+                self._file.write(self._pending_header())
                 self._header = b""
             self._file.write(data)
             self._file.flush()

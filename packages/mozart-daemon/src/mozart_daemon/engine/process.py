@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import ctypes
 import fcntl
+import itertools
 import os
 import secrets
 import shutil
@@ -203,7 +204,12 @@ class _Runs:
         # The kernel keeps children per thread, and gives an orphan to the first live thread
         # of the subreaper (its main thread), while a run's child belongs to the thread that
         # started it: only those threads' children lists need reading, not every thread's.
+        # ``spawners``: the threads other than the main one that started runs (none in the
+        # daemon, whose loop runs on its main thread).
         self.spawners: set[int] = set()
+        # The main thread's children list, open (``own_children``), and its id: this
+        # process's pid, read once (``os.getpid`` is a system call).
+        self.main: tuple[int, int] | None = None
         self.helper_enabled = False
         self.helper: SpawnHelper | None = None
         self.helper_losses = 0
@@ -213,10 +219,66 @@ class _Runs:
         self.work = 0
 
     def orphans(self) -> list[int]:
-        return _threads_children("self", {os.getpid(), *self.spawners})
+        """This process's children (every thread's that may have any)."""
+        out = self.own_children()
+        if self.spawners:
+            out += _threads_children("self", self.spawners)
+        return out
+
+    def own_children(self) -> list[int]:
+        """The main thread's children, with one ``pread`` of its children list kept open
+        (opening, reading to the end and closing it were four system calls a run). The
+        kernel fills a read of that list until its buffer, a page at least, would
+        overflow: a read shorter than half a page is the whole list; a longer one is read
+        on to its end."""
+        if self.main is None:
+            pid = os.getpid()
+            try:
+                fd = os.open(f"{_PROC}/self/task/{pid}/children", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return []
+            self.main = (pid, fd)
+        fd = self.main[1]
+        try:
+            data = os.pread(fd, 65536, 0)
+            if len(data) >= 2048:
+                while part := os.pread(fd, 65536, len(data)):
+                    data += part
+            return [int(c) for c in data.split()]
+        except (OSError, ValueError):
+            return []
+
+    def main_thread(self) -> int:
+        """The id of this process's main thread (its pid)."""
+        if self.main is None:
+            return os.getpid()
+        return self.main[0]
+
+    def forget_main(self) -> None:
+        """After a fork: the child's main thread is another."""
+        if self.main is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.main[1])
+            self.main = None
 
 
 _RUNS = _Runs()
+os.register_at_fork(after_in_child=_RUNS.forget_main)
+
+# A run's token: 16 random hex digits of this process's, then its runs' count in 16 more:
+# unique among its runs (and, by chance, any other process's), without a ``getrandom``
+# system call and ``secrets``' Python a run. A forked child draws its own random part.
+_TOKEN_BASE = [secrets.token_hex(8)]
+_TOKEN_COUNT = itertools.count()
+
+
+def _new_token_base() -> None:
+    _TOKEN_BASE[0] = secrets.token_hex(8)
+
+
+os.register_at_fork(after_in_child=_new_token_base)
+# Set in a thread once it has started a run (``run_process``).
+_THREAD = threading.local()
 
 
 class _Work:
@@ -444,6 +506,7 @@ class _Child:
         self.pid = pid
         self._loop = loop
         self._exited: asyncio.Future[int] = loop.create_future()
+        self._waiter: asyncio.Future[bool] | None = None  # wait_exit's, while it waits
         self._pidfd: int | None = None
         self.returncode: int | None = None
 
@@ -452,6 +515,9 @@ class _Child:
             self.returncode = code
         if not self._exited.done():
             self._exited.set_result(code)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
 
     def _close_pidfd(self) -> None:
         if self._pidfd is not None:
@@ -465,8 +531,10 @@ class _Child:
         return True
 
     async def wait_exit(self, timeout_seconds: float) -> bool:
-        """Until the child exited (True) or ``timeout_seconds`` passed (False): one future
-        and one timer, not ``wait_for``'s task around ``wait``."""
+        """Until the child exited (True) or ``timeout_seconds`` passed (False): one future,
+        which ``_settle`` or a timer completes, not ``wait_for``'s task around ``wait`` (nor
+        a callback of ``_exited``: one more turn of the loop before the caller's). One
+        caller at a time (``run_process``)."""
         if not self._polled():
             try:
                 await asyncio.wait_for(self.wait(), timeout_seconds)
@@ -475,19 +543,15 @@ class _Child:
             return True
         if self._exited.done():
             return True
-        waiter = self._loop.create_future()
-
-        def settle(exited: object) -> None:
-            if not waiter.done():
-                waiter.set_result(exited is not None)
-
-        timer = self._loop.call_later(timeout_seconds, settle, None)
-        self._exited.add_done_callback(settle)
+        assert self._waiter is None, "one wait_exit at a time"
+        waiter: asyncio.Future[bool] = self._loop.create_future()
+        self._waiter = waiter
+        timer = self._loop.call_later(timeout_seconds, _time_up, waiter)
         try:
-            return bool(await waiter)
+            return await waiter
         finally:
             timer.cancel()
-            self._exited.remove_done_callback(settle)
+            self._waiter = None
 
     async def wait(self) -> int:
         """Until the child itself exited (not its pipes, which a leftover may hold)."""
@@ -495,6 +559,11 @@ class _Child:
 
     def close(self) -> None:
         self._close_pidfd()
+
+
+def _time_up(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class _LocalChild(_Child):
@@ -575,10 +644,22 @@ class _Reader:
 
     def drain(self) -> None:
         """Read what is buffered now, to the end of file if every writer has gone (the usual
-        end of a run: no need to wait for the loop to report it)."""
+        end of a run: no need to wait for the loop to report it). ``read``'s, inlined: two
+        pipes a run."""
+        fd = self.fd
+        if fd is None:
+            return
         for _ in range(_DRAIN_READS):
-            if not self.read():
+            try:
+                data = os.read(fd, _READ_CHUNK)
+            except (BlockingIOError, InterruptedError):
                 return
+            except OSError:
+                data = b""
+            if not data:
+                self.close()
+                return
+            self.sink.feed(data)
 
     def read(self) -> bool:
         """One read; False when there is nothing more to read now (a writer is still alive,
@@ -607,10 +688,12 @@ async def _start(
     stderr: OutputSink,
     stdin_data: bytes | None,
     files: Sequence[tuple[str, bytes]],
+    since: int,
 ) -> tuple[_Child, list[_Reader], bool]:
     """Write ``files`` and start the child, here (vfork: synchronous, nothing can cancel it
     half-way) or through the spawn helper. Returns it, its pipes, and whether the caller was
-    cancelled while the helper started it (the caller then stops it: it runs)."""
+    cancelled while the helper started it (the caller then stops it: it runs). ``since``:
+    the run's start (``_ticks_now``), for ``_RUNS.live`` while the helper holds the answer."""
     loop = asyncio.get_running_loop()
     out_r, out_w = os.pipe()
     try:
@@ -625,18 +708,30 @@ async def _start(
             search = env.get("PATH", None if base is None else base.get("PATH"))
             resolved = _resolve(argv[0], os.defpath if search is None else search)
             helper = _helper_for(loop)
-            pending = None
+            pending = tag = None
             if helper is not None:
+                # A subreaper finds the child by its token if the helper is lost while it
+                # holds the answer (``spawner.py``): the answer may then wait for the exit.
+                tag = _TOKEN_PREFIX + env[RUN_TOKEN_ENV].encode() if _RUNS.subreaper else None
                 pending = helper.spawn(
-                    argv, resolved, os.fspath(cwd), env, (out_w, err_w), stdin_data, files, base
-                )
+                    argv, resolved, os.fspath(cwd), env, (out_w, err_w), stdin_data, files, base,
+                    tag,
+                )  # fmt: skip
+                if pending is not None and tag is not None:
+                    # Live meanwhile (under a key no pid has), as a run whose pid is known:
+                    # another run's survey must not take its token-less orphans for its own.
+                    _RUNS.live[-id(pending)] = (env[RUN_TOKEN_ENV], since)
             if pending is None:
                 write_files_or_fail(files)
                 child = _start_here(argv, resolved, cwd, env, base, out_w, err_w, stdin_data)
             else:
-                cancelled = await _done_even_if_cancelled(pending)
                 try:
-                    pid = pending.result()
+                    try:
+                        pid = await pending
+                    except asyncio.CancelledError:
+                        # Delivered once the answer is in: ``pending`` cannot be cancelled.
+                        cancelled = True
+                        pid = pending.result()
                 except UnwrittenError as exc:
                     if cancelled:
                         raise asyncio.CancelledError from None
@@ -650,6 +745,9 @@ async def _start(
                     assert helper is not None
                     child = _Child(pid, loop)
                     helper.watch(pid, child._settle)
+                finally:
+                    if tag is not None:
+                        del _RUNS.live[-id(pending)]
         except (OSError, HelperLostError) as exc:
             if cancelled:
                 raise asyncio.CancelledError from None
@@ -860,14 +958,18 @@ def _survey_clean(child: _Child, tree: ProcessTree) -> bool:
     return _ended_clean(child, tree)
 
 
-async def _wait_watching(child: _Child, pipes: list[_Reader], timeout_seconds: float) -> bool:
+async def _wait_watching(
+    child: _Child, pipes: list[_Reader], timeout_seconds: float, started: float
+) -> bool:
     """Whether the child exited within ``timeout_seconds``. Its pipes are watched by the
-    loop once it has run for ``_WATCH_AFTER``: most sheets' programs end sooner, and are
-    read to their end without the loop (registering a pipe with uvloop, and taking it off,
-    is about eight system calls, and its end of file a loop callback); a longer one's output
-    reaches the log and the callbacks as it comes, the first at most that late (and a
-    program with more than a pipe's 64 KiB to write waits as long)."""
-    first = min(_WATCH_AFTER, timeout_seconds)
+    loop once ``_WATCH_AFTER`` has passed since the run ``started`` (``time.monotonic``;
+    the spawn helper may hold its answer a little, ``spawner.py``): most sheets' programs
+    end sooner, and are read to their end without the loop (registering a pipe with
+    uvloop, and taking it off, is about eight system calls, and its end of file a loop
+    callback); a longer one's output reaches the log and the callbacks as it comes, the
+    first at most that late (and a program with more than a pipe's 64 KiB to write waits
+    as long)."""
+    first = min(max(0.0, _WATCH_AFTER - (time.monotonic() - started)), timeout_seconds)
     if await child.wait_exit(first):
         return True
     for pipe in pipes:
@@ -901,13 +1003,18 @@ async def run_process(
 
     Cancelling the call stops the whole process tree before the CancelledError propagates.
     """
-    token = secrets.token_hex(16)
+    token = f"{_TOKEN_BASE[0]}{next(_TOKEN_COUNT):016x}"
     started = time.monotonic()
     since = _ticks_now()
-    _RUNS.spawners.add(threading.get_native_id())
+    if not hasattr(_THREAD, "spawner"):  # once a thread: get_native_id is a system call
+        _THREAD.spawner = True
+        tid = threading.get_native_id()
+        if tid != _RUNS.main_thread():
+            _RUNS.spawners.add(tid)
     child, pipes, cancelled = await _start(
-        argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdout, stderr, stdin_data, files
-    )
+        argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdout, stderr, stdin_data, files,
+        since,
+    )  # fmt: skip
     _RUNS.live[child.pid] = (token, since)
     tree = ProcessTree(child, token, since)
     tracker = None if _RUNS.subreaper else asyncio.create_task(tree.track())
@@ -916,15 +1023,17 @@ async def run_process(
         try:
             if cancelled:
                 raise asyncio.CancelledError
-            timed_out = not await _wait_watching(child, pipes, timeout_seconds)
+            timed_out = not await _wait_watching(child, pipes, timeout_seconds, started)
             # Subreaper mode surveys without a thread: the usual clean end needs no await
             # (and no task to shield it from a cancellation).
             if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
                 await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
-            for pipe in pipes:
-                pipe.drain()
-            pending = [p.closed() for p in pipes if p.fd is not None]
-            if pending:  # a writer is still alive (a leftover): wait a little for the rest
+            out, err = pipes
+            out.drain()
+            err.drain()
+            if out.fd is not None or err.fd is not None:
+                # A writer is still alive (a leftover): wait a little for the rest.
+                pending = [p.closed() for p in pipes if p.fd is not None]
                 for pipe in pipes:
                     pipe.watch()
                 await asyncio.wait(pending, timeout=_DRAIN_SECONDS)
@@ -936,7 +1045,8 @@ async def run_process(
             tracker.cancel()
             await asyncio.gather(tracker, return_exceptions=True)
         for pipe in pipes:
-            pipe.close()
+            if pipe.fd is not None:
+                pipe.close()
         child.close()
         _RUNS.live.pop(child.pid, None)
     code = child.returncode

@@ -14,14 +14,18 @@ a few milliseconds), FD being its end of a ``SOCK_SEQPACKET`` socket pair. Messa
   with every request, and encoded here once (``encode_env``): with 45 variables, encoding
   them for each child was two thirds of this process's Python, and marshalling them a
   tenth of a percent of the daemon's instructions a job;
-- request ``(rid, argv, executable, cwd, env, stdin, files, over_base)`` with the child's
-  ends of its stdout and stderr pipes as SCM_RIGHTS; ``env``: the child's environment,
+- request ``(rid, argv, executable, cwd, env, stdin, files, over_base, hold)`` with the
+  child's ends of its stdout and stderr pipes as SCM_RIGHTS; ``env``: the child's environment,
   or with ``over_base`` what it adds to (or changes in) the last ``base``; ``stdin``: the
   bytes the child reads on its stdin (``stdin_from``), or None for ``/dev/null``;
   ``files``: ``(path, data)`` pairs written (``write_files``) before the spawn (the
   sheet's prompt file, and for a job's first sheet its workspace and ``logs/``: about
-  0.2 ms of the daemon's loop a job, spent here instead);
-- reply ``("ok", rid, pid)``; ``("unwritten", rid, errno, strerror, filename)`` when a
+  0.2 ms of the daemon's loop a job, spent here instead); ``hold``: how long the answer
+  may wait for the child's exit, in seconds (0: not at all; the daemon's: ``HOLD_SECONDS``);
+- reply ``("ok", rid, pid)``; with ``hold``, ``("done", rid, pid, returncode)`` instead of
+  it and the ``exit`` when the child exited within ``hold`` of its start (most sheets'
+  commands are short): one message a run, and one wake-up of the daemon's loop, instead
+  of two; ``("unwritten", rid, errno, strerror, filename)`` when a
   file could not be written (nothing was started); ``("error", rid, errno, strerror,
   filename)`` when the spawn failed with an OSError; ``("fail", rid, text)`` for anything
   else;
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import _posixsubprocess
 import array
+import bisect
 import builtins
 import contextlib
 import marshal
@@ -48,6 +53,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -55,6 +61,8 @@ if TYPE_CHECKING:
 
 MAX_MESSAGE = 64 * 1024
 MAX_FDS = 2
+# How long the daemon lets an answer wait for the child's exit (``hold``).
+HOLD_SECONDS = 0.01
 
 
 def _ignore(_signum: int, _frame: object) -> None:
@@ -295,7 +303,7 @@ def exit_code(pid: int) -> int | None:
 def _spawn(
     request: Any, fds: list[int], base: dict[str, str], encoded: dict[str, bytes] | None
 ) -> int:
-    _rid, argv, executable, cwd, env, stdin, _files, over_base = request
+    _rid, argv, executable, cwd, env, stdin, _files, over_base, _hold = request
     stdin_fd = stdin_from(stdin) if stdin is not None else None
     try:
         if over_base:
@@ -326,6 +334,8 @@ def serve(sock: socket.socket) -> None:
     poller = select.epoll()
     poller.register(sock.fileno(), select.EPOLLIN)
     children: dict[int, int] = {}  # pidfd -> pid
+    held: dict[int, int] = {}  # pid -> rid: an answer held (``hold``) until its exit or...
+    deadlines: list[tuple[float, int]] = []  # ...its deadline: (when, pid), sorted
     base: dict[str, str] = {}
     encoded: dict[str, bytes] | None = None  # encode_env(base), once needed
 
@@ -333,7 +343,10 @@ def serve(sock: socket.socket) -> None:
         sock.sendall(marshal.dumps(message))
 
     while True:
-        for fd, _events in poller.poll():
+        timeout = -1.0
+        if deadlines:
+            timeout = max(0.0, deadlines[0][0] - time.monotonic())
+        for fd, _events in poller.poll(timeout):
             pid = children.get(fd)
             if pid is None:
                 try:
@@ -366,7 +379,11 @@ def serve(sock: socket.socket) -> None:
                     pidfd = os.pidfd_open(pid)
                     children[pidfd] = pid
                     poller.register(pidfd, select.EPOLLIN)
-                    send(("ok", rid, pid))
+                    if request[8]:
+                        held[pid] = rid
+                        bisect.insort(deadlines, (time.monotonic() + request[8], pid))
+                    else:
+                        send(("ok", rid, pid))
                 finally:
                     for fd in fds:
                         os.close(fd)
@@ -374,9 +391,18 @@ def serve(sock: socket.socket) -> None:
                 code = exit_code(pid)
                 if code is not None:
                     del children[fd]
-                    poller.unregister(fd)
+                    # Closing it takes it off the epoll set (its only descriptor: pidfds
+                    # are close-on-exec, the children's copies are gone): no epoll_ctl.
                     os.close(fd)
-                    send(("exit", pid, code))
+                    rid = held.pop(pid, None)
+                    send(("exit", pid, code) if rid is None else ("done", rid, pid, code))
+        if deadlines:
+            now = time.monotonic()
+            while deadlines and deadlines[0][0] <= now:
+                pid = deadlines.pop(0)[1]
+                rid = held.pop(pid, None)
+                if rid is not None:  # (None: its answer went with its exit)
+                    send(("ok", rid, pid))
 
 
 def main(argv: list[str]) -> int:

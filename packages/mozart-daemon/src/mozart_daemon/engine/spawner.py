@@ -11,6 +11,14 @@ If the helper goes away (killed by someone), the children it started can no long
 reaped or watched by it: each is stopped (SIGKILL to its process group) and reported as
 killed by SIGKILL, a spawn it had not answered fails, and the next spawn starts a new
 helper (after three losses, none: the daemon spawns in its own process).
+
+A spawn given a ``tag`` (an entry of the child's environment that no other process has,
+``NAME=value``) lets the helper hold its answer until the child exits, up to
+``HOLD_SECONDS`` (10 ms): a short command's pid and return code then come in one message,
+one wake-up of the loop instead of two. A child whose answer was held when the helper
+went is found by its tag among this process's children (the helper's are re-parented to
+it: tags are for a child subreaper, as the daemon is), and is then as one answered:
+stopped, and reported as killed by SIGKILL.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mozart_daemon.engine.spawn_helper import MAX_MESSAGE
+from mozart_daemon.engine.spawn_helper import HOLD_SECONDS, MAX_MESSAGE
 from mozart_daemon.logging import get_logger
 
 log = get_logger(__name__)
@@ -45,6 +53,17 @@ class HelperLostError(Exception):
 
 class UnwrittenError(OSError):
     """A file the spawn needed (``files``) could not be written; nothing was started."""
+
+
+class _Answer(asyncio.Future[int]):
+    """A spawn's answer, which cannot be cancelled: a caller cancelled while the helper
+    starts its process must still learn the pid, to stop what was started. A task awaiting
+    it and cancelled meanwhile gets its CancelledError once the answer is in (asyncio's
+    task keeps waiting on a future that refuses ``cancel``), when ``result()`` holds it:
+    no ``asyncio.shield`` (two futures and their callbacks, about 130 bytecodes a spawn)."""
+
+    def cancel(self, msg: object = None) -> bool:
+        return False
 
 
 class SpawnHelper:
@@ -73,6 +92,7 @@ class SpawnHelper:
         self._watchers: dict[int, Callable[[int], None]] = {}
         self._early: dict[int, int] = {}  # pid -> return code, exited before it was watched
         self._started: set[int] = set()  # children started and not yet seen exit
+        self._tags: dict[int, bytes] = {}  # rid -> tag, of the spawns not yet answered
         self.lost = False
         loop.add_reader(ours.fileno(), self._readable)
 
@@ -90,13 +110,17 @@ class SpawnHelper:
         stdin: bytes | None,
         files: Sequence[tuple[str, bytes]] = (),
         base: dict[str, str] | None = None,
+        tag: bytes | None = None,
+        hold_seconds: float = HOLD_SECONDS,
     ) -> asyncio.Future[int] | None:
         """Ask for a spawn, after writing ``files`` (``(path, data)``: UnwrittenError if one
         cannot be); the child's ends of its stdout and stderr pipes are ``fds``, which the
         caller still closes; it reads ``stdin`` (None: ``/dev/null``); its environment is
         ``env``, or ``base`` then ``env`` (``base``, the daemon's, is sent to the helper
         once, and again when it is another dict: never change one once given). None: not
-        sent (do it all yourself)."""
+        sent (do it all yourself). The future cannot be cancelled (``_Answer``). ``tag``:
+        the child's own entry of its environment (b"NAME=value"), for a subreaper: its
+        answer may be held until its exit, up to ``hold_seconds`` (see above)."""
         sock = self._sock
         if sock is None:
             return None
@@ -113,7 +137,8 @@ class SpawnHelper:
         rid = self._next
         # marshal takes lists and dicts, not any sequence or mapping
         over_base = base is not None
-        request = (rid, list(argv), executable, cwd, dict(env), stdin, list(files), over_base)
+        hold = 0.0 if tag is None else hold_seconds
+        request = (rid, list(argv), executable, cwd, dict(env), stdin, list(files), over_base, hold)
         data = marshal.dumps(request)
         if len(data) > MAX_MESSAGE:
             return None
@@ -121,8 +146,10 @@ class SpawnHelper:
             sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
         except OSError:  # full (BlockingIOError), or the helper has gone
             return None
-        future: asyncio.Future[int] = self._loop.create_future()
+        future = _Answer(loop=self._loop)
         self._pending[rid] = future
+        if tag is not None and hold:
+            self._tags[rid] = tag
         return future
 
     def watch(self, pid: int, on_exit: Callable[[int], None]) -> None:
@@ -167,10 +194,17 @@ class SpawnHelper:
             else:
                 self._early[pid] = code
             return
-        future = self._pending.pop(message[1], None)
+        rid = message[1]
+        future = self._pending.pop(rid, None)
+        if self._tags:
+            self._tags.pop(rid, None)
         if future is None or future.done():
             return
-        if kind == "ok":
+        if kind == "done":  # started, and exited already: its exit is waiting for watch
+            _, _, pid, code = message
+            self._early[pid] = code
+            future.set_result(pid)
+        elif kind == "ok":
             self._started.add(message[2])
             future.set_result(message[2])
         elif kind == "error":
@@ -185,6 +219,11 @@ class SpawnHelper:
     def _lose(self) -> None:
         """The helper has gone: stop what it started, fail what it had not answered."""
         self.lost = True
+        if self._tags:
+            self._close_socket()
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                self.process.wait(_STOP_SECONDS)  # its end: its children are ours now
+            self._answer_held()
         stopped = self._abandon(HelperLostError("the spawn helper stopped"))
         with contextlib.suppress(OSError):
             self.process.poll()
@@ -202,6 +241,7 @@ class SpawnHelper:
             if not future.done():
                 future.set_exception(error)
         self._pending.clear()
+        self._tags.clear()
         stopped = list(self._started)
         self._started.clear()
         for pid in stopped:
@@ -214,6 +254,36 @@ class SpawnHelper:
                 self._early[pid] = -signal.SIGKILL
         return len(stopped)
 
+    def _answer_held(self) -> None:
+        """The helper has ended (reaped) while holding answers: their children, re-parented
+        to this process (a subreaper), are found by their tags and answered as started,
+        for ``_abandon`` to stop and report. One not found (it ended meanwhile, or never
+        started) fails as any spawn not answered."""
+        wanted = {tag: rid for rid, tag in self._tags.items()}
+        try:
+            threads = os.listdir("/proc/self/task")
+        except OSError:
+            return
+        for tid in threads:
+            try:
+                with open(f"/proc/self/task/{tid}/children", "rb") as f:
+                    pids = [int(pid) for pid in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/environ", "rb") as f:
+                        environ = f.read().split(b"\0")
+                except OSError:
+                    continue
+                for tag in wanted.keys() & environ:
+                    rid = wanted.pop(tag)
+                    del self._tags[rid]
+                    future = self._pending.pop(rid, None)
+                    if future is not None and not future.done():
+                        self._started.add(pid)
+                        future.set_result(pid)
+
     def _close_socket(self) -> None:
         if self._sock is not None:
             with contextlib.suppress(ValueError, OSError, RuntimeError):
@@ -224,9 +294,12 @@ class SpawnHelper:
     def stop(self) -> None:
         """Close the socket (the helper then exits) and reap the helper. Its children should
         have ended (the daemon stops its sheets first); any left are stopped."""
-        self._abandon(HelperLostError("the daemon is stopping"))
+        self._close_socket()
         try:
             self.process.wait(_STOP_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self._tags:
+            self._answer_held()
+        self._abandon(HelperLostError("the daemon is stopping"))
