@@ -3,7 +3,7 @@
 Accept -> connection cap -> peer check (SO_PEERCRED) -> split the bytes into lines (size
 cap, ``mozart_protocol.framing.LineSplitter``) -> ``dispatch`` -> write the reply (none for
 notifications). A connection may carry any number of requests; they are answered in order,
-one at a time, by a task that runs while the connection has requests waiting.
+one at a time, by the connection's task.
 
 A Protocol rather than asyncio's streams: a request costs the StreamReader's Python (its
 buffer, a future to wait on, the wake-up, ``drain``) several times what the splitting
@@ -167,10 +167,12 @@ class DaemonServer:
 class _Connection(asyncio.Protocol):
     """One client: its lines go to ``dispatch`` in order, its replies back in that order.
 
-    Lines wait in ``_queue`` while a request is being answered; a task (``_serve``) runs
-    while there are any, in the connection's own context (``PEER`` set to its client). A
-    line past the size cap is queued as ``None``: its error is the reply to it, after the
-    replies to the lines before it, and then the connection closes."""
+    ``data_received`` splits the bytes into lines and queues them; one task a connection
+    (``_serve``, in the connection's own context: ``PEER`` is its client) answers them and
+    waits on a future while there are none. (A task a request would cost more: each task
+    goes into asyncio's WeakSet of all tasks, in Python.) A line past the size cap is
+    queued as ``None``: its error is the reply to it, after the replies to the lines
+    before it, and then the connection closes."""
 
     def __init__(self, server: DaemonServer) -> None:
         self._server = server
@@ -178,7 +180,7 @@ class _Connection(asyncio.Protocol):
         self._lines = framing.LineSplitter(server._max_size)
         self._queue: collections.deque[bytes | None] = collections.deque()
         self._task: asyncio.Task[None] | None = None
-        self._context = contextvars.Context()
+        self._waiting: asyncio.Future[None] | None = None  # _serve, for lines or the end
         self._reading = True  # False: refused, or past a line too large (input ignored)
         self._linger: asyncio.TimerHandle | None = None  # while refused
         self._transport = cast(asyncio.Transport, None)
@@ -206,16 +208,19 @@ class _Connection(asyncio.Protocol):
         try:
             pid, uid, gid = peer_credentials(transport.get_extra_info("socket"))
         except OSError:  # gone already
+            server._connections.discard(self)
             transport.close()
             return
-        self._context = contextvars.copy_context()
-        self._context.run(PEER.set, Peer(pid, uid, gid))
         if not server._allowed(uid, gid):
             log.warning("server.peer_refused", peer_pid=pid, peer_uid=uid, peer_gid=gid)
             self._refuse(error_line(
                 errors.PERMISSION_DENIED,
                 f"Permission denied: uid {uid} may not use this mozartd socket.",
             ))  # fmt: skip
+            return
+        context = contextvars.copy_context()
+        context.run(PEER.set, Peer(pid, uid, gid))
+        self._task = self._loop.create_task(self._serve(), context=context)
 
     def _refuse(self, line: bytes) -> None:
         """Send a refusal, then take the client's first line (a second at most) before the
@@ -245,8 +250,10 @@ class _Connection(asyncio.Protocol):
             self._pause_reading()
         elif not lines:
             return
-        if self._task is None:
-            self._task = self._loop.create_task(self._serve(), context=self._context)
+        waiting = self._waiting
+        if waiting is not None:
+            self._waiting = None
+            waiting.set_result(None)
         else:
             # A request is being answered: take no more until these are (bounds what a
             # client that sends without reading the replies makes the daemon hold).
@@ -259,49 +266,60 @@ class _Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._eof = True
+        self._wake()
         # Keep the connection open to answer what was asked before the end (``_serve``
-        # closes it); nothing was: close it now.
-        return self._task is not None and self._linger is None
+        # closes it); a refused one closes now.
+        return self._linger is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         if self._linger is not None:
             self._linger.cancel()
+        self._wake()
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
         if self._task is None:
             self._server._connections.discard(self)
+
+    def _wake(self) -> None:
+        waiting = self._waiting
+        if waiting is not None:
+            self._waiting = None
+            waiting.set_result(None)
 
     # -- answering ----------------------------------------------------------------------
 
     async def _serve(self) -> None:
         queue, transport, dispatch = self._queue, self._transport, self._server._dispatch
         try:
-            while queue:
+            while True:
+                if not queue:
+                    if self._eof or self._lost:
+                        break
+                    if self._reading_paused and self._reading:
+                        self._reading_paused = False
+                        transport.resume_reading()
+                    self._waiting = waiting = self._loop.create_future()
+                    await waiting
+                    continue
                 raw = queue.popleft()
-                if not queue and self._reading_paused and self._reading:
-                    self._reading_paused = False
-                    transport.resume_reading()
                 if raw is None:
                     await self._send(error_line(
                         errors.MESSAGE_TOO_LARGE,
                         f"Message too large: the limit is {self._server._max_size} bytes "
                         "per message.",
                     ))  # fmt: skip
-                    self._eof = True  # the rest of the stream cannot be re-synchronised
-                    break
+                    break  # the rest of the stream cannot be re-synchronised
                 reply = await dispatch(raw, self._send)
                 if reply is not None:
                     if self._lost or transport.is_closing():
-                        self._eof = True  # the client has gone (a write to it failed)
-                        break
+                        break  # the client has gone (a write to it failed)
                     transport.write(reply)
                     if self._writing_paused or transport.is_closing():
                         await self._drain()
         except ConnectionError:
-            self._eof = True
+            pass
         except Exception as exc:  # a bug: reported as asyncio's streams did, and closed
-            self._eof = True
             self._loop.call_exception_handler({
                 "message": "Unhandled exception while answering a request",
                 "exception": exc,
@@ -309,7 +327,7 @@ class _Connection(asyncio.Protocol):
             })  # fmt: skip
         finally:
             self._task = None
-        if self._eof or self._lost:
+            self._waiting = None
             transport.close()
             if self._lost:
                 self._server._connections.discard(self)
@@ -341,7 +359,7 @@ class _Connection(asyncio.Protocol):
             self._drained.set_result(None)
 
     def abort(self) -> asyncio.Task[None] | None:
-        """The daemon stops: cancel the request being answered, close the connection."""
+        """The daemon stops: cancel the task answering, close the connection."""
         task = self._task
         if task is not None:
             task.cancel()
