@@ -329,8 +329,8 @@ class _Connection(asyncio.Protocol):
             self._task = None
             self._waiting = None
             transport.close()
-            if self._lost:
-                self._server._connections.discard(self)
+            # Finished: no longer counted (its transport's loss may come a loop later).
+            self._server._connections.discard(self)
 
     async def _send(self, line: bytes) -> None:
         """Write a line (a notification of a streaming method, an error); raises
