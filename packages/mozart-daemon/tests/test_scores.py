@@ -185,6 +185,21 @@ def test_inline_read_is_what_read_text_gives(tmp_path: Path, content: bytes) -> 
     assert scores._read_inline(str(path)) == path.read_text(encoding="utf-8")
 
 
+def test_inline_read_of_a_file_larger_than_its_size_or_read_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One read when it gives the size fstat found; else to the end of the file: /proc's
+    files say 0 bytes, and a read may give fewer bytes than asked for."""
+    status = Path("/proc/self/status")
+    assert os.stat(status).st_size == 0
+    assert scores._read_inline(str(status)).startswith("Name:")
+    path = tmp_path / "s.yaml"
+    path.write_text(SCORE)
+    real = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: real(fd, min(n, 7)))
+    assert scores._read_inline(str(path)) == SCORE
+
+
 async def test_scores_with_other_line_ends_load_alike(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     loaded = []

@@ -214,3 +214,109 @@ async def test_client_leaving_a_stream_is_not_an_error(
     assert health["result"]["status"] == "ok"
     captured = capsys.readouterr()
     assert "rpc.failed" not in captured.out + captured.err
+
+
+@pytest.fixture
+async def echo_server() -> AsyncIterator[DaemonServer]:
+    """A server whose dispatch answers each line with itself (``fail`` raises, ``big`` is
+    answered with 256 KiB), messages capped at 1,000 bytes."""
+    short = Path(tempfile.mkdtemp(dir="/tmp"))
+    cfg = config_from_mapping({"socket": {"path": str(short / "s.sock")}}).socket
+
+    async def dispatch(raw: bytes, notify: Any) -> bytes | None:
+        if raw == b"fail":
+            raise RuntimeError("a bug")
+        await asyncio.sleep(0)
+        return (b"x" * 262_144 if raw == b"big" else raw) + b"\n"
+
+    srv = DaemonServer(config=cfg, dispatch=dispatch, max_message_size=1000)
+    await srv.start()
+    yield srv
+    await srv.close()
+    shutil.rmtree(short, ignore_errors=True)
+
+
+async def read_to_end(reader: asyncio.StreamReader) -> list[bytes]:
+    return (await asyncio.wait_for(reader.read(), 5)).splitlines()
+
+
+async def test_pipelined_lines_are_answered_in_order(echo_server: DaemonServer) -> None:
+    reader, writer = await asyncio.open_unix_connection(str(echo_server.path))
+    writer.write(b"".join(b"%d\n" % i for i in range(50)) + b"\n \r\nlast\n")
+    writer.write_eof()  # the half-closed client is still answered, then the server closes
+    assert await read_to_end(reader) == [b"%d" % i for i in range(50)] + [b"last"]
+    writer.close()
+
+
+async def test_line_past_the_cap_answered_in_turn_then_closed(echo_server: DaemonServer) -> None:
+    reader, writer = await asyncio.open_unix_connection(str(echo_server.path))
+    writer.write(b"first\n" + b"y" * 1001 + b"\nnever\n")
+    first, refusal = await read_to_end(reader)
+    assert first == b"first"
+    assert json.loads(refusal)["error"]["code"] == -32009
+    writer.close()
+
+
+async def test_a_bug_in_dispatch_closes_only_its_connection(
+    echo_server: DaemonServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader, writer = await asyncio.open_unix_connection(str(echo_server.path))
+    writer.write(b"fail\nnever\n")
+    assert await read_to_end(reader) == []
+    assert "a bug" in caplog.text
+    writer.close()
+    reader, writer = await asyncio.open_unix_connection(str(echo_server.path))
+    writer.write(b"again\n")
+    assert await asyncio.wait_for(reader.readline(), 5) == b"again\n"
+    writer.close()
+
+
+async def test_client_that_does_not_read_is_not_read_either(echo_server: DaemonServer) -> None:
+    """Requests with large replies, none read: the server stops taking requests, and the
+    client's sends block (what it holds for the client is bounded)."""
+    import socket as socket_mod
+
+    sock = socket_mod.socket(socket_mod.AF_UNIX)
+    sock.connect(str(echo_server.path))
+    sock.setblocking(False)
+    request = b"big\n" * 4096
+    sent = stalled = 0
+    while sent < 64 * 1024 * 1024 and stalled < 100:  # a second without progress: stop
+        try:
+            sent += sock.send(request)
+            stalled = 0
+        except BlockingIOError:
+            stalled += 1
+            await asyncio.sleep(0.01)
+    assert sent < 64 * 1024 * 1024
+    [conn] = echo_server._connections
+    assert conn._reading_paused
+    sock.close()
+
+
+async def test_past_the_cap_the_refusal_waits_for_the_first_line(tmp_path: Path) -> None:
+    short = Path(tempfile.mkdtemp(dir="/tmp"))
+    cfg = config_from_mapping(
+        {"socket": {"path": str(short / "s.sock"), "max_connections": 1}}
+    ).socket
+
+    async def dispatch(raw: bytes, notify: Any) -> bytes | None:
+        return raw + b"\n"
+
+    srv = DaemonServer(config=cfg, dispatch=dispatch)
+    await srv.start()
+    try:
+        _r1, w1 = await asyncio.open_unix_connection(str(cfg.path))
+        for _ in range(100):  # the first connection is counted once accepted
+            if srv._connections:
+                break
+            await asyncio.sleep(0.01)
+        reader, writer = await asyncio.open_unix_connection(str(cfg.path))
+        writer.write(b'{"jsonrpc": "2.0", "id": 1, "method": "daemon.health"}\n')
+        [refusal] = await read_to_end(reader)
+        assert json.loads(refusal)["error"]["code"] == -32008
+        writer.close()
+        w1.close()
+    finally:
+        await srv.close()
+        shutil.rmtree(short, ignore_errors=True)

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 from mozart_protocol import framing
 from mozart_protocol.errors import ProtocolError
-from mozart_protocol.framing import MessageTooLarge, TruncatedMessage, read_message
+from mozart_protocol.framing import LineSplitter, MessageTooLarge, TruncatedMessage, read_message
 
 
 def reader_with(data: bytes, *, limit: int = 2**16, eof: bool = True) -> asyncio.StreamReader:
@@ -121,3 +121,51 @@ def test_decode_message() -> None:
     assert framing.decode_message(b'{"jsonrpc":"2.0"}') == {"jsonrpc": "2.0"}
     with pytest.raises(msgspec.DecodeError):
         framing.decode_message(b"{nope")
+
+
+def split_all(chunks: list[bytes], max_size: int = 1024) -> tuple[list[bytes], LineSplitter]:
+    splitter = LineSplitter(max_size)
+    lines = []
+    for chunk in chunks:
+        lines += splitter.feed(chunk)
+    return lines, splitter
+
+
+def test_splitter_gives_what_read_message_gives_at_every_cut() -> None:
+    data = b'{"first":1}\n\n  \r\n{"second":2}\r\n{"third":'
+    for cut in range(len(data) + 1):
+        for second in range(cut, len(data) + 1):
+            chunks = [data[:cut], data[cut:second], data[second:]]
+            lines, splitter = split_all(chunks)
+            assert lines == [b'{"first":1}', b'{"second":2}\r'], (cut, second)
+            assert splitter.partial == len(b'{"third":') and splitter.too_large is None
+
+
+def test_splitter_many_lines_in_one_piece() -> None:
+    data = b"".join(framing.encode_message({"i": i}) for i in range(100))
+    lines, splitter = split_all([data])
+    assert [msgspec.json.decode(line)["i"] for line in lines] == list(range(100))
+    assert splitter.partial == 0
+
+
+def test_splitter_line_at_the_cap_is_accepted_one_more_byte_is_not() -> None:
+    lines, splitter = split_all([b"x" * 50, b"x" * 50 + b"\n"], max_size=100)
+    assert lines == [b"x" * 100] and splitter.too_large is None
+    lines, splitter = split_all([b"ok\n" + b"x" * 50, b"x" * 51 + b"\nafter\n"], max_size=100)
+    assert lines == [b"ok"] and splitter.too_large == 101
+    assert splitter.feed(b"more\n") == []  # nothing after it: the stream is lost
+
+
+def test_splitter_oversized_line_fails_before_it_ends() -> None:
+    splitter = LineSplitter(4096)
+    for _ in range(4):
+        assert splitter.feed(b"z" * 1000) == [] and splitter.too_large is None
+    assert splitter.feed(b"z" * 1000) == [] and splitter.too_large == 5000
+    assert splitter.partial == 0  # nothing of it is kept
+    lines, splitter = split_all([b"a\n" + b"z" * 200], max_size=100)
+    assert lines == [b"a"] and splitter.too_large == 200
+
+
+def test_splitter_invalid_max_size() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        LineSplitter(0)

@@ -8,6 +8,9 @@ Both leave the stream mid-line, so the caller answers (if it can) and closes the
 
 The reader may be created with any ``limit`` (asyncio's default is 64 KiB): longer lines are
 gathered in limit-sized pieces, so the cap, not the reader, decides what is too large.
+
+:class:`LineSplitter` applies the same rules to a stream that arrives in pieces without a
+reader (the daemon's server is an asyncio Protocol: its ``data_received`` gets the bytes).
 """
 
 from __future__ import annotations
@@ -105,6 +108,58 @@ async def _read_line(reader: asyncio.StreamReader, max_size: int) -> bytes | Non
             raise MessageTooLarge(size, max_size)
         pieces.append(chunk[:-1])
         return b"".join(pieces)
+
+
+class LineSplitter:
+    """:func:`read_message`'s rules for bytes fed as they arrive: :meth:`feed` returns the
+    complete non-blank lines (without their newline) of what has arrived so far and holds
+    back an unfinished one. A line longer than ``max_size`` sets ``too_large`` (its size so
+    far) as soon as the cap is crossed: the lines before it are returned, nothing after
+    (the stream cannot be re-synchronised), and nothing of it is kept. ``partial``: the
+    bytes of the unfinished line held (at the end of the stream, a truncated message)."""
+
+    __slots__ = ("_pieces", "max_size", "partial", "too_large")
+
+    def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        if max_size < 1:
+            raise ValueError("max_size must be positive")
+        self.max_size = max_size
+        self.partial = 0
+        self.too_large: int | None = None
+        self._pieces: list[bytes] = []  # of the unfinished line: joined once it ends
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self.too_large is not None:
+            return []
+        lines = data.split(_NEWLINE)
+        rest = lines.pop()
+        pieces = self._pieces
+        if not lines:  # no newline: the unfinished line grows
+            self.partial += len(rest)
+            if self.partial > self.max_size:
+                return self._refuse([], self.partial)
+            pieces.append(rest)
+            return []
+        if pieces:
+            pieces.append(lines[0])
+            lines[0] = b"".join(pieces)
+            pieces.clear()
+        if rest:
+            pieces.append(rest)
+        self.partial = len(rest)
+        if max(map(len, lines)) > self.max_size or self.partial > self.max_size:
+            for index, line in enumerate(lines):
+                if len(line) > self.max_size:
+                    return self._refuse(lines[:index], len(line))
+            return self._refuse(lines, self.partial)
+        # Blank lines carry no message (see read_message).
+        return list(filter(bytes.strip, lines))
+
+    def _refuse(self, before: list[bytes], size: int) -> list[bytes]:
+        self.too_large = size
+        self.partial = 0
+        self._pieces = []
+        return list(filter(bytes.strip, before))
 
 
 def decode_message(line: bytes) -> Any:

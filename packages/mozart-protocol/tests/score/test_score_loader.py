@@ -9,6 +9,8 @@ from pathlib import Path
 import msgspec
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from mozart_protocol.score import (
     ClaudeCliBackend,
     CommandBackend,
@@ -23,7 +25,7 @@ from mozart_protocol.score import (
     resolve_workspace,
     validate_score_file,
 )
-from mozart_protocol.score.loaded import absolute_path_text
+from mozart_protocol.score.loaded import absolute_path_text, normal_path, parent_text
 from mozart_protocol.score.model import DEFAULT_RATE_LIMIT_PATTERNS
 from mozart_protocol.score.yamlsource import SafeLoader
 
@@ -268,14 +270,27 @@ def test_pure_python_loader_gives_the_same_findings(
 
 @pytest.mark.parametrize("base", ["/s/d", "/", "rel/d", ".", "", "//two"])
 @pytest.mark.parametrize(
-    "value", ["", ".", "..", "w", "./w/", "a//b/./c/..", "/abs/x", "//abs", "~/w", "w\x00"]
-)
+    "value",
+    ["", ".", "..", "w", "./w/", "a//b/./c/..", "/abs/x", "//abs", "~/w", "w\x00", ".h/w/",
+     "/a/.h", "/a/b/", "x/..h"],
+)  # fmt: skip
 def test_workspace_text_and_parent_are_the_path_objects(base: str, value: str) -> None:
     """The static checks take the workspace as text and its parent as its dirname."""
     path = resolve_path(Path(base), value)
     text = absolute_path_text(base, value)
     assert text == str(path)
-    assert (os.path.dirname(text) or ".") == str(path.parent)
+    assert (parent_text(text) or ".") == str(path.parent)
+
+
+@given(st.text(alphabet="/.a~", max_size=14))
+def test_normal_path_and_parent_text_are_os_paths(path: str) -> None:
+    """What the loader uses instead of os.path's normpath and dirname gives what they do."""
+    assert normal_path(path) == os.path.normpath(path)
+    normal = os.path.normpath(path)
+    assert parent_text(normal) == os.path.dirname(normal)
+    assert absolute_path_text("/b/c", path) == os.path.normpath(
+        os.path.join("/b/c", os.path.expanduser(path))
+    )
 
 
 def test_the_loaded_score_and_the_report_share_its_warnings(write_score: WriteScore) -> None:

@@ -193,3 +193,26 @@ def test_ten_thousand_fanned_sheets_plan_fast() -> None:
     assert plan.total_sheets == 10_000
     assert plan.sheet(10_000).dependencies == (9_900,)  # instance 100 waits for instance 100
     assert elapsed < 0.5
+
+
+def test_plans_of_a_sheet_section_seen_before_are_the_same() -> None:
+    """A small plan without dependencies or fan-out is kept and shared by the scores with
+    the same section (a plan is not changed once made); an invalid section is refused
+    every time, and other plans are made anew."""
+    from mozart_protocol.score import plan as plan_mod
+
+    def score(**sheet: object) -> model.Score:
+        return make_score(sheet=sheet)
+
+    first = build_plan(score(size=2, total_items=7, start_item=2))
+    again = build_plan(score(size=2, total_items=7, start_item=2))
+    assert again is first
+    assert again == plan_mod.plan_checked(score(size=2, total_items=7, start_item=2).sheet)
+    assert build_plan(score(size=2, total_items=8, start_item=2)) is not first
+    for _ in range(2):
+        with pytest.raises(PlanError):
+            build_plan(score(size=1, total_items=3, start_item=5))
+    fanned = score(size=1, total_items=2, fan_out={2: 3})
+    assert build_plan(fanned) is not build_plan(fanned)
+    big = score(size=1, total_items=plan_mod._PLAN_SHEETS_KEPT + 1)
+    assert build_plan(big) is not build_plan(big)

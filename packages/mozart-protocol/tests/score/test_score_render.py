@@ -177,3 +177,44 @@ def test_jinjas_globals_are_there_in_every_render() -> None:
     for n in (1, 3):
         text = render_template("{% set ns = namespace(x=n) %}" + source, {"n": n}, name="t")
         assert text == f"{''.join(str(i) for i in range(n))}|1|{n}"
+
+
+def test_templates_of_text_and_names_render_as_jinja_does() -> None:
+    """Text and ``{{ name }}`` only are rendered without Jinja's machinery (a format): the
+    same text as Jinja gives, for every kind of value a context holds, and Jinja's own
+    errors and globals when a name is not in the context."""
+    from mozart_protocol.score.render import _compile
+
+    sources = [
+        "sheet {{ sheet_num }}",
+        "",
+        "plain text, no names",
+        "{a} {{b}} }} { {{ x }}{{x}}{}",
+        "a {b} {{x}}{{ y -}}  \n z\n",
+        "line one\r\nline two {{ x }}\r\n",
+        "{# a comment #}{{ x }}{% raw %}{{ not a name }}{% endraw %}",
+        "  {{- x -}}  \n\n",
+        "{{ x }}{{ y }}{{ x }}",
+        "{{ self }}|{{ range }}",
+        "{{ x | string }}",
+        "{% if x %}{{ y }}{% endif %}",
+    ]
+    values: list[object] = [
+        3, 0, -7, True, False, None, 1.5, 1e16, float("inf"), "text", "{braces}", "",
+        [1, "a", None], {"k": [1, 2], "n": None}, 10**30,
+    ]  # fmt: skip
+    simple = 0
+    for source in sources:
+        compiled = _compile(source)
+        simple += compiled.fmt is not None
+        for x in values:
+            context = {"x": x, "y": "why", "b": 2, "sheet_num": x}
+            assert render_template(source, context) == compiled.template.render(context), (
+                source,
+                x,
+            )
+    assert simple == 9
+    # Not in the context: Jinja's global, else its error.
+    assert render_template("{{ range }}", {}) == str(range)
+    with pytest.raises(RenderError, match="'nope' is undefined"):
+        render_template("a {{ nope }}", {"x": 1}, name="t")

@@ -82,10 +82,15 @@ def _read_inline(config_path: str) -> str | None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > INLINE_BYTES:
             raise _NotInline
-        chunks = []
-        while chunk := os.read(fd, INLINE_BYTES + 1):
-            chunks.append(chunk)
-        text = b"".join(chunks).decode("utf-8")
+        # One read when it gives the size fstat found (a byte more is asked for: a file
+        # that grew since is read to its end, as is one read short).
+        data = os.read(fd, st.st_size + 1)
+        if len(data) != st.st_size:
+            chunks = [data]
+            while chunk := os.read(fd, INLINE_BYTES + 1):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     finally:

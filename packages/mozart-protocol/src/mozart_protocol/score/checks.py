@@ -18,7 +18,7 @@ import jinja2.meta
 from mozart_protocol.score.conditions import ConditionError, parse_condition
 from mozart_protocol.score.containment import PathEscapeError, rule_path
 from mozart_protocol.score.findings import Problem, index_path
-from mozart_protocol.score.loaded import LoadedScore, workspace_text
+from mozart_protocol.score.loaded import LoadedScore, parent_text, workspace_text
 from mozart_protocol.score.model import (
     ClaudeCliBackend,
     CommandSucceedsRule,
@@ -288,7 +288,7 @@ def check_workspace(workspace: str) -> list[Problem]:
     its dirname is what ``Path.parent`` gives (``.`` for a relative one without a
     directory). Text: the daemon's submit needs no Path of its parent, and the workspace's
     own is made only when asked for (``LoadedScore.workspace``)."""
-    parent = os.path.dirname(workspace) or "."
+    parent = parent_text(workspace) or "."
     if not _is_dir(parent):
         message = f"the parent directory `{parent}` of the workspace `{workspace}` does not exist"
         return [Problem("E501", "workspace", message)]

@@ -125,8 +125,35 @@ def resolve_path(base_dir: str | os.PathLike[str], value: str | os.PathLike[str]
 def absolute_path_text(base_dir: str | os.PathLike[str], value: str | os.PathLike[str]) -> str:
     """:func:`resolve_path` as a string, for callers that need no Path object."""
     # On strings: the same result as with Path objects, which cost more than the rest.
-    # (join keeps an absolute ``value`` as it is.)
-    return os.path.normpath(os.path.join(base_dir, os.path.expanduser(os.fspath(value))))
+    # os.path's expanduser, join and normpath without their Python where they change
+    # nothing: expanduser of a value not starting with `~`, normpath of a normal path. (The
+    # join's rule: an absolute value as it is, else after the base and one slash.)
+    text = os.fspath(value)
+    if text[:1] == "~":
+        text = os.path.expanduser(text)
+    if text[:1] != "/":
+        if text[:2] == "./":  # `./ws`, as scores often write it: normal without its `./`
+            text = text[2:]
+        base = os.fspath(base_dir)
+        text = f"{base}/{text}" if base and base[-1:] != "/" else base + text
+    return normal_path(text)
+
+
+def normal_path(path: str) -> str:
+    """``os.path.normpath(path)``, without its Python for a path that is normal already
+    (most): absolute, without an empty, `.` or `..` part, without a slash at its end."""
+    if path[:1] == "/" and "//" not in path and "/." not in path and path[-1:] != "/":
+        return path
+    return os.path.normpath(path)
+
+
+def parent_text(path: str) -> str:
+    """``os.path.dirname(path)`` of a normal path (``normal_path``), without its Python
+    but for a path at the root, of one part, or starting with two slashes."""
+    cut = path.rfind("/")
+    if cut > 0 and path[1:2] != "/":
+        return path[:cut]
+    return os.path.dirname(path)
 
 
 def resolve_workspace(loaded: LoadedScore, override: str | os.PathLike[str] | None = None) -> Path:

@@ -15,7 +15,7 @@ import msgspec
 
 from mozart_protocol.score.checks import check_loaded
 from mozart_protocol.score.findings import Finding, Problem, ScoreError
-from mozart_protocol.score.loaded import LoadedScore
+from mozart_protocol.score.loaded import LoadedScore, normal_path, parent_text
 from mozart_protocol.score.model import Score, decode_score
 from mozart_protocol.score.schema_check import check_schema
 from mozart_protocol.score.yamlsource import YamlDocument, YamlSyntaxError, parse_yaml
@@ -90,7 +90,8 @@ def validate_score_file(
 ) -> ValidationReport:
     """Every finding about the score at ``path`` (what ``mozart validate`` prints).
     ``text``: the file's content when the caller has read it already."""
-    file = os.path.abspath(os.fspath(path))  # normalised as a Path's str() would be
+    file = os.fspath(path)  # absolute and normalised, as a Path's str() would be
+    file = normal_path(file) if file[:1] == "/" else os.path.abspath(file)
     try:
         if text is None:
             text = Path(file).read_text(encoding="utf-8")
@@ -140,7 +141,7 @@ def validate_score_file(
 
     loaded: LoadedScore | None = None
     if score is not None:
-        loaded = LoadedScore(score, file, os.path.dirname(file))
+        loaded = LoadedScore(score, file, parent_text(file))
         problems.extend(check_loaded(loaded, workspace_override=workspace_override))
         findings = _locate(problems, document, file)
         # No check reads the warnings: they are filled in once the checks have run.

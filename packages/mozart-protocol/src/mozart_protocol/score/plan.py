@@ -164,12 +164,33 @@ def find_cycle(deps: Mapping[int, list[int]]) -> list[int] | None:
     return None
 
 
+# The plans of small sheet sections without dependencies or fan-out made lately, by (size,
+# total_items, start_item): a daemon's scores repeat a few, and a plan depends on nothing
+# else. Shared by the scores that have them: a plan is not changed once made (its
+# PlannedSheets are frozen, and nothing appends to or replaces its list).
+_PLANS: dict[tuple[int, int, int], Plan] = {}
+_PLANS_KEPT = 256
+_PLAN_SHEETS_KEPT = 64  # a larger plan is made each time (it is not kept)
+
+
 def build_plan(score: Score) -> Plan:
     """Expand the score's sheet section into concrete sheets; raises PlanError when invalid."""
-    problems = check_sheet_config(score.sheet)
+    sheet = score.sheet
+    key = None
+    if sheet.dependencies is None and sheet.fan_out is None:
+        key = (sheet.size, sheet.total_items, sheet.start_item)
+        plan = _PLANS.get(key)
+        if plan is not None:
+            return plan
+    problems = check_sheet_config(sheet)
     if problems:
         raise PlanError(problems)
-    return plan_checked(score.sheet)
+    plan = plan_checked(sheet)
+    if key is not None and plan.total_sheets <= _PLAN_SHEETS_KEPT:
+        if len(_PLANS) >= _PLANS_KEPT:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
 
 
 def plan_checked(sheet: SheetConfig) -> Plan:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import jinja2
+import jinja2.nodes
 
 from mozart_protocol.score.loaded import LoadedScore, template_source
 from mozart_protocol.score.model import (
@@ -98,20 +100,61 @@ def make_environment() -> jinja2.Environment:
 _ENVIRONMENT = make_environment()
 
 
+class _Compiled(NamedTuple):
+    template: jinja2.Template
+    # The same template as a ``str.format_map`` format, when it is only text and ``{{ name
+    # }}`` (the common prompt): rendering it is one call in C instead of Jinja's context,
+    # generator and Python for each piece. None for any other template.
+    fmt: str | None
+
+
 @functools.lru_cache(maxsize=64)
-def _compile(source: str) -> jinja2.Template:
+def _compile(source: str) -> _Compiled:
     template = _ENVIRONMENT.from_string(source)
     # Its globals as one dict: each render copies them into the context, and a ChainMap
     # over the environment's (Jinja's default) is copied key by key in Python, about 200
     # bytecodes a render. Nothing changes the environment's globals after this.
     template.globals = dict(template.globals)
-    return template
+    return _Compiled(template, _format_of(_ENVIRONMENT.parse(source)))
+
+
+# Names Jinja gives a meaning of its own, whatever the context holds.
+_SPECIAL_NAMES = frozenset({"self", "super", "loop", "caller", "varargs", "kwargs"})
+
+
+def _format_of(tree: jinja2.nodes.Template) -> str | None:
+    """The ``str.format`` format that renders as ``tree`` does, or None. For each ``{{ name
+    }}`` Jinja (autoescape off, no finalize) writes ``str(value)``, and ``format(value,
+    "")`` is ``str(value)`` for every value a context holds (strings, numbers, booleans,
+    None, lists and mappings); text is written as it is (braces doubled here)."""
+    pieces: list[str] = []
+    for output in tree.body:
+        if not isinstance(output, jinja2.nodes.Output):
+            return None
+        for node in output.nodes:
+            if isinstance(node, jinja2.nodes.TemplateData):
+                pieces.append(node.data.replace("{", "{{").replace("}", "}}"))
+            elif (
+                isinstance(node, jinja2.nodes.Name)
+                and node.ctx == "load"
+                and node.name not in _SPECIAL_NAMES
+            ):
+                pieces.append(f"{{{node.name}}}")
+            else:
+                return None
+    return "".join(pieces)
 
 
 def render_template(source: str, context: Mapping[str, object], *, name: str = "prompt") -> str:
     """Render Jinja2 ``source`` with StrictUndefined; raises RenderError naming ``name``."""
     try:
-        return _compile(source).render(context)
+        compiled = _compile(source)
+        if compiled.fmt is not None:
+            try:
+                return compiled.fmt.format_map(context)
+            except KeyError:
+                pass  # not in the context: a global of Jinja's, or undefined (its error)
+        return compiled.template.render(context)
     except jinja2.TemplateSyntaxError as exc:
         raise RenderError(f"{name}: line {exc.lineno}: {exc.message}") from None
     except jinja2.UndefinedError as exc:
