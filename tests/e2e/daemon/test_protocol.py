@@ -61,6 +61,19 @@ def test_error_codes(daemon: Handle) -> None:
     assert invalid["error"]["code"] == -32600 and invalid["id"] == 7
 
 
+def test_invalid_utf8_is_a_parse_error_and_the_connection_goes_on(daemon: Handle) -> None:
+    # msgspec raises UnicodeDecodeError (not DecodeError) for bad UTF-8 inside a string: it
+    # closed the connection with a traceback in the daemon's log instead of answering.
+    bad = b'{"jsonrpc": "2.0", "id": 1, "method": "job.status", "params": {"job_id": "\xff"}}\n'
+    health = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "daemon.health"}).encode() + b"\n"
+    parse, after = send(daemon, bad, health, replies=2)
+    daemon.check_reply("?", parse)
+    assert parse["error"]["code"] == -32700 and parse["id"] is None
+    assert "utf-8" in parse["error"]["message"].lower()
+    assert after["id"] == 2 and after["result"]["status"] == "ok"
+    assert "Traceback" not in daemon.log_text()
+
+
 def test_many_requests_per_connection_and_no_reply_to_notifications(daemon: Handle) -> None:
     lines = [
         json.dumps({"jsonrpc": "2.0", "method": "daemon.health"}).encode() + b"\n",  # notification

@@ -63,7 +63,8 @@ class Dispatcher:
     ) -> bytes | None:
         try:
             message = msgspec.json.decode(raw)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            # msgspec raises UnicodeDecodeError for invalid UTF-8 inside a string.
             log.info("rpc.rejected", reason="parse error")
             return _error(None, errors.PARSE_ERROR, f"Parse error: {exc}")
         if not isinstance(message, dict):
