@@ -90,7 +90,9 @@ class EngineHooks:
     ``sleep``, ``random`` and ``now`` are injectable so tests assert delays without waiting.
     """
 
-    on_event: Callable[[SheetEvent], Awaitable[None]] | None = None
+    # Called with each event; may return an awaitable, awaited before the sheet goes on
+    # (the daemon's returns None: it queues the event and has nothing to wait for).
+    on_event: Callable[[SheetEvent], Awaitable[None] | None] | None = None
     # The event types ``on_event`` is given (None: all). The daemon leaves out the attempt
     # boundaries unless it logs at debug level: two events a sheet it would only drop.
     events: Container[str] | None = None
@@ -127,19 +129,29 @@ class _SheetRun:
         self.finished = False
         self.attempt = request.start_attempt - 1
         self.last: AttemptRecord | None = None
+        self.queues_writes: bool = getattr(checkpoint, "queues_writes", False)
 
-    async def persist(self, aw: Awaitable[None]) -> None:
-        if getattr(self.checkpoint, "queues_writes", False):
-            await aw  # never suspends: a cancellation cannot cut it in half
-        else:
-            await finish_even_if_cancelled(aw)
+    def persist(self, aw: Awaitable[None]) -> Awaitable[None]:
+        """What to await for a checkpoint transition: the transition itself when its writes
+        are queued (it never suspends, so a cancellation cannot cut it in half; no coroutine
+        of our own around it, four a sheet), else the transition shielded from one."""
+        return aw if self.queues_writes else finish_even_if_cancelled(aw)
+
+    def wants(self, type: str) -> bool:
+        """Whether ``on_event`` is given events of this type: an event it is not given is
+        not built (nor its message)."""
+        hooks = self.hooks
+        return hooks.on_event is not None and (hooks.events is None or type in hooks.events)
 
     async def emit(self, type: str, message: str | None = None, **data: object) -> None:
         hooks = self.hooks
-        if hooks.on_event is not None and (hooks.events is None or type in hooks.events):
+        on_event = hooks.on_event
+        if on_event is not None and (hooks.events is None or type in hooks.events):
             attempt = self.attempt if self.attempt >= 1 else None
             event = SheetEvent(type, self.job_id, self.sheet_num, attempt, message, data)
-            await hooks.on_event(event)
+            pending = on_event(event)
+            if pending is not None:
+                await pending
 
     async def run(self) -> SheetResult:
         try:
@@ -235,7 +247,8 @@ class _SheetRun:
             await self.persist(
                 self.checkpoint.attempt_started(self.job_id, self.sheet_num, number, kind)
             )
-            await self.emit("sheet.attempt_started", f"{kind} attempt {number}", kind=kind)
+            if self.wants("sheet.attempt_started"):  # an attempt's boundaries: debug only
+                await self.emit("sheet.attempt_started", f"{kind} attempt {number}", kind=kind)
             output = await self._attempt(record, prompt, context, rules)
             record = output.record
             validation_run = output.validations or validation_run
@@ -246,12 +259,13 @@ class _SheetRun:
             self.open_attempt = None
             self.last = record
             await self.persist(self.checkpoint.attempt_finished(self.job_id, record))
-            await self.emit(
-                "sheet.attempt_finished",
-                record.error or record.outcome,
-                outcome=record.outcome,
-                exit_code=record.exit_code,
-            )
+            if self.wants("sheet.attempt_finished"):
+                await self.emit(
+                    "sheet.attempt_finished",
+                    record.error or record.outcome,
+                    outcome=record.outcome,
+                    exit_code=record.exit_code,
+                )
             if record.outcome == "passed":
                 return await self._finish(SheetState.COMPLETED, None, None)
             if record.outcome == "fatal":

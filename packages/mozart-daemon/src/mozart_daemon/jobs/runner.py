@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from mozart_protocol.score import PlannedSheet, ValidationRule
 
@@ -59,9 +59,9 @@ class EngineSheetRunner:
         backend = job.backend
         start_attempt = await self._recorded_attempts(job, sheet.sheet_num) + 1
 
-        async def on_event(event: SheetEvent) -> None:
+        def on_event(event: SheetEvent) -> None:  # no coroutine: nothing to wait for
             if event.type in FORWARDED:
-                # Nothing to wait for: persisted, then delivered, in order with the rest.
+                # Persisted, then delivered, in order with the rest.
                 self._events.emit_soon(
                     job.job_id,
                     event.type,
@@ -113,7 +113,7 @@ class EngineSheetRunner:
         sheet: PlannedSheet,
         start_attempt: int,
         lessons: Callable[[Sequence[ValidationRule], int], str | None] | None,
-        on_event: Callable[[SheetEvent], Awaitable[None]],
+        on_event: Callable[[SheetEvent], None],
     ) -> SheetResult:
         backend = job.backend
 
