@@ -35,7 +35,7 @@ from mozart_protocol.score import (
     sheet_context,
 )
 
-from mozart_daemon.engine.attempt import AttemptOutput, run_attempt
+from mozart_daemon.engine.attempt import run_attempt
 from mozart_daemon.engine.backends import SheetBackend, backend_key, make_backend
 from mozart_daemon.engine.checkpoint import (
     AttemptKind,
@@ -154,14 +154,7 @@ class _SheetRun:
             if pending is not None:
                 await pending
 
-    async def run(self) -> SheetResult:
-        try:
-            return await self._loop()
-        except BaseException:
-            await finish_even_if_cancelled(self._interrupt())
-            raise
-
-    async def _interrupt(self) -> None:
+    async def interrupt(self) -> None:
         if self.open_attempt is not None:
             record = msgspec.structs.replace(
                 self.open_attempt,
@@ -205,7 +198,7 @@ class _SheetRun:
             if evaluate_condition(rule.condition, context)
         ]
 
-    async def _loop(self) -> SheetResult:
+    async def loop(self) -> SheetResult:
         request, retry = self.request, self.score.retry
         await self.persist(self.checkpoint.sheet_started(self.job_id, self.sheet_num))
         await self.emit("sheet.started")
@@ -250,7 +243,20 @@ class _SheetRun:
             )
             if self.wants("sheet.attempt_started"):  # an attempt's boundaries: debug only
                 await self.emit("sheet.attempt_started", f"{kind} attempt {number}", kind=kind)
-            output = await self._attempt(record, prompt, context, rules)
+            output = await run_attempt(
+                record,
+                prompt=prompt,
+                context=context,
+                rules=rules,
+                backend=self.backend,
+                score=self.score,
+                job_id=self.job_id,
+                workspace=request.workspace,
+                base_dir=request.loaded.base_dir,
+                on_log_line=self.hooks.on_log_line,
+                grace_seconds=self.hooks.grace_seconds,
+                now=self.hooks.now,
+            )
             record = output.record
             validation_run = output.validations or validation_run
             if record.outcome == "rate_limited":
@@ -310,28 +316,6 @@ class _SheetRun:
                 return await self._finish(SheetState.FAILED, record.error_class, record.error)
             await self.hooks.sleep(delay)
 
-    async def _attempt(
-        self,
-        record: AttemptRecord,
-        prompt: str,
-        context: Mapping[str, object],
-        rules: list[IndexedRule],
-    ) -> AttemptOutput:
-        return await run_attempt(
-            record,
-            prompt=prompt,
-            context=context,
-            rules=rules,
-            backend=self.backend,
-            score=self.score,
-            job_id=self.job_id,
-            workspace=self.request.workspace,
-            base_dir=self.request.loaded.base_dir,
-            on_log_line=self.hooks.on_log_line,
-            grace_seconds=self.hooks.grace_seconds,
-            now=self.hooks.now,
-        )
-
     async def _report_rate_limit(self, wait_seconds: float) -> None:
         if self.hooks.on_rate_limit is None:
             return
@@ -350,5 +334,11 @@ async def run_sheet(
     """Run one sheet to completed or failed; see the package docstring."""
     chosen = backend if backend is not None else make_backend(request.loaded.score.backend)
     run = _SheetRun(request, checkpoint, hooks or EngineHooks(), chosen)
+    # The sheet's loop is awaited here, not through a method of its own: each coroutine
+    # layer is made once and resumed at every step of the sheet.
     with work_in_progress():
-        return await run.run()
+        try:
+            return await run.loop()
+        except BaseException:
+            await finish_even_if_cancelled(run.interrupt())
+            raise
