@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,6 +58,25 @@ def test_lines_of_one_loop_turn_are_written_together_and_others_at_once() -> Non
     asyncio.run(pending_at_exit())
     writer.flush()  # what the atexit hook does
     assert stream.getvalue().endswith("two\nthree\n")
+
+
+def test_a_line_from_another_thread_is_written_at_once_while_the_loop_batches() -> None:
+    stream = CountingStream()
+    writer = LineWriter(stream)
+
+    async def turn() -> str:
+        writer.msg("loop")  # the writer knows the loop and its thread from now on
+        worker = threading.Thread(target=writer.msg, args=("thread",))
+        worker.start()
+        worker.join()
+        seen = stream.getvalue()  # the thread's line, not yet the loop's
+        await asyncio.sleep(0)
+        return seen
+
+    assert asyncio.run(turn()) == "thread\n"
+    assert asyncio.run(turn()) == "thread\nloop\nthread\n"  # a new loop, the same thread
+    writer.msg("outside")  # no loop runs: at once
+    assert stream.getvalue() == "thread\nloop\nthread\nloop\noutside\n"
 
 
 def test_console_and_json_lines_carry_the_job_and_the_exception(tmp_path: Path) -> None:

@@ -383,6 +383,21 @@ async def test_queued_jobs_wait_out_high_pressure(env: Env) -> None:
     await env.wait_status("c", "running")
 
 
+async def test_a_sheet_held_by_a_lapsing_rate_limit_starts_once_it_lapses(env: Env) -> None:
+    """Nothing reports the end of a rate limit: the dispatch loop looks again at least
+    once a second while it waits, and finds the backend clear."""
+    env.runner.auto = False
+    await env.manager.submit(config_path=env.score("a", sheets=2))
+    await env.wait_started(1)
+    env.manager._coordinator.report("command", 0.3)
+    env.runner.gate("a", 1).set()  # sheet 2 is ready now, its backend limited
+    await asyncio.sleep(0.2)
+    assert env.runner.started == [("a", 1)]
+    await env.wait_started(2, timeout=3)
+    env.runner.gate("a", 2).set()
+    await env.wait_status("a", "completed")
+
+
 async def test_low_pressure_spaces_out_dispatches(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -129,3 +129,25 @@ def test_running_count_across_jobs_and_what_ends_their_sheets() -> None:
     s.register("a", dependencies={1: [], 2: [], 3: []}, done={1, 2, 3})  # again: anew
     assert s.running_count == 0
     assert s.next_sheet() is None
+
+
+def test_only_jobs_with_a_ready_sheet_are_looked_at_and_ties_go_by_registration() -> None:
+    s = GlobalSheetScheduler(max_concurrent_sheets=10)
+    s.register("a", dependencies=seq(2))
+    s.set_paused("a", True)
+    s.register("b", dependencies=seq(2))
+    s.register("c", dependencies=seq(1))
+    assert s.next_sheet() == ("b", 1)  # a paused; b before c: registered first
+    s.set_paused("a", False)
+    assert drain(s) == [("a", 1), ("c", 1)]  # never served, equal: in registration order
+    s.mark_complete("c", 1)
+    assert s.is_finished("c")
+    s.mark_complete("b", 1)  # b's sheet 2 ready: b is looked at again
+    s.mark_complete("a", 1)
+    assert drain(s) == [("b", 2), ("a", 2)]  # b served longer ago
+    s.requeue("a", 2)
+    s.unregister("b")
+    assert drain(s) == [("a", 2)]
+    s.register("d", dependencies={1: [2], 2: [1]})  # nothing can ever be ready
+    assert s.next_sheet() is None
+    assert not s.is_finished("d")

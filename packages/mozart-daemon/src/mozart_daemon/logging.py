@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
+from threading import get_ident
 from time import time_ns
 from types import MappingProxyType
 from typing import Any, TextIO
@@ -182,15 +183,23 @@ class LineWriter:
         self.stream = stream
         self._lock = threading.Lock()
         self._pending: list[str] = []
+        # The loop the last batched line was logged in, and its thread: while it runs, a
+        # line from that thread is logged in it. Asking asyncio for the running loop costs
+        # a ``getpid`` system call each time (CPython 3.11), three times a job.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
 
     def msg(self, message: str) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is None or loop.is_closed():
-            self._write(message + "\n")
-            return
+        loop = self._loop
+        if loop is None or get_ident() != self._thread or not loop.is_running():
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is None or loop.is_closed():
+                self._write(message + "\n")
+                return
+            self._loop, self._thread = loop, get_ident()
         if not self._pending:
             loop.call_soon(self.flush)
         self._pending.append(message)

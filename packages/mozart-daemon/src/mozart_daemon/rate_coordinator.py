@@ -148,7 +148,8 @@ class RateLimitCoordinator:
     async def acquire(self, backend: str) -> None:
         """Wait for the limit to clear and for a token, then take it."""
         while True:
-            await self.wait_until_clear(backend)
+            if backend in self._until:  # else nothing to wait for (no coroutine for it)
+                await self.wait_until_clear(backend)
             if self.try_acquire(backend):
                 return
             await asyncio.sleep(max(self._bucket(backend).seconds_until_token(), 0.01))

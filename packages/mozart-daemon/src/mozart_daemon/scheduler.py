@@ -18,24 +18,40 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 
 
-@dataclass
 class _Job:
-    job_id: str
-    priority: int
-    backend: str
-    max_parallel: int
-    deps: dict[int, tuple[int, ...]]
-    dependents: dict[int, list[int]]
-    done: set[int]
-    ready: list[int] = field(default_factory=list)  # a heap of sheet numbers
-    waiting: set[int] = field(default_factory=set)  # not ready: dependencies not done
-    running: set[int] = field(default_factory=set)
-    failed: set[int] = field(default_factory=set)
-    paused: bool = False
-    last_served: int = 0
+    """A registered job's DAG and where each of its sheets stands (slots and a plain
+    ``__init__``: one is made per job, and a dataclass's was a quarter of registering)."""
+
+    __slots__ = (
+        "backend", "dependents", "deps", "done", "failed", "job_id", "last_served",
+        "max_parallel", "paused", "priority", "ready", "running", "waiting",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        job_id: str,
+        priority: int,
+        backend: str,
+        max_parallel: int,
+        deps: dict[int, tuple[int, ...]],
+        dependents: dict[int, list[int]],
+        done: set[int],
+    ) -> None:
+        self.job_id = job_id
+        self.priority = priority
+        self.backend = backend
+        self.max_parallel = max_parallel
+        self.deps = deps
+        self.dependents = dependents  # sheet -> the sheets that wait for it (if any)
+        self.done = done
+        self.ready: list[int] = []  # a heap of sheet numbers
+        self.waiting: set[int] = set()  # not ready: dependencies not done
+        self.running: set[int] = set()
+        self.failed: set[int] = set()
+        self.paused = False
+        self.last_served = 0
 
 
 class GlobalSheetScheduler:
@@ -50,6 +66,10 @@ class GlobalSheetScheduler:
         self._is_rate_limited = is_rate_limited
         self._has_capacity = has_capacity
         self._jobs: dict[str, _Job] = {}
+        # The jobs with a ready sheet, in the order they got one: ``next_sheet`` looks at
+        # these, not at every job (most have their sheets running). Jobs never served
+        # enter it only when registered, so ties between them go by registration as before.
+        self._ready: dict[str, _Job] = {}
         self._serial = itertools.count(1)
         self._running = 0  # sheets running across all jobs: the sum of their ``running``
 
@@ -67,33 +87,33 @@ class GlobalSheetScheduler:
     ) -> None:
         """Add a job. ``dependencies`` maps every sheet number to the sheets it waits for."""
         deps = {n: tuple(d) for n, d in dependencies.items()}
-        dependents: dict[int, list[int]] = {n: [] for n in deps}
+        dependents: dict[int, list[int]] = {}
         for n, ds in deps.items():
             for d in ds:
                 dependents.setdefault(d, []).append(n)
-        job = _Job(
-            job_id=job_id,
-            priority=priority,
-            backend=backend,
-            max_parallel=max(1, max_parallel),
-            deps=deps,
-            dependents=dependents,
-            done=set(done) & set(deps),
-        )
-        for n in deps:
-            if n in job.done:
+        finished = set(done).intersection(deps) if done else set()
+        job = _Job(job_id, priority, backend, max(1, max_parallel), deps, dependents, finished)
+        ready, waiting = job.ready, job.waiting
+        for n, ds in deps.items():
+            if n in finished:
                 continue
-            if all(d in job.done for d in deps[n]):
-                heapq.heappush(job.ready, n)
+            if not ds or (finished and all(d in finished for d in ds)):
+                ready.append(n)
             else:
-                job.waiting.add(n)
-        self.unregister(job_id)  # registered again: its running sheets are counted anew
+                waiting.add(n)
+        if len(ready) > 1:
+            heapq.heapify(ready)
+        if job_id in self._jobs:
+            self.unregister(job_id)  # registered again: its running sheets are counted anew
         self._jobs[job_id] = job
+        if ready:
+            self._ready[job_id] = job
 
     def unregister(self, job_id: str) -> None:
         job = self._jobs.pop(job_id, None)
         if job is not None:
             self._running -= len(job.running)
+            self._ready.pop(job_id, None)
 
     def set_paused(self, job_id: str, paused: bool) -> None:
         job = self._jobs.get(job_id)
@@ -120,14 +140,13 @@ class GlobalSheetScheduler:
 
     def next_sheet(self) -> tuple[str, int] | None:
         """The next sheet to start, already marked running; None when nothing may start."""
-        if self._running >= self.max_concurrent_sheets:
+        if self._running >= self.max_concurrent_sheets or not self._ready:
             return None
         candidates = [
-            j
-            for j in self._jobs.values()
-            if j.ready and not j.paused and len(j.running) < j.max_parallel
+            j for j in self._ready.values() if not j.paused and len(j.running) < j.max_parallel
         ]
-        candidates.sort(key=lambda j: (-j.priority, len(j.running), j.last_served))
+        if len(candidates) > 1:
+            candidates.sort(key=lambda j: (-j.priority, len(j.running), j.last_served))
         blocked: set[str] = set()
         for job in candidates:
             if job.backend in blocked:
@@ -136,6 +155,8 @@ class GlobalSheetScheduler:
                 blocked.add(job.backend)
                 continue
             sheet = heapq.heappop(job.ready)
+            if not job.ready:
+                del self._ready[job.job_id]
             job.running.add(sheet)
             self._running += 1
             job.last_served = next(self._serial)
@@ -156,6 +177,7 @@ class GlobalSheetScheduler:
             if n in job.waiting and all(d in job.done for d in job.deps[n]):
                 job.waiting.discard(n)
                 heapq.heappush(job.ready, n)
+                self._ready[job_id] = job
 
     def requeue(self, job_id: str, sheet_num: int) -> None:
         """A dispatched sheet was interrupted (pause, shutdown) and must run again later."""
@@ -165,6 +187,7 @@ class GlobalSheetScheduler:
         self._stopped_running(job, sheet_num)
         if sheet_num not in job.done and sheet_num not in job.ready:
             heapq.heappush(job.ready, sheet_num)
+            self._ready[job_id] = job
 
     def _stopped_running(self, job: _Job, sheet_num: int) -> None:
         if sheet_num in job.running:
@@ -180,6 +203,8 @@ class GlobalSheetScheduler:
 
     def _reachable_waiting(self, job: _Job) -> bool:
         # A waiting sheet can still run unless one of its (transitive) dependencies failed.
+        if not job.waiting:
+            return False
         blocked = set(job.failed)
         changed = True
         while changed:

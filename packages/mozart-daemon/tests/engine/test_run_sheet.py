@@ -682,3 +682,21 @@ async def test_hooks_events_picks_the_event_types_on_event_is_given(
         "sheet.attempt_finished",
         "sheet.completed",
     ]
+
+
+async def test_on_event_may_be_a_plain_function(
+    tmp_path: Path, run: Runner, recorder: Recorder
+) -> None:
+    """The daemon's on_event queues the event and returns None: nothing is awaited."""
+    loaded = write_score(tmp_path, {"backend": {"type": "command", "command": "true"}})
+    seen: list[tuple[str, int | None, str | None]] = []
+    result = await run(
+        loaded, 1, recorder.hooks(on_event=lambda e: seen.append((e.type, e.attempt, e.message)))
+    )
+    assert result.status == SheetState.COMPLETED
+    assert seen == [
+        ("sheet.started", None, None),
+        ("sheet.attempt_started", 1, "normal attempt 1"),
+        ("sheet.attempt_finished", 1, "passed"),
+        ("sheet.completed", 1, "completed after 1 attempt(s)"),
+    ]

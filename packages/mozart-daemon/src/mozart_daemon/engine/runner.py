@@ -19,7 +19,6 @@ import inspect
 import random
 import time
 from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from mozart_protocol.score import (
     sheet_context,
 )
 
-from mozart_daemon.engine.attempt import AttemptOutput, run_attempt
+from mozart_daemon.engine.attempt import run_attempt
 from mozart_daemon.engine.backends import SheetBackend, backend_key, make_backend
 from mozart_daemon.engine.checkpoint import (
     AttemptKind,
@@ -56,8 +55,10 @@ from mozart_daemon.engine.process import (
 from mozart_daemon.engine.validations import IndexedRule, ValidationRun
 
 
-@dataclass(frozen=True)
-class SheetRequest:
+class SheetRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One sheet to run (a Struct: built in C; a frozen dataclass's ``__init__`` was ten
+    times its cost, one a sheet)."""
+
     job_id: str
     loaded: LoadedScore
     plan: Plan
@@ -83,14 +84,16 @@ def _real_sleep() -> Callable[[float], Awaitable[None]]:
     return asyncio.sleep
 
 
-@dataclass
-class EngineHooks:
+class EngineHooks(msgspec.Struct):
     """How the daemon observes and steers a sheet; every field is optional.
 
     ``sleep``, ``random`` and ``now`` are injectable so tests assert delays without waiting.
+    A Struct, built in C (one a sheet).
     """
 
-    on_event: Callable[[SheetEvent], Awaitable[None]] | None = None
+    # Called with each event; may return an awaitable, awaited before the sheet goes on
+    # (the daemon's returns None: it queues the event and has nothing to wait for).
+    on_event: Callable[[SheetEvent], Awaitable[None] | None] | None = None
     # The event types ``on_event`` is given (None: all). The daemon leaves out the attempt
     # boundaries unless it logs at debug level: two events a sheet it would only drop.
     events: Container[str] | None = None
@@ -100,7 +103,7 @@ class EngineHooks:
     # Text to append to an attempt's prompt (the daemon's lessons from earlier runs), given
     # the applicable rules and the attempt number; called with no I/O before each attempt.
     lessons: Callable[[Sequence[ValidationRule], int], str | None] | None = None
-    sleep: Callable[[float], Awaitable[None]] = field(default_factory=_real_sleep)
+    sleep: Callable[[float], Awaitable[None]] = msgspec.field(default_factory=_real_sleep)
     random: Callable[[], float] = random.random
     now: Callable[[], datetime] = lambda: datetime.now().astimezone()
     grace_seconds: float = DEFAULT_GRACE_SECONDS
@@ -127,28 +130,31 @@ class _SheetRun:
         self.finished = False
         self.attempt = request.start_attempt - 1
         self.last: AttemptRecord | None = None
+        self.queues_writes: bool = getattr(checkpoint, "queues_writes", False)
 
-    async def persist(self, aw: Awaitable[None]) -> None:
-        if getattr(self.checkpoint, "queues_writes", False):
-            await aw  # never suspends: a cancellation cannot cut it in half
-        else:
-            await finish_even_if_cancelled(aw)
+    def persist(self, aw: Awaitable[None]) -> Awaitable[None]:
+        """What to await for a checkpoint transition: the transition itself when its writes
+        are queued (it never suspends, so a cancellation cannot cut it in half; no coroutine
+        of our own around it, four a sheet), else the transition shielded from one."""
+        return aw if self.queues_writes else finish_even_if_cancelled(aw)
+
+    def wants(self, type: str) -> bool:
+        """Whether ``on_event`` is given events of this type: an event it is not given is
+        not built (nor its message)."""
+        hooks = self.hooks
+        return hooks.on_event is not None and (hooks.events is None or type in hooks.events)
 
     async def emit(self, type: str, message: str | None = None, **data: object) -> None:
         hooks = self.hooks
-        if hooks.on_event is not None and (hooks.events is None or type in hooks.events):
+        on_event = hooks.on_event
+        if on_event is not None and (hooks.events is None or type in hooks.events):
             attempt = self.attempt if self.attempt >= 1 else None
             event = SheetEvent(type, self.job_id, self.sheet_num, attempt, message, data)
-            await hooks.on_event(event)
+            pending = on_event(event)
+            if pending is not None:
+                await pending
 
-    async def run(self) -> SheetResult:
-        try:
-            return await self._loop()
-        except BaseException:
-            await finish_even_if_cancelled(self._interrupt())
-            raise
-
-    async def _interrupt(self) -> None:
+    async def interrupt(self) -> None:
         if self.open_attempt is not None:
             record = msgspec.structs.replace(
                 self.open_attempt,
@@ -192,7 +198,7 @@ class _SheetRun:
             if evaluate_condition(rule.condition, context)
         ]
 
-    async def _loop(self) -> SheetResult:
+    async def loop(self) -> SheetResult:
         request, retry = self.request, self.score.retry
         await self.persist(self.checkpoint.sheet_started(self.job_id, self.sheet_num))
         await self.emit("sheet.started")
@@ -235,8 +241,22 @@ class _SheetRun:
             await self.persist(
                 self.checkpoint.attempt_started(self.job_id, self.sheet_num, number, kind)
             )
-            await self.emit("sheet.attempt_started", f"{kind} attempt {number}", kind=kind)
-            output = await self._attempt(record, prompt, context, rules)
+            if self.wants("sheet.attempt_started"):  # an attempt's boundaries: debug only
+                await self.emit("sheet.attempt_started", f"{kind} attempt {number}", kind=kind)
+            output = await run_attempt(
+                record,
+                prompt=prompt,
+                context=context,
+                rules=rules,
+                backend=self.backend,
+                score=self.score,
+                job_id=self.job_id,
+                workspace=request.workspace,
+                base_dir=request.loaded.base_dir,
+                on_log_line=self.hooks.on_log_line,
+                grace_seconds=self.hooks.grace_seconds,
+                now=self.hooks.now,
+            )
             record = output.record
             validation_run = output.validations or validation_run
             if record.outcome == "rate_limited":
@@ -246,12 +266,13 @@ class _SheetRun:
             self.open_attempt = None
             self.last = record
             await self.persist(self.checkpoint.attempt_finished(self.job_id, record))
-            await self.emit(
-                "sheet.attempt_finished",
-                record.error or record.outcome,
-                outcome=record.outcome,
-                exit_code=record.exit_code,
-            )
+            if self.wants("sheet.attempt_finished"):
+                await self.emit(
+                    "sheet.attempt_finished",
+                    record.error or record.outcome,
+                    outcome=record.outcome,
+                    exit_code=record.exit_code,
+                )
             if record.outcome == "passed":
                 return await self._finish(SheetState.COMPLETED, None, None)
             if record.outcome == "fatal":
@@ -295,28 +316,6 @@ class _SheetRun:
                 return await self._finish(SheetState.FAILED, record.error_class, record.error)
             await self.hooks.sleep(delay)
 
-    async def _attempt(
-        self,
-        record: AttemptRecord,
-        prompt: str,
-        context: Mapping[str, object],
-        rules: list[IndexedRule],
-    ) -> AttemptOutput:
-        return await run_attempt(
-            record,
-            prompt=prompt,
-            context=context,
-            rules=rules,
-            backend=self.backend,
-            score=self.score,
-            job_id=self.job_id,
-            workspace=self.request.workspace,
-            base_dir=self.request.loaded.base_dir,
-            on_log_line=self.hooks.on_log_line,
-            grace_seconds=self.hooks.grace_seconds,
-            now=self.hooks.now,
-        )
-
     async def _report_rate_limit(self, wait_seconds: float) -> None:
         if self.hooks.on_rate_limit is None:
             return
@@ -335,5 +334,11 @@ async def run_sheet(
     """Run one sheet to completed or failed; see the package docstring."""
     chosen = backend if backend is not None else make_backend(request.loaded.score.backend)
     run = _SheetRun(request, checkpoint, hooks or EngineHooks(), chosen)
+    # The sheet's loop is awaited here, not through a method of its own: each coroutine
+    # layer is made once and resumed at every step of the sheet.
     with work_in_progress():
-        return await run.run()
+        try:
+            return await run.loop()
+        except BaseException:
+            await finish_even_if_cancelled(run.interrupt())
+            raise

@@ -100,7 +100,12 @@ class JobManager:
         self._history: OrderedDict[str, JobRun] = OrderedDict()
         # Jobs being failed at start-up, while their job.failed is delivered (notifications).
         self._recovered: dict[str, JobRun] = {}
-        self._wake = asyncio.Event()
+        # The dispatch loop sleeps on a future that ``wake`` resolves (an Event's wait in
+        # ``wait_for`` was a task, a timer and an Event's Python code per sleep, once a job),
+        # and at least once a second (``_tick``: rate limits that lapse, budgets that refill).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._tick: asyncio.TimerHandle | None = None
         self._stop_dispatch = asyncio.Event()
         self._force = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
@@ -158,10 +163,20 @@ class JobManager:
         return self._jobs.get(job_id) or self._recovered.get(job_id)
 
     def start(self) -> None:
-        self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="sheet-dispatcher")
+        self._loop = loop = asyncio.get_running_loop()
+        self._dispatcher = loop.create_task(self._dispatch_loop(), name="sheet-dispatcher")
 
     def wake(self) -> None:
-        self._wake.set()
+        """Let the dispatch loop look for a sheet to start (a slot or a sheet came free)."""
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():  # else cancelled: the dispatch loop is being stopped
+                waiter.set_result(None)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop ``start`` ran in (asking asyncio costs a ``getpid`` each time)."""
+        return self._loop or asyncio.get_running_loop()
 
     def apply_config(self, config: DaemonConfig) -> None:
         """Take new limits (SIGHUP): the scheduler and admission use them at once."""
@@ -455,7 +470,7 @@ class JobManager:
                 )  # fmt: skip
             if job.timeout_handle is None:
                 limit = self.config.job_timeout_seconds
-                job.timeout_handle = asyncio.get_running_loop().call_later(
+                job.timeout_handle = self._event_loop().call_later(
                     limit, self._timeout_fired, job, limit
                 )
             # The running state and job.started in one queued write (neither need be
@@ -487,19 +502,31 @@ class JobManager:
         await self._stop_job(job, "failed", message)
 
     async def _dispatch_loop(self) -> None:
+        try:
+            await self._dispatch(self._event_loop())
+        finally:
+            self._waiter = None
+            if self._tick is not None:
+                self._tick.cancel()
+                self._tick = None
+
+    async def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
         while not self._stop_dispatch.is_set():
-            self._wake.clear()
             nxt = self._scheduler.next_sheet()
             if nxt is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                # Nothing to start until ``wake`` (nothing runs between next_sheet and here,
+                # so no wake is missed), or the next tick.
+                if self._tick is None:
+                    self._tick = loop.call_later(1.0, self._ticked)
+                waiter = self._waiter = loop.create_future()
+                await waiter
                 continue
             job_id, sheet_num = nxt
             job = self._jobs.get(job_id)
             if job is None or job.stopping:
                 self._scheduler.requeue(job_id, sheet_num)
                 continue
-            job.tasks[sheet_num] = asyncio.create_task(
+            job.tasks[sheet_num] = loop.create_task(
                 self._run_sheet(job, sheet_num), name=f"sheet:{job_id}:{sheet_num}"
             )
             delay = self._backpressure.dispatch_delay()
@@ -544,7 +571,11 @@ class JobManager:
             pause = job.score.pause_between_sheets_seconds
             if pause > 0 and not job.finalized and not job.user_paused:
                 self._scheduler.set_paused(job.job_id, True)
-                job.hold_handle = asyncio.get_running_loop().call_later(pause, self._release, job)
+                job.hold_handle = self._event_loop().call_later(pause, self._release, job)
+
+    def _ticked(self) -> None:
+        self._tick = None
+        self.wake()
 
     def _release(self, job: JobRun) -> None:
         job.hold_handle = None

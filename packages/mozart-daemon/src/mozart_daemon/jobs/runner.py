@@ -12,11 +12,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from mozart_protocol.score import PlannedSheet, ValidationRule
 
-from mozart_daemon.engine import EngineHooks, SheetEvent, SheetRequest, SheetResult, run_sheet
+from mozart_daemon.engine import EngineHooks, SheetEvent, SheetRequest, run_sheet
 from mozart_daemon.jobs.runtime import JobEvents, JobRun, SheetOutcome
 from mozart_daemon.learning import LearningHub
 from mozart_daemon.logging import debug_enabled, get_logger
@@ -56,40 +56,57 @@ class EngineSheetRunner:
         self._learning = learning
 
     async def run(self, job: JobRun, sheet: PlannedSheet) -> SheetOutcome:
+        # One coroutine for the whole sheet on the daemon's side (each layer is made once
+        # and resumed at every step of the sheet): the hooks are this runner's methods or
+        # the coordinator's where they need nothing of the job.
         backend = job.backend
-        start_attempt = await self._recorded_attempts(job, sheet.sheet_num) + 1
-
-        async def on_event(event: SheetEvent) -> None:
-            if event.type in FORWARDED:
-                # Nothing to wait for: persisted, then delivered, in order with the rest.
-                self._events.emit_soon(
-                    job.job_id,
-                    event.type,
-                    sheet_num=event.sheet_num,
-                    attempt=event.attempt,
-                    message=event.message,
-                )
-            elif debug_enabled():
-                log.debug(
-                    event.type, job_id=job.job_id, sheet_num=event.sheet_num,
-                    attempt=event.attempt, detail=event.message,
-                )  # fmt: skip
-
+        sheet_num = sheet.sheet_num
+        known = job.attempts.pop(sheet_num, None)  # recorded by this run: spares a read
+        if known is None and not job.new_checkpoint:  # else no attempts yet
+            previous = await self._store.sheets.sheet(job.job_id, sheet_num)
+            known = previous.attempts if previous is not None else 0
         learn = job.score.learning.enabled
         lessons = None
         if learn:
 
             def lessons(rules: Sequence[ValidationRule], _attempt: int) -> str | None:
-                return self._learning.lessons(job.job_id, sheet.sheet_num, rules, backend)
+                return self._learning.lessons(job.job_id, sheet_num, rules, backend)
+
+        def on_rate_limit(_engine_key: str, wait_seconds: float) -> None:
+            self._coordinator.report(backend, wait_seconds, job_id=job.job_id)
 
         completed: bool | None = None
-        job.attempts.pop(sheet.sheet_num, None)
         try:
-            result = await self._run_sheet(job, sheet, start_attempt, lessons, on_event)
+            result = await run_sheet(
+                SheetRequest(
+                    job_id=job.job_id,
+                    loaded=job.loaded,
+                    plan=job.plan,
+                    sheet=sheet,
+                    workspace=job.workspace,
+                    start_attempt=(known or 0) + 1,
+                    backend_key=backend,
+                ),
+                checkpoint=StoreCheckpoint(
+                    self._store.sheets,
+                    self._learning,
+                    backend=backend,
+                    rules=job.score.validations,
+                    learn=learn,
+                ),
+                hooks=EngineHooks(
+                    on_event=self._on_event,
+                    events=None if debug_enabled() else FORWARDED,
+                    on_rate_limit=on_rate_limit,
+                    # The engine asks with the request's backend_key: the job's backend.
+                    wait_if_rate_limited=self._coordinator.acquire,
+                    lessons=lessons,
+                ),
+            )
             completed = str(result.status) == "completed"
-            job.attempts[sheet.sheet_num] = result.attempts
+            job.attempts[sheet_num] = result.attempts
         finally:
-            await self._learning.sheet_finished(job.job_id, sheet.sheet_num, completed=completed)
+            await self._learning.sheet_finished(job.job_id, sheet_num, completed=completed)
         return SheetOutcome(
             status="completed" if completed else "failed",
             attempts=result.attempts,
@@ -97,54 +114,20 @@ class EngineSheetRunner:
             error=result.error,
         )
 
-    async def _recorded_attempts(self, job: JobRun, sheet_num: int) -> int:
-        """Attempts the checkpoint holds for the sheet (the next one is numbered after)."""
-        known = job.attempts.get(sheet_num)
-        if known is not None:
-            return known
-        if job.new_checkpoint:
-            return 0
-        previous = await self._store.sheets.sheet(job.job_id, sheet_num)
-        return previous.attempts if previous is not None else 0
-
-    async def _run_sheet(
-        self,
-        job: JobRun,
-        sheet: PlannedSheet,
-        start_attempt: int,
-        lessons: Callable[[Sequence[ValidationRule], int], str | None] | None,
-        on_event: Callable[[SheetEvent], Awaitable[None]],
-    ) -> SheetResult:
-        backend = job.backend
-
-        def on_rate_limit(_engine_key: str, wait_seconds: float) -> None:
-            self._coordinator.report(backend, wait_seconds, job_id=job.job_id)
-
-        async def before_attempt(_engine_key: str) -> None:
-            await self._coordinator.acquire(backend)
-
-        return await run_sheet(
-            SheetRequest(
-                job_id=job.job_id,
-                loaded=job.loaded,
-                plan=job.plan,
-                sheet=sheet,
-                workspace=job.workspace,
-                start_attempt=start_attempt,
-                backend_key=backend,
-            ),
-            checkpoint=StoreCheckpoint(
-                self._store.sheets,
-                self._learning,
-                backend=backend,
-                rules=job.score.validations,
-                learn=job.score.learning.enabled,
-            ),
-            hooks=EngineHooks(
-                on_event=on_event,
-                events=None if debug_enabled() else FORWARDED,
-                on_rate_limit=on_rate_limit,
-                wait_if_rate_limited=before_attempt,
-                lessons=lessons,
-            ),
-        )
+    def _on_event(self, event: SheetEvent) -> None:
+        """The engine's events: forwarded ones queued as job events (no coroutine: nothing
+        to wait for; persisted, then delivered, in order with the rest), the others logged
+        at debug."""
+        if event.type in FORWARDED:
+            self._events.emit_soon(
+                event.job_id,
+                event.type,
+                sheet_num=event.sheet_num,
+                attempt=event.attempt,
+                message=event.message,
+            )
+        elif debug_enabled():
+            log.debug(
+                event.type, job_id=event.job_id, sheet_num=event.sheet_num,
+                attempt=event.attempt, detail=event.message,
+            )  # fmt: skip
