@@ -11,7 +11,7 @@ The daemon calls one coroutine per sheet::
                      backend_key=key),                    # default backend_key(score.backend)
         checkpoint=store_checkpoint,          # implements engine.Checkpoint
         hooks=EngineHooks(
-            on_event=emit,                    # async (SheetEvent) -> None, after persisting
+            on_event=emit,                    # (SheetEvent) -> None | awaitable, after persisting
             events=types,                     # the event types on_event wants (None: all)
             on_rate_limit=report,             # (backend_key, wait_seconds) -> None | awaitable
             wait_if_rate_limited=wait_clear,  # async (backend_key) -> None, before each attempt
