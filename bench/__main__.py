@@ -50,25 +50,27 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
     }
     print(f"machine: {meta['machine']}", flush=True)
-    for name in selected:
-        module = importlib.import_module(f"bench.rows.{name}")
-        t0 = time.perf_counter()
-        print(f"-- {name} ...", flush=True)
-        try:
-            got = asyncio.run(module.run(ctx))
-        except Exception as exc:  # one broken row must not hide the others
-            traceback.print_exc()
-            errors[name] = f"{type(exc).__name__}: {exc}"
-            got = []
-        durations[name] = time.perf_counter() - t0
-        for row in got:
-            print(
-                f"   {row.key}: {row.figure:.3f} {row.unit}"
-                + (f" ({row.ratio:.2f}x)" if row.ratio is not None else ""),
-                flush=True,
-            )
-        rows += got
-    remove_dirs()
+    try:
+        for name in selected:
+            module = importlib.import_module(f"bench.rows.{name}")
+            t0 = time.perf_counter()
+            print(f"-- {name} ...", flush=True)
+            try:
+                got = asyncio.run(module.run(ctx))
+            except Exception as exc:  # one broken row must not hide the others
+                traceback.print_exc()
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                got = []
+            durations[name] = time.perf_counter() - t0
+            for row in got:
+                print(
+                    f"   {row.key}: {row.figure:.3f} {row.unit}"
+                    + (f" ({row.ratio:.2f}x)" if row.ratio is not None else ""),
+                    flush=True,
+                )
+            rows += got
+    finally:
+        remove_dirs()  # also when the run is interrupted (Ctrl-C, a timeout)
     print()
     print(table(rows))
     for name, error in errors.items():
