@@ -1,6 +1,8 @@
 """Job throughput: N one-sheet `true` jobs submitted by 8 concurrent clients to a daemon
-with default limits, timed from the first submit until no job is queued or running; vs
-Debian's task-spooler (5 slots) running N `true` tasks in the same run.
+with default limits, timed from the first submit until no job is queued or running (asked
+every millisecond once none is queued, so that the end is timed as precisely as task-spooler's,
+whose ``tsp -w`` is told); vs Debian's task-spooler (5 slots) running N `true` tasks in the
+same run.
 
 Like the RPC rows, the measurements alternate (task-spooler, Mozart on disk, Mozart on tmpfs;
 three rounds in a full run, one in a quick one) and the best of each is kept: one run of each
@@ -86,7 +88,7 @@ async def _measure(jobs: int, scores_dir: Path | None) -> Run:
         t0 = time.perf_counter()
         await submit_all(daemon.path, scores)
         submitted = time.perf_counter() - t0
-        await wait_idle(daemon.path, timeout=jobs * 1.0 + 60)
+        await wait_idle(daemon.path, timeout=jobs * 1.0 + 60, tail_interval=0.001)
         elapsed = time.perf_counter() - t0
         user1, sys1 = daemon.cpu_seconds()
         helper1 = _helper_cpu(daemon.pid)
