@@ -334,6 +334,24 @@ def test_a_plain_scalar_no_resolver_pattern_matches_is_a_string() -> None:
             assert tag == "tag:yaml.org,2002:str", text
 
 
+def test_a_value_not_read_before_reads_as_value_reads_it() -> None:
+    """The memo's own reading of a one-word value (``__missing__``) is _value's: the same
+    value and type, or the same refusal."""
+    words = ["tp-00001", "./ws/tp-00001", "command", "a.b-c_d", "-x", "x-", "~", "~a", "+1"]
+    for text in [*SCALARS, *KEYS, *words, "yes", "Null", "0x1F", "1_000", ".5", "+.inf"]:
+        if not text or text[0] in " #":
+            continue
+        outcomes = []
+        for read in (blockyaml._SCALARS.__getitem__, blockyaml._value):
+            blockyaml._SCALARS.clear()
+            try:
+                value: object = read(text)
+            except blockyaml._NotBlock:
+                value = blockyaml._NotBlock
+            outcomes.append((repr(value), type(value)))
+        assert outcomes[0] == outcomes[1], text
+
+
 def test_scalars_read_before_read_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     """The memo of scalars' values, hit: the same data (and types) as the first reading,
     as a key, as a value and as a sequence entry, and after the memo was emptied."""

@@ -48,6 +48,8 @@ _LINE = re.compile(
 # What may start a plain scalar here: no indicator (- ? : , [ ] { } # & * ! | > ' " % @ `),
 # but for a dash not followed by a space (`-1`).
 _PLAIN_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./~$(+")
+# A plain scalar of one word: _PLAIN_START's characters, dashes after the first.
+_WORD = re.compile(r"[A-Za-z0-9_./~$(+][A-Za-z0-9_./~$(+-]*+")
 _MARKERS = ("---", "...", "%")  # a document marker or a directive, at a line's start
 
 _STR = "tag:yaml.org,2002:str"
@@ -89,7 +91,13 @@ class _Scalars(dict[str, object]):
     """The memo: ``[text]`` reads a value not in it (:func:`_value`, which keeps it)."""
 
     def __missing__(self, text: str) -> object:
-        return _value(text)
+        # A word of _PLAIN_START's characters and dashes, which no resolver pattern
+        # matches, is what _value reads it as: itself (kept). A daemon's scores bring a few
+        # new ones each, a name and a workspace.
+        if _WORD.fullmatch(text) is None or _IMPLICIT.match(text) is not None:
+            return _value(text)
+        _keep(text, text)
+        return text
 
 
 _SCALARS = _Scalars()
