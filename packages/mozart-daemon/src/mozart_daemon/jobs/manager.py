@@ -249,11 +249,9 @@ class JobManager:
         # ``job.queued`` is written with the job's rows (one write, durable with them),
         # unless events of the submit come before it (``job.chained``, ``sheet.skipped``).
         queued_with_rows = chain is None and not job.done
-        queued: EventRecord | None = None
 
-        async def create(replace: bool) -> None:
-            nonlocal queued
-            queued = await self._store.jobs.create(
+        async def create(replace: bool) -> EventRecord | None:
+            return await self._store.jobs.create(
                 job_id=job_id, name=loaded.score.name, description=loaded.score.description,
                 config_path=loaded.path_text, workspace=ws_text, priority=job_priority,
                 total_sheets=plan.total_sheets, backend=job.backend,
@@ -263,7 +261,7 @@ class JobManager:
 
         try:
             try:
-                await create(replace=False)  # a new job id: no read first
+                queued = await create(replace=False)  # a new job id: no read first
             except sqlite3.IntegrityError:
                 existing = await self._store.jobs.get(job_id)
                 if existing is None:
@@ -273,7 +271,7 @@ class JobManager:
                     raise errors.job_already_exists(job_id, existing.status, ended=ended) from None
                 # --fresh over an ended job: its logs are not this run's.
                 await asyncio.to_thread(rotate_logs, ws)
-                await create(replace=True)
+                queued = await create(replace=True)
             if chain is not None:
                 await self.events.emit(job_id, "job.chained", message=chain.message)
             for num in sorted(job.done):
