@@ -161,7 +161,7 @@ def parse_block(text: str, loader: type[SafeConstructor]) -> dict[object, object
             reads = _READS[outline] = _READS.get(outline, 1) + 1
             if reads < _FILLER_AFTER:
                 return _fill(plan, elided)
-            del _READS[outline]
+            _READS.pop(outline, None)  # (another thread may have made it meanwhile)
             plan = _PLANS[outline] = _filler(plan)
         return plan(elided)  # type: ignore[operator]
     except _NotBlock:
