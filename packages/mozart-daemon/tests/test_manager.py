@@ -130,6 +130,43 @@ async def test_submit_runs_all_sheets_in_order(env: Env) -> None:
     assert events[:2] == ["job.queued", "job.started"] and events[-1] == "job.completed"
 
 
+async def test_a_submits_job_queued_is_written_with_its_rows_and_delivered_once(
+    env: Env,
+) -> None:
+    """job.queued is committed in the job's own transaction (durable, as the submit is), then
+    delivered once, before job.started; a submit with events of its own before job.queued
+    (sheets skipped) keeps that order."""
+    delivered: list[tuple[str, str, int]] = []
+    env.manager.events.add_listener(lambda e: delivered.append((e.job_id, e.type, e.id)))
+    statements: list[str] = []
+    env.store.db._conn.set_trace_callback(statements.append)
+    try:
+        await env.manager.submit(config_path=env.score("a", sheets=1))
+    finally:
+        env.store.db._conn.set_trace_callback(None)
+    create = statements[statements.index("BEGIN IMMEDIATE") : statements.index("COMMIT") + 1]
+    assert [s.split(" (")[0] for s in create] == [
+        "BEGIN IMMEDIATE", "INSERT INTO jobs", "INSERT INTO sheets", "INSERT INTO events",
+        "COMMIT",
+    ]  # fmt: skip
+    assert "'job.queued'" in create[3]
+    await env.wait_status("a", "completed")
+    await env.store.db.flush()
+    logged = [(e.job_id, e.type, e.id) for e in await env.store.events.since("a")]
+    assert delivered == logged
+    assert [t for _, t, _ in logged] == ["job.queued", "job.started", "job.completed"]
+
+    delivered.clear()
+    await env.manager.submit(config_path=env.score("b"), start_sheet=3)
+    await env.wait_status("b", "completed")
+    await env.store.db.flush()
+    logged = [(e.job_id, e.type, e.id) for e in await env.store.events.since("b")]
+    assert delivered == logged
+    assert [t for _, t, _ in logged][:4] == [
+        "sheet.skipped", "sheet.skipped", "job.queued", "job.started"
+    ]  # fmt: skip
+
+
 async def test_a_submit_counts_as_loop_work_until_answered(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

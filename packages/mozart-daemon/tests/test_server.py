@@ -320,3 +320,85 @@ async def test_past_the_cap_the_refusal_waits_for_the_first_line(tmp_path: Path)
     finally:
         await srv.close()
         shutil.rmtree(short, ignore_errors=True)
+
+
+REQUESTS: list[bytes] = [
+    b'{"jsonrpc":"2.0","id":1,"method":"daemon.health"}',
+    b'{"jsonrpc":"2.0","id":"a","method":"daemon.health","params":{}}',
+    b'{"jsonrpc":"2.0","id":null,"method":"daemon.status","params":null}',
+    b'{"jsonrpc":"2.0","method":"daemon.health"}',
+    b'{"jsonrpc":"2.0","method":"job.status","params":{"job_id":"j"}}',
+    b'{"jsonrpc":"2.0","id":2,"method":"job.submit","params":{"config_path":"/s.yaml"}}',
+    b'{"jsonrpc":"2.0","id":3,"method":"job.submit","params":{"config_path":"s.yaml"}}',
+    b'{"jsonrpc":"2.0","id":4,"method":"job.submit","params":{"config_path":"/s","priority":10}}',
+    b'{"jsonrpc":"2.0","id":5,"method":"job.submit","params":{"config_path":"/s","fresh":1}}',
+    b'{"jsonrpc":"2.0","id":6,"method":"job.submit","params":{"config_path":"/s","x":1}}',
+    b'{"jsonrpc":"2.0","id":7,"method":"job.submit","params":{}}',
+    b'{"jsonrpc":"2.0","id":8,"method":"job.submit","params":[1]}',
+    b'{"jsonrpc":"2.0","id":9,"method":"job.submit","params":"x"}',
+    b'{"jsonrpc":"2.0","id":10,"method":"job.list","params":{"status":"done","limit":0}}',
+    b'{"jsonrpc":"2.0","id":11,"method":"job.list","params":{"status":"running","all":true}}',
+    b'{"jsonrpc":"2.0","id":12,"method":"job.logs","params":{"job_id":"j","tail":1.5}}',
+    b'{"jsonrpc":"2.0","id":13,"method":"learning.patterns","params":{"limit":"5"}}',
+    b'{"jsonrpc":"2.0","id":14,"method":"no.such"}',
+    b'{"jsonrpc":"2.0","id":true,"method":"daemon.health"}',
+    b'{"jsonrpc":"2.0","id":1.5,"method":"daemon.health"}',
+    b'{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"daemon.health"}',
+    b'{"jsonrpc":"2.0","id":[1],"method":"daemon.health"}',
+    b'{"jsonrpc":"1.0","id":15,"method":"daemon.health"}',
+    b'{"jsonrpc":2,"id":16,"method":"daemon.health"}',
+    b'{"id":17,"method":"daemon.health"}',
+    b'{"jsonrpc":"2.0","id":18,"method":5}',
+    b'{"jsonrpc":"2.0","id":19}',
+    b'{"jsonrpc":"2.0","id":20,"method":"job.status","method":"daemon.health"}',
+    b'{"jsonrpc":"2.0","id":21,"method":"job.status","params":{"job_id":"a","job_id":""}}',
+    b'{"jsonrpc":"2.0","id":22,"method":"daemon.health","extra":{"a":[1,2]}}',
+    b'{"jsonrpc":"2.0","id":23,"method":"job.status","params":{"job_id":"\\u00e9\\n"}}',
+    b'{"jsonrpc":"2.0","id":24,"method":"job.status","params":{"job_id":"\xff"}}',
+    b'{"jsonrpc":"2.0","id":25,"method":"job.status","params":{"job_id":"j"}',
+    b"[1, 2]",
+    b'"text"',
+    b"nope",
+    b' {"jsonrpc":"2.0","id":26,"method":"daemon.health"} ',
+]
+
+
+async def test_a_request_is_answered_alike_either_way(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The envelope's way (one decode into the method's params type) and the general way
+    call the same handler with the same params and give the same reply, or the same
+    error, for well-formed requests and for every kind of malformed one."""
+    from mozart_daemon.handlers import dispatch as dispatch_mod
+
+    calls: list[tuple[object, ...]] = []
+
+    async def record(_daemon: Any, params: Any, call: Any) -> Any:
+        calls.append((type(params).__name__, repr(params), call.request_id))
+        return params
+
+    for method in Method:
+        monkeypatch.setitem(dispatch_mod.HANDLERS, method, record)
+    dispatcher = dispatch_mod.Dispatcher(daemon)
+
+    async def notify(line: bytes) -> None:
+        raise AssertionError("no notification here")
+
+    general = dispatcher._dispatch
+    went_general: list[bytes] = []
+
+    async def spy(line: bytes, notify: Any) -> Any:
+        went_general.append(line)
+        return await general(line, notify)
+
+    monkeypatch.setattr(dispatcher, "_dispatch", spy)
+    for line in REQUESTS:
+        replies = []
+        for answer in (dispatcher.dispatch, general):
+            calls.clear()
+            replies.append((await answer(line, notify), list(calls)))
+        assert replies[0] == replies[1], line
+    # The well-formed ones took the envelope's way.
+    well_formed = [REQUESTS[i] for i in (0, 1, 3, 4, 5, 14, 20, 27, 29, 30, 36)]
+    assert not set(well_formed) & set(went_general)
+    assert len(went_general) == len(REQUESTS) - len(well_formed)

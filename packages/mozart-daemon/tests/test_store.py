@@ -107,6 +107,28 @@ async def test_an_event_id_is_never_reused_after_a_replace(tmp_path: Path) -> No
         await store.close()
 
 
+async def test_a_job_created_with_its_event(tmp_path: Path) -> None:
+    """The event is inserted last in the job's transaction and returned as persisted; a
+    fresh replace's event id is still never one used before."""
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        args = dict(
+            job_id="j", name="j", description=None, config_path="/s.yaml", workspace="/ws",
+            priority=5, total_sheets=1, backend="command", sheets=[(1, 1, 1)],
+        )  # fmt: skip
+        first = await store.jobs.create(**args, replace=False, event="job.queued")  # type: ignore[arg-type]
+        assert first is not None
+        assert await store.events.since("j") == [first]
+        assert (await store.jobs.get("j")).created_at == first.time  # type: ignore[union-attr]
+        assert await store.jobs.create(**args) is None  # type: ignore[arg-type]
+        assert await store.events.since("j") == []
+        again = await store.jobs.create(**args, event="job.queued")  # type: ignore[arg-type]
+        assert again is not None and again.id > first.id
+        assert await store.events.since("j") == [again]
+    finally:
+        await store.close()
+
+
 async def test_a_new_job_id_is_written_without_deletes(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "state.db")
     try:

@@ -6,6 +6,7 @@ findings of a score read either way are the same (positions come from PyYAML's t
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from pathlib import Path
@@ -150,11 +151,16 @@ def test_generated_documents_read_as_pyyaml_reads_them(monkeypatch: pytest.Monke
 OUTLINE_VALUES = [text for text in SCALARS if text[:1] not in ("", " ", "#")]
 
 
+@pytest.mark.parametrize("filler_after", [blockyaml._FILLER_AFTER, 2])
 def test_texts_of_an_outline_read_before_read_as_pyyaml_reads_them(
-    monkeypatch: pytest.MonkeyPatch,
+    filler_after: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A text whose outline was read before is read by the builder made then: sound only
+    """A text whose outline was read before is read by the builder made then (its plan, or
+    the plan's filler once the outline has been read ``filler_after`` times): sound only
     if it agrees with PyYAML as a text read first does, whatever its elided values."""
+    monkeypatch.setattr(blockyaml, "_FILLER_AFTER", filler_after)
+    blockyaml._PLANS.clear()
+    blockyaml._READS.clear()
     rng = random.Random(20261128)
     reused = 0
     for _ in range(1500):
@@ -168,6 +174,42 @@ def test_texts_of_an_outline_read_before_read_as_pyyaml_reads_them(
             if outline in blockyaml._PLANS and _compare(sibling, monkeypatch):
                 reused += 1
     assert reused > 500, reused
+
+
+@pytest.mark.parametrize("items", [blockyaml._FILLER_ITEMS, 0])
+def test_an_outlines_filler_reads_what_its_plan_reads(
+    items: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From an outline's second text its plan's filler (code made for it; _fill itself past
+    _FILLER_ITEMS) reads it: the same data and types as _fill, and refuses what _fill
+    refuses, whatever values were read before; texts of none, one or many elided values."""
+    monkeypatch.setattr(blockyaml, "_FILLER_ITEMS", items)
+    rng = random.Random(20261129)
+    texts = ["a:\n", "a: 1\n", "a: x\nb:\n- y\n", "s:\n- 'a'\n- b: c\n"]
+    texts += [_document(rng) for _ in range(1500)]
+    filled = 0
+    for text in texts:
+        parts = blockyaml._VALUE.split(text)
+        try:
+            plan = blockyaml._plan(text, parts)
+        except blockyaml._NotBlock:
+            continue
+        fill = blockyaml._filler(plan)
+        for _ in range(3):
+            sibling = blockyaml._VALUE.sub(lambda _: ": " + rng.choice(OUTLINE_VALUES), text)
+            elided = blockyaml._VALUE.split(sibling)[1::2]
+            outcomes = []
+            for read in (functools.partial(blockyaml._fill, plan), fill):
+                if rng.random() < 0.5:
+                    blockyaml._SCALARS.clear()
+                try:
+                    outcomes.append(read(elided))
+                except blockyaml._NotBlock:
+                    outcomes.append(None)
+            assert repr(outcomes[1]) == repr(outcomes[0]), sibling
+            assert value_types(outcomes[1]) == value_types(outcomes[0]), sibling
+            filled += outcomes[0] is not None
+    assert filled > 500, filled
 
 
 # A text, and one of the same outline read after it: what the second reads as.
@@ -290,6 +332,24 @@ def test_a_plain_scalar_no_resolver_pattern_matches_is_a_string() -> None:
         if blockyaml._IMPLICIT.match(text) is None:
             tag = resolver.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
             assert tag == "tag:yaml.org,2002:str", text
+
+
+def test_a_value_not_read_before_reads_as_value_reads_it() -> None:
+    """The memo's own reading of a one-word value (``__missing__``) is _value's: the same
+    value and type, or the same refusal."""
+    words = ["tp-00001", "./ws/tp-00001", "command", "a.b-c_d", "-x", "x-", "~", "~a", "+1"]
+    for text in [*SCALARS, *KEYS, *words, "yes", "Null", "0x1F", "1_000", ".5", "+.inf"]:
+        if not text or text[0] in " #":
+            continue
+        outcomes = []
+        for read in (blockyaml._SCALARS.__getitem__, blockyaml._value):
+            blockyaml._SCALARS.clear()
+            try:
+                value: object = read(text)
+            except blockyaml._NotBlock:
+                value = blockyaml._NotBlock
+            outcomes.append((repr(value), type(value)))
+        assert outcomes[0] == outcomes[1], text
 
 
 def test_scalars_read_before_read_the_same(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,6 +45,23 @@ def test_uses_the_c_loader_when_available() -> None:
         assert SafeLoader is yaml.SafeLoader
 
 
+def test_a_prompts_findings_are_the_same_when_checked_again(write_score: WriteScore) -> None:
+    """An inline prompt's problems are cached by its template and variables' names: the
+    same findings each time, whatever a caller did with the last ones."""
+    texts = [
+        MINIMAL.replace("Do {{ sheet_num }}", "Do {{ shet_num }} {{ x }}"),  # W204 twice
+        MINIMAL.replace('{template: "Do {{ sheet_num }}"}', "{variables: {sheet_num: 1, y: 2}}"),
+        MINIMAL.replace('"Do {{ sheet_num }}"', '"{% if %}", variables: {workspace: 1}'),
+    ]
+    for text in texts:
+        path = write_score(text)
+        first = validate_score_file(path).findings
+        assert first
+        first.clear()
+        again = validate_score_file(path).findings
+        assert again == validate_score_file(path).findings != []
+
+
 def test_defaults_follow_score_md(write_score: WriteScore) -> None:
     loaded = load_score(write_score(MINIMAL))
     score = loaded.score

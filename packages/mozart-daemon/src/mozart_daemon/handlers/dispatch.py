@@ -31,6 +31,28 @@ _NO_ID = object()
 _BY_NAME: dict[str, Method] = {m.value: m for m in Method}
 
 
+class _Envelope(msgspec.Struct):
+    """A request as nearly every one arrives: decoded in one step, its params left as JSON
+    to decode straight into the method's type (no dict of the whole message, no checks of
+    its fields in Python, no conversion of the params' dict). A line it does not fit (not
+    an object, a field of another type, null params, ...), or whose params do not decode,
+    goes the general way, which answers it as before."""
+
+    jsonrpc: str
+    method: str
+    id: int | str | msgspec.UnsetType | None = msgspec.UNSET
+    params: msgspec.Raw = msgspec.Raw()
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+# Each method's params decoder (``msgspec.json.decode`` with a type looks its decoder up
+# on every call).
+_PARAMS: dict[Method, msgspec.json.Decoder[Any]] = {
+    method: msgspec.json.Decoder(spec.params) for method, spec in METHODS.items()
+}
+_NO_PARAMS = b"{}"
+
+
 def _reply(request_id: object, result: object) -> bytes:
     # msgspec encodes the result Struct straight to JSON (no to_builtins copy first).
     return framing.encode_message({"jsonrpc": "2.0", "id": request_id, "result": result})
@@ -61,6 +83,27 @@ class Dispatcher:
     async def dispatch(
         self, raw: bytes, notify: Callable[[bytes], Awaitable[None]]
     ) -> bytes | None:
+        try:
+            envelope = _ENVELOPE.decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
+            return await self._dispatch(raw, notify)
+        method = _BY_NAME.get(envelope.method)
+        if envelope.jsonrpc != "2.0" or method is None:
+            return await self._dispatch(raw, notify)
+        try:
+            typed = _PARAMS[method].decode(envelope.params or _NO_PARAMS)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            return await self._dispatch(raw, notify)
+        request_id = envelope.id
+        if request_id is msgspec.UNSET:  # a notification
+            await self._answer(method, envelope.method, typed, None, notify)
+            return None
+        return await self._answer(method, envelope.method, typed, request_id, notify)
+
+    async def _dispatch(
+        self, raw: bytes, notify: Callable[[bytes], Awaitable[None]]
+    ) -> bytes | None:
+        """Any line: each check in turn, each failure answered with its error."""
         try:
             message = msgspec.json.decode(raw)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -115,6 +158,17 @@ class Dispatcher:
             message, field = _describe(exc)
             data = {"field": field} if field else None
             return _error(request_id, errors.INVALID_PARAMS, f"Invalid params: {message}", data)
+        return await self._answer(method, name, typed, request_id, notify)
+
+    async def _answer(
+        self,
+        method: Method,
+        name: str,
+        typed: Any,
+        request_id: object,
+        notify: Callable[[bytes], Awaitable[None]],
+    ) -> bytes:
+        """The handler's result, or its error, as the reply line."""
         with bind_request(request_id, name):
             try:
                 result = await HANDLERS[method](self.daemon, typed, Call(notify, request_id))

@@ -23,6 +23,8 @@ from mozart_daemon import errors
 from mozart_daemon.store import JobRecord, SheetRecord
 
 ENDED = frozenset({"completed", "failed", "cancelled"})
+# A dict lookup instead of the Enum constructor on every submit.
+_JOB_STATE: dict[str, JobState] = {s.value: s for s in JobState}
 
 if TYPE_CHECKING:
     from mozart_daemon.app import Daemon
@@ -118,7 +120,7 @@ async def submit(daemon: Daemon, params: JobSubmitParams, call: Call) -> JobSubm
         priority=params.priority,
         workspace=params.workspace,
     )
-    return JobSubmitResult(job_id=job_id, status=JobState(state))
+    return JobSubmitResult(job_id=job_id, status=_JOB_STATE[state])
 
 
 async def status(daemon: Daemon, params: JobIdParams, call: Call) -> JobStatus:

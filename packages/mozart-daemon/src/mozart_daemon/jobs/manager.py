@@ -38,7 +38,7 @@ from mozart_daemon.jobs.scores import read_score
 from mozart_daemon.logging import bind_job, get_logger
 from mozart_daemon.rate_coordinator import RateLimitCoordinator
 from mozart_daemon.scheduler import GlobalSheetScheduler
-from mozart_daemon.store import ORPHAN_MESSAGE, StateError, Store
+from mozart_daemon.store import ORPHAN_MESSAGE, EventRecord, StateError, Store
 from mozart_daemon.store.registry import ACTIVE_STATES, JobRecord
 
 log = get_logger(__name__)
@@ -246,19 +246,22 @@ class JobManager:
             done=set(range(1, start_sheet)) if start_sheet else set(), new_checkpoint=True,
         )  # fmt: skip
         self._jobs[job_id] = job  # reserve the id before any await
+        # ``job.queued`` is written with the job's rows (one write, durable with them),
+        # unless events of the submit come before it (``job.chained``, ``sheet.skipped``).
+        queued_with_rows = chain is None and not job.done
 
-        async def create(replace: bool) -> None:
-            await self._store.jobs.create(
+        async def create(replace: bool) -> EventRecord | None:
+            return await self._store.jobs.create(
                 job_id=job_id, name=loaded.score.name, description=loaded.score.description,
                 config_path=loaded.path_text, workspace=ws_text, priority=job_priority,
                 total_sheets=plan.total_sheets, backend=job.backend,
                 sheets=[(s.sheet_num, s.stage, s.instance) for s in plan.sheets],
-                replace=replace,
+                replace=replace, event="job.queued" if queued_with_rows else None,
             )  # fmt: skip
 
         try:
             try:
-                await create(replace=False)  # a new job id: no read first
+                queued = await create(replace=False)  # a new job id: no read first
             except sqlite3.IntegrityError:
                 existing = await self._store.jobs.get(job_id)
                 if existing is None:
@@ -268,7 +271,7 @@ class JobManager:
                     raise errors.job_already_exists(job_id, existing.status, ended=ended) from None
                 # --fresh over an ended job: its logs are not this run's.
                 await asyncio.to_thread(rotate_logs, ws)
-                await create(replace=True)
+                queued = await create(replace=True)
             if chain is not None:
                 await self.events.emit(job_id, "job.chained", message=chain.message)
             for num in sorted(job.done):
@@ -280,7 +283,7 @@ class JobManager:
             raise
         with bind_job(job_id):
             log.info("job.submitted", config_path=loaded.path_text, fresh=fresh)
-        await self._enqueue(job, persisted=True)
+        await self._enqueue(job, persisted=True, queued=queued)
         return job_id, job.state
 
     def _live(self, job_id: str, action: str) -> JobRun | None:
@@ -426,16 +429,22 @@ class JobManager:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _enqueue(self, job: JobRun, *, persisted: bool = False) -> None:
-        """``persisted``: the registry already holds the job as queued (a new submit). A
-        job that ended while its caller awaited (a paused job's last running sheet
-        completing while its resume is written) stays ended."""
+    async def _enqueue(
+        self, job: JobRun, *, persisted: bool = False, queued: EventRecord | None = None
+    ) -> None:
+        """``persisted``: the registry already holds the job as queued (a new submit), and
+        ``queued`` its ``job.queued`` event when it was written with the job's rows (it is
+        delivered here, once). A job that ended while its caller awaited (a paused job's
+        last running sheet completing while its resume is written) stays ended."""
+        if queued is not None:
+            self.events._deliver(queued)  # persisted: logged and handed out, as emit does
         if job.finalized:
             return
         self._jobs.set_state(job, "queued")
         if not persisted:
             await self._store.jobs.set_status(job.job_id, "queued")
-        self.events.emit_soon(job.job_id, "job.queued")
+        if queued is None:
+            self.events.emit_soon(job.job_id, "job.queued")
         self._queue.append(job.job_id)
         self._admit()
 

@@ -17,6 +17,7 @@ from datetime import datetime
 import msgspec
 
 from mozart_daemon.store.database import Database, Writes, now_iso, parse_time
+from mozart_daemon.store.events import EventRecord
 
 ACTIVE_STATES = ("queued", "running", "paused")
 TERMINAL_STATES = ("completed", "failed", "cancelled")
@@ -132,12 +133,17 @@ class JobRegistry:
         backend: str,
         sheets: Iterable[tuple[int, int, int]],
         replace: bool = True,
-    ) -> JobRecord:
+        event: str | None = None,
+    ) -> EventRecord | None:
         """Insert (or replace, for a fresh start) a queued job and its pending sheets.
 
         ``sheets`` yields (sheet_num, stage, instance). One transaction: a job never exists
         without its checkpoint rows. With ``replace`` false, a job id already in the registry
         raises ``sqlite3.IntegrityError`` (a new job needs no read before its write).
+
+        ``event``: the type of an event of the job (``job.queued``) inserted last, in the same
+        transaction (as durable as the job): returned as persisted, for its caller to
+        deliver. A submit's own event costs no write of its own then.
         """
         now = now_iso()
         statements: list[tuple[str, Iterable[object]]] = []
@@ -156,7 +162,7 @@ class JobRegistry:
                 ),
                 ("UPDATE events SET job_id = '', type = 'mark' WHERE job_id = ?", (job_id,)),
             ]
-        statements += [
+        statements.append(
             (
                 "INSERT INTO jobs (job_id, name, status, description, config_path, workspace,"
                 " priority, total_sheets, backend, error, created_at, updated_at)"
@@ -173,8 +179,8 @@ class JobRegistry:
                     now,
                     now,
                 ),
-            ),
-        ]
+            )
+        )
         statements += [
             (
                 "INSERT INTO sheets (job_id, sheet_num, status, stage, instance)"
@@ -183,13 +189,18 @@ class JobRegistry:
             )
             for num, stage, instance in sheets
         ]
-        await self._db.transaction(statements)
-        created = parse_time(now) or datetime.min
-        return JobRecord(
-            job_id=job_id, name=name, status="queued", description=description,
-            config_path=config_path, workspace=workspace, priority=priority,
-            total_sheets=total_sheets, backend=backend, error=None, created_at=created,
-            started_at=None, finished_at=None, updated_at=created,
+        if event is None:
+            await self._db.transaction(statements)
+            return None
+        rowid = await self._db.insert_with(
+            statements,
+            "INSERT INTO events (job_id, type, sheet_num, attempt, message, time)"
+            " VALUES (?, ?, NULL, NULL, NULL, ?)",
+            (job_id, event, now),
+        )
+        return EventRecord(
+            id=rowid, job_id=job_id, type=event, sheet_num=None, attempt=None, message=None,
+            time=datetime.fromisoformat(now),
         )  # fmt: skip
 
     async def get(self, job_id: str) -> JobRecord | None:

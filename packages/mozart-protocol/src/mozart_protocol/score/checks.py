@@ -10,6 +10,7 @@ import functools
 import os
 import re
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 import jinja2
@@ -81,30 +82,46 @@ def check_loaded(
 
 def check_prompt(loaded: LoadedScore) -> list[Problem]:
     prompt = loaded.score.prompt
-    if prompt.template is not None and prompt.template_file is not None:
+    if prompt.template_file is None:
+        return list(_inline_prompt_problems(prompt.template, tuple(prompt.variables)))
+    if prompt.template is not None:
         return [
             Problem("E201", "prompt.template_file", "set `template` or `template_file`, not both")
         ]
-    if prompt.template is None and prompt.template_file is None:
-        return [Problem("E201", "prompt", "set one of `template` or `template_file`")]
+    problems = _variable_problems(prompt.variables)
+    where = "prompt.template_file"
+    template_path = loaded.resolve(prompt.template_file)
+    try:
+        source = template_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        problems.append(Problem("E202", where, f"cannot read `{template_path}`: {reason}"))
+        return problems
+    problems += check_template(source, where, f"`{template_path}`", set(prompt.variables))
+    return problems
+
+
+@functools.lru_cache(maxsize=256)
+def _inline_prompt_problems(
+    template: str | None, variables: tuple[str, ...]
+) -> tuple[Problem, ...]:
+    """The problems of a prompt without a template file: they depend on its template and
+    its variables' names alone. Cached: a daemon checks the same few prompts again and
+    again (the checks cost more than the rest of a small score's)."""
+    if template is None:
+        return (Problem("E201", "prompt", "set one of `template` or `template_file`"),)
+    problems = _variable_problems(variables)
+    problems += check_template(template, "prompt.template", "the template", set(variables))
+    return tuple(problems)
+
+
+def _variable_problems(names: Iterable[str]) -> list[Problem]:
+    """A variable the built-in context hides."""
     problems: list[Problem] = []
-    for name in prompt.variables:
+    for name in names:
         if name in CONTEXT_NAMES:
             message = f"variable `{name}` is hidden by the built-in context value of that name"
             problems.append(Problem("W205", f"prompt.variables.{name}", message, at_key=True))
-    if prompt.template_file is not None:
-        where = "prompt.template_file"
-        template_path = loaded.resolve(prompt.template_file)
-        try:
-            source = template_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems.append(Problem("E202", where, f"cannot read `{template_path}`: {reason}"))
-            return problems
-        label = f"`{template_path}`"
-    else:
-        where, source, label = "prompt.template", prompt.template or "", "the template"
-    problems += check_template(source, where, label, set(prompt.variables))
     return problems
 
 

@@ -143,6 +143,8 @@ def validate_score_file(
     if score is not None:
         loaded = LoadedScore(score, file, parent_text(file))
         problems.extend(check_loaded(loaded, workspace_override=workspace_override))
+        if not problems:  # most scores: nothing to locate
+            return ValidationReport([], score, True, loaded=loaded, file=file)
         findings = _locate(problems, document, file)
         # No check reads the warnings: they are filled in once the checks have run.
         loaded.warnings.extend(f for f in findings if f.severity == "warning")
@@ -222,6 +224,6 @@ def load_score(
     report = validate_score_file(path, workspace_override=workspace_override, text=text)
     if not report.readable:
         raise ScoreNotReadableError(report.findings)
-    if report.loaded is None or report.errors:
+    if report.loaded is None or (report.findings and report.errors):
         raise ScoreError(report.findings)
     return report.loaded
