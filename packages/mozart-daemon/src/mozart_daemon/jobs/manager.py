@@ -449,6 +449,7 @@ class JobManager:
         # Under HIGH or CRITICAL resource pressure queued jobs wait (on_pressure admits
         # them when the load drops); a running job's freed slot is not refilled.
         running = self.running_jobs
+        admitted = False
         while (
             self._queue
             and running < self.config.max_concurrent_jobs
@@ -458,6 +459,7 @@ class JobManager:
             if job is None or job.state != "queued" or job.finalized:
                 continue
             running += 1
+            admitted = True
             self._jobs.set_state(job, "running")
             first = not job.started_once
             job.started_once = True
@@ -479,7 +481,11 @@ class JobManager:
             self.events.emit_soon(job.job_id, "job.started", with_writes=running_state)
             if self._scheduler.is_finished(job.job_id):
                 self._spawn(self._check_finished(job))
-        self.wake()
+        if admitted:
+            # Their sheets are ready now. Only then: a pass that admits nothing (a submit
+            # while every slot is taken, a job's end) changed nothing the dispatch loop
+            # looks at, and waking it was a turn of its task for nothing, twice a job.
+            self.wake()
 
     async def _pause(self, job: JobRun, *, reason: str | None) -> None:
         job.user_paused = True
@@ -555,6 +561,7 @@ class JobManager:
                     job.job_id, sheet_num, "pending", error="Interrupted before it finished"
                 )
                 self._scheduler.requeue(job.job_id, sheet_num)
+                self.wake()  # its sheet slot is free
                 return
             success = outcome.status == "completed"
             self._scheduler.mark_complete(job.job_id, sheet_num, success=success)
