@@ -467,7 +467,7 @@ class JobManager:
                 self._scheduler.set_paused(job.job_id, False)
             else:
                 self._scheduler.register(
-                    job.job_id, dependencies=job.dependencies(), done=job.done,
+                    job.job_id, dependencies=job.graph(), done=job.done,
                     priority=job.priority, backend=job.backend, max_parallel=job.max_parallel,
                 )  # fmt: skip
             if job.timeout_handle is None:

@@ -28,6 +28,7 @@ from mozart_protocol.score import (
 )
 
 from mozart_daemon.logging import debug_enabled, get_logger
+from mozart_daemon.scheduler import SheetGraph
 from mozart_daemon.store import EventRecord, Store
 from mozart_daemon.store.database import Statements
 
@@ -158,8 +159,29 @@ class JobRun:
     def sheet(self, sheet_num: int) -> PlannedSheet:
         return self.plan.sheets[sheet_num - 1]
 
-    def dependencies(self) -> dict[int, tuple[int, ...]]:
-        return {s.sheet_num: s.dependencies for s in self.plan.sheets}
+    def graph(self) -> SheetGraph:
+        """Its plan's sheets and their dependencies, for the scheduler."""
+        return sheet_graph(self.plan)
+
+
+# Plans of the same shape are one object (mozart_protocol keeps the small ones), and so
+# is their SheetGraph here: kept with the plan, whose id is then not reused.
+_GRAPHS: dict[int, tuple[Plan, SheetGraph]] = {}
+_GRAPHS_KEPT = 256
+_GRAPH_KEPT_UP_TO = 64  # sheets; a larger plan's graph is made for each run, as before
+
+
+def sheet_graph(plan: Plan) -> SheetGraph:
+    """The scheduler's graph of ``plan``'s sheets, made once per (small) plan."""
+    kept = _GRAPHS.get(id(plan))
+    if kept is not None and kept[0] is plan:
+        return kept[1]
+    graph = SheetGraph({s.sheet_num: s.dependencies for s in plan.sheets})
+    if plan.total_sheets <= _GRAPH_KEPT_UP_TO:
+        if len(_GRAPHS) >= _GRAPHS_KEPT:
+            _GRAPHS.clear()
+        _GRAPHS[id(plan)] = (plan, graph)
+    return graph
 
 
 class SheetRunner(Protocol):
