@@ -393,3 +393,30 @@ def test_the_plain_texts_remembered_are_a_few() -> None:
     logging_module.console_line(None, "info", {"event": "a.line", "n": "plain"})
     line = logging_module.console_line(None, "info", {"event": "a.line", "n": Shown("plain")})
     assert line.endswith(" n=shown") and Shown("plain") in logging_module._PLAIN
+
+
+def test_a_console_line_written_directly_starts_with_the_timestamp(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    """A module's logger formats a console line's time itself: the text ``_timestamp``
+    gives, with and without a fraction, across a second's change."""
+    import pytest
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    path = tmp_path / "mozartd.log"
+    base = 1_795_000_000 * 10**9
+    moments = (base + 123_456_789, base + 10**9, base + 10**9 + 999, base + 10**9 + 5_000)
+    expected = []
+    try:
+        configure_logging(level="info", log_file=path)
+        log = get_logger("mozart_daemon.test")
+        for ns in moments:
+            monkeypatch.setattr(logging_module, "time_ns", lambda ns=ns: ns)
+            log.info("a.line", n=1)
+            expected.append(logging_module._timestamp())
+        flush_logs()
+    finally:
+        reset_logging()
+    stamps = [line.split(" ", 1)[0] for line in path.read_text().splitlines()]
+    assert stamps == expected
+    assert expected[1].endswith(":41Z") and expected[3].endswith(":41.000005Z")

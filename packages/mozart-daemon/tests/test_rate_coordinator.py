@@ -71,3 +71,24 @@ async def test_wait_until_clear_returns_when_limit_ends() -> None:
     c.report("b", 0.05)
     await asyncio.wait_for(c.wait_until_clear("b"), timeout=2)
     assert not c.is_rate_limited("b")
+
+
+def test_acquire_soon_takes_a_token_at_once_or_hands_back_the_wait() -> None:
+    """Nothing to wait for: None, the token taken. A limit, or a spent budget: acquire's
+    coroutine, which waits and then takes it."""
+    now = [0.0]
+    coordinator = RateLimitCoordinator(max_api_calls_per_minute=1, clock=lambda: now[0])
+    assert coordinator.acquire_soon("command") is None  # unmetered, no limit
+    assert coordinator.acquire_soon("http@x") is None  # the one token of the minute
+    assert not coordinator.can_call("http@x")
+    spent = coordinator.acquire_soon("http@x")
+    assert spent is not None
+    now[0] = 60.0  # a token again
+    asyncio.run(spent)  # type: ignore[arg-type]
+    assert not coordinator.can_call("http@x")  # taken by the wait
+    coordinator.report("command", 5.0)
+    limited = coordinator.acquire_soon("command")
+    assert limited is not None
+    now[0] = 70.0  # the limit lapsed
+    asyncio.run(limited)  # type: ignore[arg-type]
+    assert coordinator.acquire_soon("command") is None

@@ -1,4 +1,4 @@
-from mozart_daemon.scheduler import GlobalSheetScheduler
+from mozart_daemon.scheduler import GlobalSheetScheduler, SheetGraph
 
 
 def seq(n: int) -> dict[int, list[int]]:
@@ -151,3 +151,38 @@ def test_only_jobs_with_a_ready_sheet_are_looked_at_and_ties_go_by_registration(
     s.register("d", dependencies={1: [2], 2: [1]})  # nothing can ever be ready
     assert s.next_sheet() is None
     assert not s.is_finished("d")
+
+
+def test_jobs_sharing_a_sheet_graph_progress_apart() -> None:
+    """One SheetGraph, shared by the jobs of one plan, is never changed by them: each job
+    runs its sheets in dependency order whatever the other did, a done sheet included."""
+    graph = SheetGraph({1: [], 2: [1], 3: [1], 4: [2, 3]})
+    s = GlobalSheetScheduler(max_concurrent_sheets=10)
+    s.register("a", dependencies=graph, max_parallel=2)
+    s.register("b", dependencies=graph, done={1}, max_parallel=2)
+    assert sorted(drain(s)) == [("a", 1), ("b", 2), ("b", 3)]
+    for n in (2, 3):
+        s.mark_complete("b", n)
+    assert drain(s) == [("b", 4)]
+    s.mark_complete("a", 1)
+    assert sorted(drain(s)) == [("a", 2), ("a", 3)]
+    s.register("c", dependencies=graph)
+    assert drain(s) == [("c", 1)]
+    assert graph.roots == (1,) and graph.others == {2, 3, 4}
+    assert graph.dependents == {1: [2, 3], 2: [4], 3: [4]}
+
+
+def test_a_plans_sheet_graph_is_made_once() -> None:
+    from mozart_daemon.jobs.runtime import sheet_graph
+    from mozart_protocol.score import Plan, build_plan
+    from mozart_protocol.score.model import decode_score
+
+    def plan(items: int) -> Plan:
+        score = {"name": "g", "sheet": {"size": 1, "total_items": items},
+                 "prompt": {"template": "x"}}  # fmt: skip
+        return build_plan(decode_score(score))
+
+    small, other = plan(3), plan(2)
+    assert sheet_graph(small) is sheet_graph(small)
+    assert sheet_graph(other) is not sheet_graph(small)
+    assert sheet_graph(small).deps == {s.sheet_num: s.dependencies for s in small.sheets}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from mozart_daemon.logging import get_logger
 
@@ -106,6 +106,8 @@ class RateLimitCoordinator:
         return True
 
     def any_active(self) -> bool:
+        if not self._until:  # asked with every submit (the backpressure level)
+            return False
         return any(self.is_rate_limited(b) for b in list(self._until))
 
     def remaining(self, backend: str) -> float:
@@ -153,6 +155,14 @@ class RateLimitCoordinator:
             if self.try_acquire(backend):
                 return
             await asyncio.sleep(max(self._bucket(backend).seconds_until_token(), 0.01))
+
+    def acquire_soon(self, backend: str) -> Awaitable[None] | None:
+        """``acquire`` without a coroutine when there is nothing to wait for (no limit
+        holds ``backend`` and a token is there: the usual case, before each attempt): None
+        once the token is taken; else ``acquire``'s coroutine, to await."""
+        if backend not in self._until and self.try_acquire(backend):
+            return None
+        return self.acquire(backend)
 
     def _notify(self) -> None:
         for listener in self._listeners:

@@ -20,6 +20,25 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping
 
 
+class SheetGraph:
+    """A job's sheets and the sheets each waits for, made ready for ``register``. Never
+    changed once made, so the jobs of one plan share one (the manager keeps one per small
+    plan): building it was most of a one-sheet job's registration."""
+
+    __slots__ = ("dependents", "deps", "others", "roots")
+
+    def __init__(self, dependencies: Mapping[int, Iterable[int]]) -> None:
+        deps = {n: tuple(d) for n, d in dependencies.items()}
+        dependents: dict[int, list[int]] = {}
+        for n, ds in deps.items():
+            for d in ds:
+                dependents.setdefault(d, []).append(n)
+        self.deps = deps
+        self.dependents = dependents  # sheet -> the sheets that wait for it (if any)
+        self.roots = tuple(sorted(n for n, ds in deps.items() if not ds))  # ascending: a heap
+        self.others = frozenset(n for n, ds in deps.items() if ds)
+
+
 class _Job:
     """A registered job's DAG and where each of its sheets stands (slots and a plain
     ``__init__``: one is made per job, and a dataclass's was a quarter of registering)."""
@@ -38,6 +57,8 @@ class _Job:
         deps: dict[int, tuple[int, ...]],
         dependents: dict[int, list[int]],
         done: set[int],
+        ready: list[int],
+        waiting: set[int],
     ) -> None:
         self.job_id = job_id
         self.priority = priority
@@ -46,8 +67,8 @@ class _Job:
         self.deps = deps
         self.dependents = dependents  # sheet -> the sheets that wait for it (if any)
         self.done = done
-        self.ready: list[int] = []  # a heap of sheet numbers
-        self.waiting: set[int] = set()  # not ready: dependencies not done
+        self.ready = ready  # a heap of sheet numbers
+        self.waiting = waiting  # not ready: dependencies not done
         self.running: set[int] = set()
         self.failed: set[int] = set()
         self.paused = False
@@ -79,30 +100,36 @@ class GlobalSheetScheduler:
         self,
         job_id: str,
         *,
-        dependencies: Mapping[int, Iterable[int]],
+        dependencies: Mapping[int, Iterable[int]] | SheetGraph,
         done: Iterable[int] = (),
         priority: int = 5,
         backend: str = "default",
         max_parallel: int = 1,
     ) -> None:
-        """Add a job. ``dependencies`` maps every sheet number to the sheets it waits for."""
-        deps = {n: tuple(d) for n, d in dependencies.items()}
-        dependents: dict[int, list[int]] = {}
-        for n, ds in deps.items():
-            for d in ds:
-                dependents.setdefault(d, []).append(n)
+        """Add a job. ``dependencies`` maps every sheet number to the sheets it waits for
+        (or is that mapping's ``SheetGraph``)."""
+        graph = dependencies if isinstance(dependencies, SheetGraph) else SheetGraph(dependencies)
+        deps = graph.deps
         finished = set(done).intersection(deps) if done else set()
-        job = _Job(job_id, priority, backend, max(1, max_parallel), deps, dependents, finished)
-        ready, waiting = job.ready, job.waiting
-        for n, ds in deps.items():
-            if n in finished:
-                continue
-            if not ds or (finished and all(d in finished for d in ds)):
-                ready.append(n)
-            else:
-                waiting.add(n)
-        if len(ready) > 1:
-            heapq.heapify(ready)
+        ready: list[int]
+        waiting: set[int]
+        if finished:
+            ready, waiting = [], set()
+            for n, ds in deps.items():
+                if n in finished:
+                    continue
+                if not ds or all(d in finished for d in ds):
+                    ready.append(n)
+                else:
+                    waiting.add(n)
+            if len(ready) > 1:
+                heapq.heapify(ready)
+        else:
+            ready, waiting = list(graph.roots), set(graph.others)
+        job = _Job(
+            job_id, priority, backend, max(1, max_parallel), deps, graph.dependents, finished,
+            ready, waiting,
+        )  # fmt: skip
         if job_id in self._jobs:
             self.unregister(job_id)  # registered again: its running sheets are counted anew
         self._jobs[job_id] = job

@@ -98,7 +98,9 @@ class EngineHooks(msgspec.Struct):
     # boundaries unless it logs at debug level: two events a sheet it would only drop.
     events: Container[str] | None = None
     on_rate_limit: Callable[[str, float], object] | None = None  # may return an awaitable
-    wait_if_rate_limited: Callable[[str], Awaitable[None]] | None = None
+    # Called before each attempt with the backend key; what it returns, if not None, is
+    # awaited first (the daemon's returns None when nothing is to be waited for).
+    wait_if_rate_limited: Callable[[str], Awaitable[None] | None] | None = None
     on_log_line: LogLineCallback | None = None
     # Text to append to an attempt's prompt (the daemon's lessons from earlier runs), given
     # the applicable rules and the attempt number; called with no I/O before each attempt.
@@ -144,15 +146,24 @@ class _SheetRun:
         hooks = self.hooks
         return hooks.on_event is not None and (hooks.events is None or type in hooks.events)
 
-    async def emit(self, type: str, message: str | None = None, **data: object) -> None:
+    def event(
+        self, type: str, message: str | None = None, **data: object
+    ) -> Awaitable[None] | None:
+        """Give ``on_event`` an event of this type, if it takes them; what it returned
+        (await it when not None). The sheet's start and end, once a sheet each, call this
+        directly: ``emit`` is a coroutine more, made and resumed, for an event the daemon
+        only queues."""
         hooks = self.hooks
         on_event = hooks.on_event
         if on_event is not None and (hooks.events is None or type in hooks.events):
             attempt = self.attempt if self.attempt >= 1 else None
-            event = SheetEvent(type, self.job_id, self.sheet_num, attempt, message, data)
-            pending = on_event(event)
-            if pending is not None:
-                await pending
+            return on_event(SheetEvent(type, self.job_id, self.sheet_num, attempt, message, data))
+        return None
+
+    async def emit(self, type: str, message: str | None = None, **data: object) -> None:
+        pending = self.event(type, message, **data)
+        if pending is not None:
+            await pending
 
     async def interrupt(self) -> None:
         if self.open_attempt is not None:
@@ -186,9 +197,11 @@ class _SheetRun:
         self.finished = True
         await self.persist(self.checkpoint.sheet_finished(self.job_id, result))
         if status == SheetState.COMPLETED:
-            await self.emit("sheet.completed", f"completed after {result.attempts} attempt(s)")
+            pending = self.event("sheet.completed", f"completed after {result.attempts} attempt(s)")
         else:
-            await self.emit("sheet.failed", error)
+            pending = self.event("sheet.failed", error)
+        if pending is not None:
+            await pending
         return result
 
     def _rules(self, context: Mapping[str, object]) -> list[IndexedRule]:
@@ -201,14 +214,19 @@ class _SheetRun:
     async def loop(self) -> SheetResult:
         request, retry = self.request, self.score.retry
         await self.persist(self.checkpoint.sheet_started(self.job_id, self.sheet_num))
-        await self.emit("sheet.started")
+        pending = self.event("sheet.started")
+        if pending is not None:
+            await pending
         kind: AttemptKind = "normal"
         retries = completions = waits = 0
         delay = 0.0
         validation_run: ValidationRun | None = None
         while True:
-            if self.hooks.wait_if_rate_limited is not None:
-                await self.hooks.wait_if_rate_limited(self.key)
+            wait = self.hooks.wait_if_rate_limited
+            if wait is not None:
+                pending = wait(self.key)
+                if pending is not None:
+                    await pending
             number = self.attempt + 1
             try:
                 context = sheet_context(
@@ -219,14 +237,16 @@ class _SheetRun:
                     job_id=self.job_id,
                     attempt=number,
                 )
-                rules = self._rules(context)
-                prompt = render_prompt(request.loaded, context, [rule for _, rule in rules])
+                # Without validations (most scores), no comprehensions to make two empty lists.
+                rules = self._rules(context) if self.score.validations else []
+                applicable = [rule for _, rule in rules] if rules else []
+                prompt = render_prompt(request.loaded, context, applicable)
             except (RenderError, ConditionError, ValueError) as exc:
                 return await self._finish(SheetState.FAILED, ErrorClass.FATAL, str(exc))
             if kind == "completion" and validation_run is not None:
                 prompt = f"{prompt.rstrip()}\n\n{completion_section(validation_run)}"
             if self.hooks.lessons is not None:
-                section = self.hooks.lessons([rule for _, rule in rules], number)
+                section = self.hooks.lessons(applicable, number)
                 if section:
                     prompt = f"{prompt.rstrip()}\n\n{section}"
             self.attempt = number

@@ -458,6 +458,7 @@ class JobManager:
         # Under HIGH or CRITICAL resource pressure queued jobs wait (on_pressure admits
         # them when the load drops); a running job's freed slot is not refilled.
         running = self.running_jobs
+        admitted = False
         while (
             self._queue
             and running < self.config.max_concurrent_jobs
@@ -467,6 +468,7 @@ class JobManager:
             if job is None or job.state != "queued" or job.finalized:
                 continue
             running += 1
+            admitted = True
             self._jobs.set_state(job, "running")
             first = not job.started_once
             job.started_once = True
@@ -474,7 +476,7 @@ class JobManager:
                 self._scheduler.set_paused(job.job_id, False)
             else:
                 self._scheduler.register(
-                    job.job_id, dependencies=job.dependencies(), done=job.done,
+                    job.job_id, dependencies=job.graph(), done=job.done,
                     priority=job.priority, backend=job.backend, max_parallel=job.max_parallel,
                 )  # fmt: skip
             if job.timeout_handle is None:
@@ -486,9 +488,13 @@ class JobManager:
             # durable: a crash leaves the job running either way, and recovery fails it).
             running_state = self._store.jobs.status_statements(job.job_id, "running", started=first)
             self.events.emit_soon(job.job_id, "job.started", with_writes=running_state)
-            if self._scheduler.is_finished(job.job_id):
-                self._spawn(self._check_finished(job))
-        self.wake()
+            if self._scheduler.is_finished(job.job_id):  # nothing left to run: it ends
+                self._spawn(self._end_if_finished(job))
+        if admitted:
+            # Their sheets are ready now. Only then: a pass that admits nothing (a submit
+            # while every slot is taken, a job's end) changed nothing the dispatch loop
+            # looks at, and waking it was a turn of its task for nothing, twice a job.
+            self.wake()
 
     async def _pause(self, job: JobRun, *, reason: str | None) -> None:
         job.user_paused = True
@@ -564,6 +570,7 @@ class JobManager:
                     job.job_id, sheet_num, "pending", error="Interrupted before it finished"
                 )
                 self._scheduler.requeue(job.job_id, sheet_num)
+                self.wake()  # its sheet slot is free
                 return
             success = outcome.status == "completed"
             self._scheduler.mark_complete(job.job_id, sheet_num, success=success)
@@ -576,7 +583,9 @@ class JobManager:
                     return
             if job.stopping:
                 return
-            await self._check_finished(job)
+            ending = self._check_finished(job)
+            if ending is not None:
+                await ending
             pause = job.score.pause_between_sheets_seconds
             if pause > 0 and not job.finalized and not job.user_paused:
                 self._scheduler.set_paused(job.job_id, True)
@@ -592,14 +601,21 @@ class JobManager:
             self._scheduler.set_paused(job.job_id, False)
             self.wake()
 
-    async def _check_finished(self, job: JobRun) -> None:
+    def _check_finished(self, job: JobRun) -> Coroutine[Any, Any, None] | None:
+        """The job's end to await when none of its sheets is left to run, else None (a
+        plain method: once a sheet, and a coroutine around ``_finalize`` was a layer
+        more)."""
         if job.finalized or job.stopping or not self._scheduler.is_finished(job.job_id):
-            return
+            return None
         if job.failed:
             num = min(job.failed)
-            await self._finalize(job, "failed", f"Sheet {num} failed: {job.failed[num]}")
-        else:
-            await self._finalize(job, "completed", None)
+            return self._finalize(job, "failed", f"Sheet {num} failed: {job.failed[num]}")
+        return self._finalize(job, "completed", None)
+
+    async def _end_if_finished(self, job: JobRun) -> None:
+        ending = self._check_finished(job)  # asked again: it may be stopping by now
+        if ending is not None:
+            await ending
 
     async def _stop_job(self, job: JobRun, state: str, message: str) -> None:
         if job.stopping or job.finalized:

@@ -99,7 +99,7 @@ class EngineSheetRunner:
                     events=None if debug_enabled() else FORWARDED,
                     on_rate_limit=on_rate_limit,
                     # The engine asks with the request's backend_key: the job's backend.
-                    wait_if_rate_limited=self._coordinator.acquire,
+                    wait_if_rate_limited=self._coordinator.acquire_soon,
                     lessons=lessons,
                 ),
             )

@@ -11,7 +11,7 @@ import asyncio
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -28,6 +28,7 @@ from mozart_protocol.score import (
 )
 
 from mozart_daemon.logging import debug_enabled, get_logger
+from mozart_daemon.scheduler import SheetGraph
 from mozart_daemon.store import EventRecord, Store
 from mozart_daemon.store.database import Statements
 
@@ -88,36 +89,62 @@ _PROGRESS = frozenset(
 )  # fmt: skip
 
 
-@dataclass(eq=False)
 class JobRun:
-    job_id: str
-    loaded: LoadedScore
-    plan: Plan
-    workspace: Path
-    priority: int
-    done: set[int]
-    state: str = "queued"
-    user_paused: bool = False
-    stopping: bool = False
-    finalized: bool = False
-    started_once: bool = False
-    ran_sheets: int = 0  # sheets this run started and saw to an end (the no-work guard)
-    # The sheets' checkpoint rows were created by this run (a submit): no attempts yet.
-    new_checkpoint: bool = False
-    # Attempts recorded per sheet that this run saw to an end (spares reading them back).
-    attempts: dict[int, int] = field(default_factory=dict)
-    tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
-    failed: dict[int, str] = field(default_factory=dict)
-    timeout_handle: asyncio.TimerHandle | None = None
-    hold_handle: asyncio.TimerHandle | None = None
-    # Asked a dozen times a job: attributes, set once, not a property and a cached_property
-    # (whose first read takes a lock: 5,000 instructions).
-    score: Score = field(init=False, repr=False)  # the loaded score's (never replaced)
-    backend: str = field(init=False, repr=False)  # its backend key
+    """One run of a job (a submit or a resume). A plain class with slots: one is made per
+    job, and a dataclass's generated ``__init__`` with its ``__post_init__`` and default
+    factories was twice this one."""
 
-    def __post_init__(self) -> None:
-        self.score = self.loaded.score
-        self.backend = backend_key(self.score.backend)
+    __slots__ = (
+        "attempts", "backend", "done", "failed", "finalized", "hold_handle", "job_id",
+        "loaded", "new_checkpoint", "plan", "priority", "ran_sheets", "score",
+        "started_once", "state", "stopping", "tasks", "timeout_handle", "user_paused",
+        "workspace",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        loaded: LoadedScore,
+        plan: Plan,
+        workspace: Path,
+        priority: int,
+        done: set[int],
+        state: str = "queued",
+        user_paused: bool = False,
+        stopping: bool = False,
+        finalized: bool = False,
+        started_once: bool = False,
+        ran_sheets: int = 0,
+        new_checkpoint: bool = False,
+    ) -> None:
+        self.job_id = job_id
+        self.loaded = loaded
+        self.plan = plan
+        self.workspace = workspace
+        self.priority = priority
+        self.done = done
+        self.state = state
+        self.user_paused = user_paused
+        self.stopping = stopping
+        self.finalized = finalized
+        self.started_once = started_once
+        self.ran_sheets = ran_sheets  # sheets this run started and saw to an end (no-work guard)
+        # The sheets' checkpoint rows were created by this run (a submit): no attempts yet.
+        self.new_checkpoint = new_checkpoint
+        # Attempts recorded per sheet that this run saw to an end (spares reading them back).
+        self.attempts: dict[int, int] = {}
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.failed: dict[int, str] = {}
+        self.timeout_handle: asyncio.TimerHandle | None = None
+        self.hold_handle: asyncio.TimerHandle | None = None
+        # Asked a dozen times a job: attributes, set once, not a property and a
+        # cached_property (whose first read takes a lock: 5,000 instructions).
+        self.score: Score = loaded.score  # the loaded score's (never replaced)
+        self.backend: str = backend_key(self.score.backend)  # its backend key
+
+    def __repr__(self) -> str:
+        return f"JobRun(job_id={self.job_id!r}, state={self.state!r})"
 
     @property
     def max_parallel(self) -> int:
@@ -132,8 +159,29 @@ class JobRun:
     def sheet(self, sheet_num: int) -> PlannedSheet:
         return self.plan.sheets[sheet_num - 1]
 
-    def dependencies(self) -> dict[int, tuple[int, ...]]:
-        return {s.sheet_num: s.dependencies for s in self.plan.sheets}
+    def graph(self) -> SheetGraph:
+        """Its plan's sheets and their dependencies, for the scheduler."""
+        return sheet_graph(self.plan)
+
+
+# Plans of the same shape are one object (mozart_protocol keeps the small ones), and so
+# is their SheetGraph here: kept with the plan, whose id is then not reused.
+_GRAPHS: dict[int, tuple[Plan, SheetGraph]] = {}
+_GRAPHS_KEPT = 256
+_GRAPH_KEPT_UP_TO = 64  # sheets; a larger plan's graph is made for each run, as before
+
+
+def sheet_graph(plan: Plan) -> SheetGraph:
+    """The scheduler's graph of ``plan``'s sheets, made once per (small) plan."""
+    kept = _GRAPHS.get(id(plan))
+    if kept is not None and kept[0] is plan:
+        return kept[1]
+    graph = SheetGraph({s.sheet_num: s.dependencies for s in plan.sheets})
+    if plan.total_sheets <= _GRAPH_KEPT_UP_TO:
+        if len(_GRAPHS) >= _GRAPHS_KEPT:
+            _GRAPHS.clear()
+        _GRAPHS[id(plan)] = (plan, graph)
+    return graph
 
 
 class SheetRunner(Protocol):
@@ -153,18 +201,6 @@ class CompletionHooks(Protocol):
 
     def start(self, job: JobRun) -> None:
         """Called once the job has left the active set: run the pending hooks."""
-
-
-def _fields(record: EventRecord) -> dict[str, object]:
-    """An event's log line fields."""
-    fields: dict[str, object] = {"job_id": record.job_id}
-    if record.sheet_num is not None:
-        fields["sheet_num"] = record.sheet_num
-    if record.attempt is not None:
-        fields["attempt"] = record.attempt
-    if record.message:
-        fields["detail"] = record.message
-    return fields
 
 
 class JobEvents:
@@ -220,21 +256,30 @@ class JobEvents:
         )  # fmt: skip
 
     def _deliver(self, record: EventRecord) -> None:
-        job_id, type = record.job_id, record.type
-        if type in _PROGRESS:  # none of them ends in failed, rate_limited or cancelled
-            if debug_enabled():
-                log.debug(type, **_fields(record))
-        elif type.endswith(("failed", "rate_limited", "cancelled")):
-            log.warning(type, **_fields(record))
-        else:
-            log.info(type, **_fields(record))
-        for queue in self._subscribers.get(job_id, ()):
-            queue.put_nowait(record)
+        type = record.type
+        if type not in _PROGRESS or debug_enabled():
+            # The line's fields: the job, then the sheet, the attempt and the message if any.
+            fields: dict[str, object] = {"job_id": record.job_id}
+            if record.sheet_num is not None:
+                fields["sheet_num"] = record.sheet_num
+            if record.attempt is not None:
+                fields["attempt"] = record.attempt
+            if record.message:
+                fields["detail"] = record.message
+            if type in _PROGRESS:  # none of them ends in failed, rate_limited or cancelled
+                log.debug(type, **fields)
+            elif type.endswith(("failed", "rate_limited", "cancelled")):
+                log.warning(type, **fields)
+            else:
+                log.info(type, **fields)
+        if self._subscribers:
+            for queue in self._subscribers.get(record.job_id, ()):
+                queue.put_nowait(record)
         for listener in self._listeners:
             try:
                 listener(record)
             except Exception:
-                log.exception("events.listener_failed", job_id=job_id, event_type=type)
+                log.exception("events.listener_failed", job_id=record.job_id, event_type=type)
 
     @contextmanager
     def subscribe(self, job_id: str) -> Iterator[asyncio.Queue[EventRecord]]:
