@@ -124,6 +124,33 @@ async def test_a_cancelled_caller_does_not_cancel_its_write(db: Database) -> Non
     assert [(r[0], r[1]) for r in rows] == [("a", 1), ("b", 2)]
 
 
+async def test_writes_queued_while_the_thread_is_busy_still_wait_for_company(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A queued write waits up to QUEUED_WRITE_DELAY for company whether or not the thread
+    was busy when it came: not taken the moment the busy batch ends (a commit of its own),
+    but with the next awaited write or read, or when its time is up."""
+    batches: list[list[str]] = []
+    original = db._commit
+
+    def recording(batch):  # type: ignore[no-untyped-def]
+        batches.append([sql for write in batch for sql, _ in write.statements])
+        return original(batch)
+
+    db._commit = recording  # type: ignore[method-assign]
+    monkeypatch.setattr(database, "QUEUED_WRITE_DELAY", 60.0)
+    gate = threading.Event()
+    busy = asyncio.ensure_future(db._run(gate.wait))
+    await asyncio.sleep(0)
+    queued = db.enqueue([("INSERT INTO t VALUES ('q', 1)", ())], durable=False)
+    gate.set()
+    assert await busy is True
+    await asyncio.sleep(0.01)  # the busy batch's results handed out
+    assert db.queued(queued) is not None  # still waiting, not a batch of its own
+    await db.execute("INSERT INTO t VALUES ('a', 2)")
+    assert batches == [["INSERT INTO t VALUES ('q', 1)", "INSERT INTO t VALUES ('a', 2)"]]
+
+
 class LogRecorder:
     def __init__(self) -> None:
         self.lines: list[tuple[str, str, dict[str, object]]] = []

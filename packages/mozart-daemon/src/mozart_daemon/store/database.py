@@ -142,6 +142,10 @@ class Database:
         self._idle.set()
         self._synchronous = "FULL"
         self._kick_scheduled = False
+        # An awaited write or a read waits for the thread (it was busy when it came): the
+        # next batch goes as soon as the thread is free, else only when the queued writes'
+        # time is up (``_processed``).
+        self._urgent = False
         # Batches taken by the thread so far: a queued write (``enqueue``) made since the
         # last one taken is still in ``_writes``, and can be changed (``queued``).
         self._taken = 0
@@ -223,6 +227,7 @@ class Database:
         together share one hop to the thread."""
         future: asyncio.Future[T] = self._loop.create_future()
         self._reads.append(_Read(fn, args, future))
+        self._urgent = True
         self._kick()
         return await future
 
@@ -335,6 +340,7 @@ class Database:
         # failure), and a caller may have passed an iterator.
         frozen = [(sql, tuple(params)) for sql, params in statements]
         self._writes.append(Write(frozen, durable, rowid, future))
+        self._urgent = True
         self._kick()
         return future
 
@@ -344,6 +350,7 @@ class Database:
         writes, reads = self._writes, self._reads
         self._writes, self._reads = [], []
         self._taken += 1
+        self._urgent = False
         self._writing = True
         self._idle.clear()
         self._batches.put((writes, reads))
@@ -407,10 +414,14 @@ class Database:
                 _resolve(op.future, value)
         if self._writing:
             pass  # a ``then`` issued a write, which took the thread at once
-        elif self._writes or self._reads:
+        elif self._urgent or (self._writes and not self._kick_scheduled):
             self._kick()
-        else:
+        elif not self._writes:
             self._idle.set()
+        # else: queued writes only, their 5 ms not up: they wait for company (the timer, or
+        # an awaited write), as they would have had the thread been idle when they came. A
+        # batch taken at once would be the thread's next commit, its pages written to the
+        # log once more, and another hop each way between the threads.
 
     def _then_failed(self, write: Write, exc: Exception) -> None:
         """A queued write's ``then`` raised: reported as the loop reports a callback's
