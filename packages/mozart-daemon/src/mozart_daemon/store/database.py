@@ -582,16 +582,26 @@ def _fetchmany1(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> 
 
 
 def _migrate_one(conn: sqlite3.Connection, number: int) -> None:
-    conn.execute("BEGIN IMMEDIATE")
+    """One migration, in one transaction, with foreign keys off (SQLite's way to rebuild a
+    table: with them on, dropping the old ``jobs`` would delete every row that refers to it,
+    through ON DELETE CASCADE) and checked before the commit."""
+    conn.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: before it
     try:
-        for statement in _statements(MIGRATIONS[number]):
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number + 1}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise sqlite3.IntegrityError(f"foreign keys broken by migration {number + 1}")
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
 
 
 def _statements(script: str) -> list[str]:
