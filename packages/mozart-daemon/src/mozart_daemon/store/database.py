@@ -3,9 +3,10 @@
 Every write is a committed transaction before the coroutine that asked for it resumes, so
 what a method wrote survives ``kill -9`` of the daemon. Writes are **group-committed**:
 writes issued while the thread is busy, or in the same pass of the event loop as the one
-that finds it idle, wait in a queue and are then committed together, in one transaction, each in a savepoint of its own (one failing write does not undo the
-others; each caller gets its own result or error). Concurrent writers share one commit and
-one ``fsync`` instead of queueing for one each. Reads go through the same queue and run
+that finds it idle, wait in a queue and are then committed together, in one transaction,
+each in a savepoint of its own (one failing write does not undo the others; each caller
+gets its own result or error). Concurrent writers share one commit and one ``fsync``
+instead of queueing for one each. Reads go through the same queue and run
 after the batch's commit: a batch costs one hop to the thread (about 0.1 ms of CPU here)
 however many coroutines it serves.
 
