@@ -60,6 +60,26 @@ async def test_concurrent_writes_share_batches_and_keep_their_own_errors(db: Dat
     assert await db.scalar("SELECT v FROM t WHERE k = 'taken'") == 0
 
 
+async def test_awaited_writes_of_one_pass_of_the_loop_share_one_commit(db: Database) -> None:
+    """The first awaited write that finds the thread idle does not take it alone: the
+    writes (and reads) issued in the same pass of the loop share its commit and fsync."""
+    batches: list[int] = []
+    original = db._commit
+
+    def recording(batch):  # type: ignore[no-untyped-def]
+        batches.append(len(batch))
+        return original(batch)
+
+    db._commit = recording  # type: ignore[method-assign]
+    await db.flush()
+    rowids = await asyncio.gather(
+        *(db.insert("INSERT INTO t VALUES (?, ?)", (f"k{i}", i)) for i in range(3)),
+        db.scalar("SELECT COUNT(*) FROM t"),
+    )
+    assert rowids == [1, 2, 3, 3]
+    assert batches == [3]
+
+
 async def test_a_transaction_is_all_or_none_inside_a_batch(db: Database) -> None:
     good = db.transaction(
         [("INSERT INTO t VALUES ('a', 1)", ()), ("INSERT INTO t VALUES ('b', 2)", ())]
@@ -110,7 +130,8 @@ async def test_a_queued_write_can_be_changed_until_the_thread_takes_it(db: Datab
 async def test_a_cancelled_caller_does_not_cancel_its_write(db: Database) -> None:
     gate = threading.Event()
     busy = asyncio.ensure_future(db._run(gate.wait))  # the next writes wait, in one batch
-    await asyncio.sleep(0)
+    while not db._writing:  # the thread took the read
+        await asyncio.sleep(0)
     first = asyncio.ensure_future(db.insert("INSERT INTO t VALUES ('a', 1)"))
     second = asyncio.ensure_future(db.insert("INSERT INTO t VALUES ('b', 2)"))
     await asyncio.sleep(0)
@@ -122,6 +143,34 @@ async def test_a_cancelled_caller_does_not_cancel_its_write(db: Database) -> Non
     assert await busy is True
     rows = await db.fetchall("SELECT k, v FROM t ORDER BY k")
     assert [(r[0], r[1]) for r in rows] == [("a", 1), ("b", 2)]
+
+
+async def test_writes_queued_while_the_thread_is_busy_still_wait_for_company(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A queued write waits up to QUEUED_WRITE_DELAY for company whether or not the thread
+    was busy when it came: not taken the moment the busy batch ends (a commit of its own),
+    but with the next awaited write or read, or when its time is up."""
+    batches: list[list[str]] = []
+    original = db._commit
+
+    def recording(batch):  # type: ignore[no-untyped-def]
+        batches.append([sql for write in batch for sql, _ in write.statements])
+        return original(batch)
+
+    db._commit = recording  # type: ignore[method-assign]
+    monkeypatch.setattr(database, "QUEUED_WRITE_DELAY", 60.0)
+    gate = threading.Event()
+    busy = asyncio.ensure_future(db._run(gate.wait))
+    while not db._writing:  # the thread took the read
+        await asyncio.sleep(0)
+    queued = db.enqueue([("INSERT INTO t VALUES ('q', 1)", ())], durable=False)
+    gate.set()
+    assert await busy is True
+    await asyncio.sleep(0.01)  # the busy batch's results handed out
+    assert db.queued(queued) is not None  # still waiting, not a batch of its own
+    await db.execute("INSERT INTO t VALUES ('a', 2)")
+    assert batches == [["INSERT INTO t VALUES ('q', 1)", "INSERT INTO t VALUES ('a', 2)"]]
 
 
 class LogRecorder:

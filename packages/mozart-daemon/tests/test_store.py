@@ -46,6 +46,19 @@ async def test_wal_and_schema(tmp_path: Path) -> None:
     try:
         assert await store.db.scalar("PRAGMA journal_mode") == "wal"
         assert await store.db.scalar("PRAGMA user_version") == SCHEMA_VERSION
+        # Migration 7: jobs and sheets are their primary key's b-tree, with no index of
+        # their own for it; attempts keep their rowid (their rows carry output tails).
+        rows = await store.db.fetchall(
+            "SELECT name, wr FROM pragma_table_list WHERE name IN ('jobs', 'sheets', 'attempts')"
+        )
+        assert {r[0]: r[1] for r in rows} == {"jobs": 1, "sheets": 1, "attempts": 0}
+        autoindexes = await store.db.fetchall(
+            "SELECT name FROM sqlite_schema WHERE name LIKE 'sqlite_autoindex_%' ORDER BY 1"
+        )
+        assert [r[0] for r in autoindexes] == [
+            "sqlite_autoindex_attempts_1",
+            "sqlite_autoindex_learning_patterns_1",
+        ]
     finally:
         await store.close()
 
@@ -63,6 +76,7 @@ async def test_checkpoint_roundtrip_and_fresh_replace(tmp_path: Path) -> None:
         assert sheet is not None and sheet.attempts == 1 and sheet.status == "completed"
         await make_job(store, "j")  # a fresh start replaces the checkpoint
         assert await store.sheets.completed("j") == set()
+        assert await store.sheets.attempts("j", 1) == []  # ON DELETE CASCADE still holds
     finally:
         await store.close()
 
@@ -395,6 +409,10 @@ async def test_opens_a_database_from_every_previous_version(tmp_path: Path) -> N
             "INSERT INTO sheets (job_id, sheet_num, status, stage, instance)"
             " VALUES ('old', 1, 'completed', 1, 1)"
         )
+        conn.execute(
+            "INSERT INTO attempts (job_id, sheet_num, attempt, kind, started_at, outcome)"
+            " VALUES ('old', 1, 1, 'normal', '2026-01-01T00:00:00+00:00', 'passed')"
+        )
         # Events 1 to 3, the newest since deleted as a replace did before version 5 (since
         # then, a replace keeps the newest event as a mark).
         for _ in range(3):
@@ -420,6 +438,7 @@ async def test_opens_a_database_from_every_previous_version(tmp_path: Path) -> N
             page, _ = await store.jobs.list_jobs(status="completed")
             assert [j.job_id for j in page] == ["old"]
             assert await store.sheets.completed("old") == {1}
+            assert [a.outcome for a in await store.sheets.attempts("old", 1)] == ["passed"]
             kept = [1, 2] if version < 5 else [1, 2, 3]
             assert [e.id for e in await store.events.since("old")] == kept
             assert (await store.events.append("old", "job.resumed")).id == 4  # not 3

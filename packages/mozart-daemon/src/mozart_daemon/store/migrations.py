@@ -181,6 +181,56 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_by_status_created ON jobs (status, created_at, job_id);
     DROP INDEX learning_by_backend;
     """,
+    # 7: jobs and sheets WITHOUT ROWID: each was a table by rowid plus the index of its
+    # primary key (sqlite_autoindex_jobs_1, _sheets_1), written at every insert and searched
+    # before every update; now the table is that index. A commit writes about a tenth fewer
+    # pages to the WAL (a store replay of one-sheet jobs, three a commit: 9.98 -> 9.12 a
+    # job). The other indexes hold job_id already, so they are no larger. ``attempts`` keeps
+    # its rowid: its rows carry the output tails (up to 8 KB), which a WITHOUT ROWID table
+    # would copy into its interior pages. (Run with foreign keys off: ``_migrate_one``.)
+    """
+    CREATE TABLE jobs_v7 (
+        job_id       TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        description  TEXT,
+        config_path  TEXT NOT NULL,
+        workspace    TEXT NOT NULL,
+        priority     INTEGER NOT NULL,
+        total_sheets INTEGER NOT NULL,
+        backend      TEXT NOT NULL,
+        error        TEXT,
+        created_at   TEXT NOT NULL,
+        started_at   TEXT,
+        finished_at  TEXT,
+        updated_at   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO jobs_v7 SELECT job_id, name, status, description, config_path, workspace,
+        priority, total_sheets, backend, error, created_at, started_at, finished_at,
+        updated_at FROM jobs;
+    CREATE TABLE sheets_v7 (
+        job_id           TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+        sheet_num        INTEGER NOT NULL,
+        status           TEXT NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        exit_code        INTEGER,
+        error            TEXT,
+        started_at       TEXT,
+        finished_at      TEXT,
+        duration_seconds REAL,
+        stage            INTEGER NOT NULL,
+        instance         INTEGER NOT NULL,
+        PRIMARY KEY (job_id, sheet_num)
+    ) WITHOUT ROWID;
+    INSERT INTO sheets_v7 SELECT job_id, sheet_num, status, attempts, exit_code, error,
+        started_at, finished_at, duration_seconds, stage, instance FROM sheets;
+    DROP TABLE sheets;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v7 RENAME TO jobs;
+    ALTER TABLE sheets_v7 RENAME TO sheets;
+    CREATE INDEX jobs_by_created ON jobs (created_at, job_id);
+    CREATE INDEX jobs_by_status_created ON jobs (status, created_at, job_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
