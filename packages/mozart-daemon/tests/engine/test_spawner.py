@@ -579,8 +579,9 @@ class _CountingRecv(_Recording):
 async def test_the_helpers_messages_are_taken_without_a_failing_recv(
     helper: SpawnHelper,
 ) -> None:
-    """Each wake-up takes every message waiting, and asks whether another is (FIONREAD)
-    instead of reading until a recv fails (an exception each time)."""
+    """Each wake-up takes one message (the loop's readers are level-triggered: another
+    waiting wakes it again) instead of reading until a recv fails (an exception each
+    time)."""
     counting = _CountingRecv(helper._sock)
     helper._sock = counting  # type: ignore[assignment]
     for _ in range(3):
