@@ -474,9 +474,9 @@ class ProcessTree:
     def reap(self) -> None:
         """Subreaper mode: collect the exit of the run's orphans that were re-parented to
         this process (never a run's own child: its owner reaps it)."""
-        if not _RUNS.subreaper:
+        if not _RUNS.subreaper or not self.known:  # (most runs: no getpid system call)
             return
-        me = os.getpid()
+        me = _RUNS.main_thread()
         for pid in self.known:
             if pid == self.pid or pid in _RUNS.live:
                 continue
@@ -502,19 +502,23 @@ class _Child:
     """A run's child process; its exit is settled on the loop (``_settle``): by a pidfd when
     the daemon started it itself (``_LocalChild``), by the spawn helper's message otherwise."""
 
+    # Class defaults until set: most runs' children never need a future of their exit
+    # (``wait`` makes it), nor a waiter or a pidfd.
+    _exited: asyncio.Future[int] | None = None
+    _waiter: asyncio.Future[bool] | None = None  # wait_exit's, while it waits
+    _pidfd: int | None = None
+    returncode: int | None = None
+
     def __init__(self, pid: int, loop: asyncio.AbstractEventLoop) -> None:
         self.pid = pid
         self._loop = loop
-        self._exited: asyncio.Future[int] = loop.create_future()
-        self._waiter: asyncio.Future[bool] | None = None  # wait_exit's, while it waits
-        self._pidfd: int | None = None
-        self.returncode: int | None = None
 
     def _settle(self, code: int) -> None:
         if self.returncode is None:
             self.returncode = code
-        if not self._exited.done():
-            self._exited.set_result(code)
+        exited = self._exited
+        if exited is not None and not exited.done():
+            exited.set_result(code)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(True)
@@ -533,7 +537,7 @@ class _Child:
     async def wait_exit(self, timeout_seconds: float) -> bool:
         """Until the child exited (True) or ``timeout_seconds`` passed (False): one future,
         which ``_settle`` or a timer completes, not ``wait_for``'s task around ``wait`` (nor
-        a callback of ``_exited``: one more turn of the loop before the caller's). One
+        a callback of ``wait``'s future: one more turn of the loop before the caller's). One
         caller at a time (``run_process``)."""
         if not self._polled():
             try:
@@ -541,7 +545,7 @@ class _Child:
             except TimeoutError:
                 return False
             return True
-        if self._exited.done():
+        if self.returncode is not None:
             return True
         assert self._waiter is None, "one wait_exit at a time"
         waiter: asyncio.Future[bool] = self._loop.create_future()
@@ -555,7 +559,12 @@ class _Child:
 
     async def wait(self) -> int:
         """Until the child itself exited (not its pipes, which a leftover may hold)."""
-        return await asyncio.shield(self._exited)
+        exited = self._exited
+        if exited is None:
+            self._exited = exited = self._loop.create_future()
+            if self.returncode is not None:
+                exited.set_result(self.returncode)
+        return await asyncio.shield(exited)
 
     def close(self) -> None:
         self._close_pidfd()
@@ -585,7 +594,7 @@ class _LocalChild(_Child):
             self._settle(code)
 
     def _polled(self) -> bool:
-        return self._pidfd is not None or self._exited.done()
+        return self._pidfd is not None or self.returncode is not None
 
     async def wait(self) -> int:
         if self._polled():
@@ -954,6 +963,20 @@ async def stop_tree(child: _Child, tree: ProcessTree, grace_seconds: float) -> N
 
 
 def _survey_clean(child: _Child, tree: ProcessTree) -> bool:
+    """Subreaper mode, after the child's end: survey, and whether the run ended clean
+    (``_ended_clean``). The usual run, its child reaped and no descendant known, has no
+    tree to walk: unless the daemon has a child that is no live run's root (a candidate
+    orphan of this run), it ended clean when its group is empty, and nothing is left to
+    adopt or reap."""
+    pid = child.pid
+    if child.returncode is not None and not tree.known:
+        live = _RUNS.live
+        helper = _RUNS.helper.process.pid if _RUNS.helper is not None else None
+        for orphan in _RUNS.orphans():
+            if orphan not in live and orphan != helper and orphan != pid:
+                break  # a candidate: the whole survey looks at it
+        else:
+            return not _group_exists(pid)  # (a group left: stop_tree surveys again)
     tree.survey()
     return _ended_clean(child, tree)
 
@@ -1023,7 +1046,8 @@ async def run_process(
         try:
             if cancelled:
                 raise asyncio.CancelledError
-            timed_out = not await _wait_watching(child, pipes, timeout_seconds, started)
+            if child.returncode is None:  # (an exit the helper's answer brought: no wait)
+                timed_out = not await _wait_watching(child, pipes, timeout_seconds, started)
             # Subreaper mode surveys without a thread: the usual clean end needs no await
             # (and no task to shield it from a cancellation).
             if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
