@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from mozart_daemon.engine import process
+from mozart_daemon.engine import process, spawn_helper
 from mozart_daemon.engine.errors import BackendStartError, FatalSheetError
 from mozart_daemon.engine.logs import OutputSink
 from mozart_daemon.engine.process import run_process
@@ -492,10 +492,45 @@ async def _files_written_by_run_process(tmp_path: Path) -> None:
     with pytest.raises(FatalSheetError, match=f"cannot write `{blocked}`: Not a directory"):
         await _run(["touch", str(marker)], tmp_path, files=[(str(blocked), b"x")])
     assert not marker.exists()
+    # Directories given first (a new job's workspace and logs/): made, or the same errors.
+    fresh = tmp_path / "new" / "deeper"  # its parent missing too: made as without them
+    for where in (tmp_path / "ws2", fresh):
+        files = [(str(where), None), (f"{where}/logs", None), (f"{where}/logs/p.md", b"go")]
+        result, text = await _run(["sh", "-c", "cat logs/p.md"], where, files=files)
+        assert (result.exit_code, text) == (0, "go")
+    flat = [(str(tmp_path / "flat"), None), (str(tmp_path / "flat" / "logs"), None)]
+    with pytest.raises(FatalSheetError, match=f"cannot write `{blocked}`: Not a directory"):
+        await _run(["touch", str(marker)], tmp_path, files=[*flat, (str(blocked), b"x")])
+    assert not marker.exists()
 
 
 async def test_run_process_writes_its_files_before_starting_the_child(tmp_path: Path) -> None:
     await _files_written_by_run_process(tmp_path)
+
+
+def test_a_new_workspaces_directories_given_first_are_made_without_a_failing_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's first sheet gives its workspace and logs/ first: each call succeeds (trying
+    the prompt file, then logs/, before the workspace exists failed twice a job)."""
+    failed: list[str] = []
+
+    def counted(call: Callable[..., object]) -> Callable[..., object]:
+        def wrapper(path: str, *args: object) -> object:
+            try:
+                return call(path, *args)
+            except OSError:
+                failed.append(path)
+                raise
+
+        return wrapper
+
+    monkeypatch.setattr(spawn_helper.os, "mkdir", counted(os.mkdir))
+    monkeypatch.setattr(spawn_helper.os, "open", counted(os.open))
+    ws = tmp_path / "ws"
+    prompt = ws / "logs" / "sheet-01.prompt.md"
+    spawn_helper.write_files([(str(ws), None), (str(ws / "logs"), None), (str(prompt), b"go")])
+    assert (prompt.read_bytes(), failed) == (b"go", [])
 
 
 @contextlib.asynccontextmanager
@@ -515,7 +550,7 @@ async def test_through_the_helper_run_process_writes_its_files_the_same_way(
 ) -> None:
     async with _through_the_helper(tmp_path) as seen:
         await _files_written_by_run_process(tmp_path)
-        assert len(seen) == 1  # the run that started; the other was refused before
+        assert len(seen) == 3  # the runs that started; the others were refused before
 
 
 async def _stdin_given_by_run_process(tmp_path: Path) -> None:

@@ -120,7 +120,13 @@ async def run_attempt(
     # are opened with their first output.
     prompt_file = prompt_path(workspace, sheet_num)
     _AHEAD.discard(prompt_file)
-    files = ((prompt_file, prompt.encode("utf-8")),)
+    files: tuple[tuple[str, bytes | None], ...]
+    if sheet_num == 1 and attempt == 1:
+        # Most likely a new job's: its workspace and logs/ made first (``write_files``).
+        where = os.fspath(workspace)
+        files = ((where, None), (f"{where}/logs", None), (prompt_file, prompt.encode("utf-8")))
+    else:
+        files = ((prompt_file, prompt.encode("utf-8")),)
     deferred = getattr(backend, "writes_files", False) is True
     snapshot = take_snapshot(rules, context, workspace) if rules else {}
     stdout, stderr = _sinks(workspace, sheet_num, attempt, record.kind, on_log_line)

@@ -696,7 +696,7 @@ async def _start(
     stdout: OutputSink,
     stderr: OutputSink,
     stdin_data: bytes | None,
-    files: Sequence[tuple[str, bytes]],
+    files: Sequence[tuple[str, bytes | None]],
     since: int,
 ) -> tuple[_Child, list[_Reader], bool]:
     """Write ``files`` and start the child, here (vfork: synchronous, nothing can cancel it
@@ -889,10 +889,10 @@ def _ticks_now() -> int:
     return int(time.clock_gettime(time.CLOCK_BOOTTIME) * _CLK_TCK)
 
 
-def write_files_or_fail(files: Sequence[tuple[str, bytes]]) -> None:
+def write_files_or_fail(files: Sequence[tuple[str, bytes | None]]) -> None:
     """``write_files`` here; FatalSheetError names the file or directory it cannot write."""
     try:
-        write_files(list(files))
+        write_files(files)
     except OSError as exc:
         raise _unwritten(exc) from None
 
@@ -1010,7 +1010,7 @@ async def run_process(
     timeout_seconds: float,
     stdin_data: bytes | None = None,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
-    files: Sequence[tuple[str, bytes]] = (),
+    files: Sequence[tuple[str, bytes | None]] = (),
     env_base: dict[str, str] | None = None,
 ) -> ProcessResult:
     """Run ``argv`` to its end or its timeout; raises BackendStartError if it cannot start.
@@ -1020,9 +1020,10 @@ async def run_process(
     dict until it changes, never modified), which is then encoded once, and sent to the
     spawn helper once, instead of for every child.
     The child reads ``stdin_data`` on its stdin, then end of file (None: ``/dev/null``).
-    ``files`` (``(path, data)``: the sheet's prompt file) are written first, with their
-    missing directories, by whoever starts the process (the spawn helper, off the loop,
-    when it does); FatalSheetError names the one that cannot be.
+    ``files`` (``(path, data)``: the sheet's prompt file; ``(path, None)``: a directory
+    most likely missing, made first) are written first, with their missing directories,
+    by whoever starts the process (the spawn helper, off the loop, when it does);
+    FatalSheetError names the one that cannot be.
 
     Cancelling the call stops the whole process tree before the CancelledError propagates.
     """

@@ -19,9 +19,10 @@ a few milliseconds), FD being its end of a ``SOCK_SEQPACKET`` socket pair. Messa
   or with ``over_base`` what it adds to (or changes in) the last ``base``; ``stdin``: the
   bytes the child reads on its stdin (``stdin_from``), or None for ``/dev/null``;
   ``files``: ``(path, data)`` pairs written (``write_files``) before the spawn (the
-  sheet's prompt file, and for a job's first sheet its workspace and ``logs/``: about
-  0.2 ms of the daemon's loop a job, spent here instead); ``hold``: how long the answer
-  may wait for the child's exit, in seconds (0: not at all; the daemon's: ``HOLD_SECONDS``);
+  sheet's prompt file, and for a job's first sheet its workspace and ``logs/``, given
+  first as ``(path, None)``: about 0.2 ms of the daemon's loop a job, spent here
+  instead); ``hold``: how long the answer may wait for the child's exit, in seconds
+  (0: not at all; the daemon's: ``HOLD_SECONDS``);
 - reply ``("ok", rid, pid)``; with ``hold``, ``("done", rid, pid, returncode)`` instead of
   it and the ``exit`` when the child exited within ``hold`` of its start (most sheets'
   commands are short): one message a run, and one wake-up of the daemon's loop, instead
@@ -71,11 +72,22 @@ def _ignore(_signum: int, _frame: object) -> None:
     SIG_IGN, so that children start with the default disposition."""
 
 
-def write_files(files: list[tuple[str, bytes]]) -> None:
+def write_files(files: Sequence[tuple[str, bytes | None]]) -> None:
     """Write each ``(path, data)``, replacing the file, creating its missing directories
-    (the daemon writes the same way when it starts a process itself)."""
+    (the daemon writes the same way when it starts a process itself).
+
+    An entry whose ``data`` is None is a directory that is most likely missing (a job's
+    first sheet: its workspace, then ``logs/``), made with one ``mkdir`` before the files,
+    any error ignored: a file's write says what is wrong as it would without it. Trying
+    the file first, then ``logs/``, then the workspace failed twice for each new job."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     for path, data in files:
+        if data is None:
+            try:  # noqa: SIM105 (contextlib.suppress costs more: each job's first sheet)
+                os.mkdir(path)
+            except OSError:
+                pass
+            continue
         try:
             fd = os.open(path, flags, 0o666)
         except FileNotFoundError:  # a job's first sheet: no workspace or logs/ yet

@@ -104,12 +104,12 @@ class SpawnHelper:
         env: Mapping[str, str],
         fds: Sequence[int],
         stdin: bytes | None,
-        files: Sequence[tuple[str, bytes]] = (),
+        files: Sequence[tuple[str, bytes | None]] = (),
         base: dict[str, str] | None = None,
         tag: bytes | None = None,
         hold_seconds: float = HOLD_SECONDS,
     ) -> asyncio.Future[int] | None:
-        """Ask for a spawn, after writing ``files`` (``(path, data)``: UnwrittenError if one
+        """Ask for a spawn, after writing ``files`` (``write_files``: UnwrittenError if one
         cannot be); the child's ends of its stdout and stderr pipes are ``fds``, which the
         caller still closes; it reads ``stdin`` (None: ``/dev/null``); its environment is
         ``env``, or ``base`` then ``env`` (``base``, the daemon's, is sent to the helper

@@ -35,8 +35,9 @@ class ExecutionContext(msgspec.Struct, frozen=True):
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     # Files not written yet, as ``(path, data)``: the prompt file, for a backend that says
     # it ``writes_files`` (it passes them to ``run_process``, which writes them just before
-    # the process starts, off the event loop when the spawn helper starts it).
-    files: tuple[tuple[str, bytes], ...] = ()
+    # the process starts, off the event loop when the spawn helper starts it); ``(path,
+    # None)``: a directory most likely missing, made first (``spawn_helper.write_files``).
+    files: tuple[tuple[str, bytes | None], ...] = ()
 
     def resolve(self, value: str) -> Path:
         path = Path(os.path.expanduser(value))
