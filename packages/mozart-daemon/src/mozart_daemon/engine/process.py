@@ -79,6 +79,7 @@ _DRAIN_READS = 16
 _PR_SET_CHILD_SUBREAPER = 36
 _TOKEN_PREFIX = f"{RUN_TOKEN_ENV}=".encode()
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+_fcntl, _F_SETFL, _O_NONBLOCK = fcntl.fcntl, fcntl.F_SETFL, os.O_NONBLOCK
 
 T = TypeVar("T")
 
@@ -607,10 +608,30 @@ class _LocalChild(_Child):
         return code
 
 
+def _drain(fd: int, sink: OutputSink) -> int:
+    """Read what pipe ``fd`` (non-blocking) holds now into ``sink``, to its end of file if
+    every writer has gone (the usual end of a run): then ``fd`` is closed and -1 returned,
+    else ``fd`` (a writer is still alive). Most runs' pipes are read so, as plain
+    descriptors, without a ``_Reader``."""
+    for _ in range(_DRAIN_READS):
+        try:
+            data = os.read(fd, _READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return fd
+        except OSError:
+            data = b""
+        if not data:
+            os.close(fd)
+            return -1
+        sink.feed(data)
+    return fd
+
+
 class _Reader:
-    """The daemon's end of the child's stdout or stderr pipe, read into its sink: by the
-    event loop once ``watch``-ed (``_wait_watching``: a child that runs for more than
-    ``_WATCH_AFTER``), and at the run's end (``drain``)."""
+    """The daemon's end of the child's stdout or stderr pipe (non-blocking), read into its
+    sink by the event loop once ``watch``-ed (``_wait_watching``: a child that runs for
+    more than ``_WATCH_AFTER``, or a leftover holding the pipe), and at the run's end
+    (``drain``)."""
 
     __slots__ = ("_closed", "fd", "loop", "sink", "watched")
 
@@ -622,8 +643,6 @@ class _Reader:
         # Made when someone waits for the close (a leftover still holds the pipe): most
         # runs read their pipes to the end without waiting.
         self._closed: asyncio.Future[None] | None = None
-        # os.set_blocking's F_GETFL is not needed: a new pipe has no other status flag.
-        fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
 
     def watch(self) -> None:
         """Read what comes as it comes (the loop calls ``read``)."""
@@ -652,9 +671,8 @@ class _Reader:
                 self._closed.set_result(None)
 
     def drain(self) -> None:
-        """Read what is buffered now, to the end of file if every writer has gone (the usual
-        end of a run: no need to wait for the loop to report it). ``read``'s, inlined: two
-        pipes a run."""
+        """Read what is buffered now, to the end of file if every writer has gone (no need
+        to wait for the loop to report it)."""
         fd = self.fd
         if fd is None:
             return
@@ -693,14 +711,13 @@ async def _start(
     cwd: Path,
     env: Mapping[str, str],
     base: dict[str, str] | None,
-    stdout: OutputSink,
-    stderr: OutputSink,
     stdin_data: bytes | None,
     files: Sequence[tuple[str, bytes | None]],
     since: int,
-) -> tuple[_Child, list[_Reader], bool]:
+) -> tuple[_Child, int, int, bool]:
     """Write ``files`` and start the child, here (vfork: synchronous, nothing can cancel it
-    half-way) or through the spawn helper. Returns it, its pipes, and whether the caller was
+    half-way) or through the spawn helper. Returns it, its stdout's and stderr's pipes (the
+    read ends, non-blocking), and whether the caller was
     cancelled while the helper started it (the caller then stops it: it runs). ``since``:
     the run's start (``_ticks_now``), for ``_RUNS.live`` while the helper holds the answer."""
     loop = asyncio.get_running_loop()
@@ -770,7 +787,10 @@ async def _start(
         os.close(out_r)
         os.close(err_r)
         raise
-    return child, [_Reader(out_r, loop, stdout), _Reader(err_r, loop, stderr)], cancelled
+    # os.set_blocking's F_GETFL is not needed: a new pipe has no other status flag.
+    _fcntl(out_r, _F_SETFL, _O_NONBLOCK)
+    _fcntl(err_r, _F_SETFL, _O_NONBLOCK)
+    return child, out_r, err_r, cancelled
 
 
 def _start_here(
@@ -1035,30 +1055,44 @@ async def run_process(
         tid = threading.get_native_id()
         if tid != _RUNS.main_thread():
             _RUNS.spawners.add(tid)
-    child, pipes, cancelled = await _start(
-        argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdout, stderr, stdin_data, files,
-        since,
-    )  # fmt: skip
+    child, out_r, err_r, cancelled = await _start(
+        argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdin_data, files, since
+    )
     _RUNS.live[child.pid] = (token, since)
     tree = ProcessTree(child, token, since)
     tracker = None if _RUNS.subreaper else asyncio.create_task(tree.track())
     timed_out = False
+    # The pipes' readers, made once the loop is to read them (a child still running, or a
+    # leftover holding a pipe); until then the pipes are plain descriptors, -1 once closed
+    # or handed to a reader: most runs' are read to their end at once (``_drain``).
+    pipes: list[_Reader] = []
     try:
         try:
             if cancelled:
                 raise asyncio.CancelledError
             if child.returncode is None:  # (an exit the helper's answer brought: no wait)
+                pipes = [_Reader(out_r, child._loop, stdout), _Reader(err_r, child._loop, stderr)]
+                out_r = err_r = -1
                 timed_out = not await _wait_watching(child, pipes, timeout_seconds, started)
             # Subreaper mode surveys without a thread: the usual clean end needs no await
             # (and no task to shield it from a cancellation).
             if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
                 await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
-            out, err = pipes
-            out.drain()
-            err.drain()
-            if out.fd is not None or err.fd is not None:
+            if pipes:
+                for pipe in pipes:
+                    pipe.drain()
+                pipes = [pipe for pipe in pipes if pipe.fd is not None]
+            else:
+                out_r = _drain(out_r, stdout)
+                err_r = _drain(err_r, stderr)
+                if out_r >= 0:
+                    pipes.append(_Reader(out_r, child._loop, stdout))
+                if err_r >= 0:
+                    pipes.append(_Reader(err_r, child._loop, stderr))
+                out_r = err_r = -1
+            if pipes:
                 # A writer is still alive (a leftover): wait a little for the rest.
-                pending = [p.closed() for p in pipes if p.fd is not None]
+                pending = [pipe.closed() for pipe in pipes]
                 for pipe in pipes:
                     pipe.watch()
                 await asyncio.wait(pending, timeout=_DRAIN_SECONDS)
@@ -1072,6 +1106,10 @@ async def run_process(
         for pipe in pipes:
             if pipe.fd is not None:
                 pipe.close()
+        if out_r >= 0:
+            os.close(out_r)
+        if err_r >= 0:
+            os.close(err_r)
         child.close()
         _RUNS.live.pop(child.pid, None)
     code = child.returncode
