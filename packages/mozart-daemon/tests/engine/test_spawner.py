@@ -682,6 +682,39 @@ async def test_a_held_answer_of_a_child_still_running_comes_after_the_hold(
     pipes.close()
 
 
+async def test_held_answers_each_come_once_by_exit_or_by_deadline(helper: SpawnHelper) -> None:
+    """Several answers held at once: a child that exits first is answered with its exit
+    (its deadline dropped), the others at their deadlines, in order, each once."""
+    kinds: list[tuple[str, object]] = []
+    real_dispatch = helper._dispatch
+
+    def dispatch(message: tuple[object, ...]) -> None:
+        kinds.append((str(message[0]), message[1]))
+        real_dispatch(message)
+
+    helper._dispatch = dispatch  # type: ignore[method-assign]
+    long_1, pipes_1 = await _spawn_tagged(helper, ["sleep", "60"], b"TAG=first", 0.05)
+    short, pipes_2 = await _spawn_tagged(helper, ["sh", "-c", "exit 4"], b"TAG=short", 30.0)
+    long_2, pipes_3 = await _spawn_tagged(helper, ["sleep", "60"], b"TAG=second", 0.1)
+    pids = [await asyncio.wait_for(future, 10) for future in (long_1, short, long_2)]
+    codes: list[int] = []
+    helper.watch(pids[1], codes.append)
+    assert codes == [4]
+    # By request (rids count up): the first and third at their deadlines (in that order),
+    # the second with its exit, each once.
+    by_rid = sorted(kinds, key=lambda kind_rid: str(kind_rid[1]).zfill(20))
+    assert [kind for kind, _ in by_rid] == ["ok", "done", "ok"]
+    assert [rid for kind, rid in kinds if kind == "ok"] == [by_rid[0][1], by_rid[2][1]]
+    for pid in (pids[0], pids[2]):
+        exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        helper.watch(pid, exited.set_result)
+        os.killpg(pid, signal.SIGTERM)
+        assert await asyncio.wait_for(exited, 10) == -signal.SIGTERM
+    assert not helper._tags
+    for pipes in (pipes_1, pipes_2, pipes_3):
+        pipes.close()
+
+
 @pytest.fixture
 def subreaper() -> Iterator[None]:
     """This process a child subreaper for the test (the daemon is one)."""

@@ -366,8 +366,11 @@ def serve(sock: socket.socket) -> None:
     poller = select.epoll()
     poller.register(sock.fileno(), select.EPOLLIN)
     children: dict[int, int] = {}  # pidfd -> pid
-    held: dict[int, int] = {}  # pid -> rid: an answer held (``hold``) until its exit or...
-    deadlines: list[tuple[float, int]] = []  # ...its deadline: (when, pid), sorted
+    # pid -> (rid, its entry of ``deadlines``): an answer held (``hold``) until its exit or
+    # its deadline, whichever comes first (the other's entry is then removed: no stale
+    # deadline for each loop's turn to look at, most children exiting within the hold).
+    held: dict[int, tuple[int, tuple[float, int]]] = {}
+    deadlines: list[tuple[float, int]] = []  # (when, pid), sorted
     base: dict[str, str] = {}
     encoded: dict[str, bytes] | None = None  # encode_env(base), once needed
 
@@ -412,8 +415,9 @@ def serve(sock: socket.socket) -> None:
                     children[pidfd] = pid
                     poller.register(pidfd, select.EPOLLIN)
                     if request[8]:
-                        held[pid] = rid
-                        bisect.insort(deadlines, (time.monotonic() + request[8], pid))
+                        deadline = (time.monotonic() + request[8], pid)
+                        held[pid] = (rid, deadline)
+                        bisect.insort(deadlines, deadline)
                     else:
                         send(("ok", rid, pid))
                 finally:
@@ -426,15 +430,17 @@ def serve(sock: socket.socket) -> None:
                     # Closing it takes it off the epoll set (its only descriptor: pidfds
                     # are close-on-exec, the children's copies are gone): no epoll_ctl.
                     os.close(fd)
-                    rid = held.pop(pid, None)
-                    send(("exit", pid, code) if rid is None else ("done", rid, pid, code))
+                    answer = held.pop(pid, None)
+                    if answer is None:
+                        send(("exit", pid, code))
+                    else:
+                        deadlines.remove(answer[1])
+                        send(("done", answer[0], pid, code))
         if deadlines:
             now = time.monotonic()
             while deadlines and deadlines[0][0] <= now:
                 pid = deadlines.pop(0)[1]
-                rid = held.pop(pid, None)
-                if rid is not None:  # (None: its answer went with its exit)
-                    send(("ok", rid, pid))
+                send(("ok", held.pop(pid)[0], pid))
 
 
 def main(argv: list[str]) -> int:
