@@ -102,6 +102,15 @@ def test_the_child_sees_what_a_popen_child_sees(how: str, tmp_path: Path) -> Non
     ]
 
 
+def test_a_sheets_own_variables_come_after_the_base(how: str) -> None:
+    """No name in both (the usual): the base's variables, then the sheet's, in order."""
+    base = {"PATH": os.defpath, "WHO": "daemon", "KEPT": "base \u00e9"}
+    env = {"MOZART_SHEET_NUM": "3", "MOZART_JOB_ID": "j"}
+    code, text = _start(how, ["env"], None, "/", env, base)
+    assert code == 0
+    assert text.splitlines() == [f"{k}={v}" for k, v in {**base, **env}.items()]
+
+
 def test_a_whole_environment_and_a_program_found_on_its_path(how: str, tmp_path: Path) -> None:
     env = {"PATH": f"{tmp_path}/nowhere:{os.defpath}", "ONLY": "this"}
     code, text = _start(how, ["env"], None, "/", env)
