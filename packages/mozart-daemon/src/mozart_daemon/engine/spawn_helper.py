@@ -251,11 +251,7 @@ def start(
     else:
         if base_encoded is None:
             base_encoded = encode_env(base)
-        own = encode_env(env)
-        if base_encoded.keys().isdisjoint(own):  # (the usual: no dict of both to build)
-            env_list = [*base_encoded.values(), *own.values()]
-        else:
-            env_list = list({**base_encoded, **own}.values())
+        env_list = list({**base_encoded, **encode_env(env)}.values())
     program = argv[0] if executable is None else executable
     exe = program.encode(_FS_ENCODING, _FS_ERRORS) if type(program) is str else os.fsencode(program)
     if b"/" in exe:  # os.path.dirname(exe), as Popen asks
