@@ -983,22 +983,25 @@ async def stop_tree(child: _Child, tree: ProcessTree, grace_seconds: float) -> N
 
 
 def _survey_clean(child: _Child, tree: ProcessTree) -> bool:
-    """Subreaper mode, after the child's end: survey, and whether the run ended clean
-    (``_ended_clean``). The usual run, its child reaped and no descendant known, has no
-    tree to walk: unless the daemon has a child that is no live run's root (a candidate
-    orphan of this run), it ended clean when its group is empty, and nothing is left to
-    adopt or reap."""
-    pid = child.pid
-    if child.returncode is not None and not tree.known:
-        live = _RUNS.live
-        helper = _RUNS.helper.process.pid if _RUNS.helper is not None else None
-        for orphan in _RUNS.orphans():
-            if orphan not in live and orphan != helper and orphan != pid:
-                break  # a candidate: the whole survey looks at it
-        else:
-            return not _group_exists(pid)  # (a group left: stop_tree surveys again)
     tree.survey()
     return _ended_clean(child, tree)
+
+
+def _ended_quietly(child: _Child) -> bool:
+    """Subreaper mode, after the child's end, before any survey: whether the run ended
+    clean with nothing to survey, adopt or reap (the usual run, with no ``ProcessTree``
+    made). Its child reaped, it has no tree to walk; unless the daemon has a child that is
+    no live run's root (a candidate orphan of this run), it ended clean when its group is
+    empty. False: the survey decides (``_survey_clean``)."""
+    if child.returncode is None:
+        return False
+    pid = child.pid
+    live = _RUNS.live
+    helper = _RUNS.helper.process.pid if _RUNS.helper is not None else None
+    for orphan in _RUNS.orphans():
+        if orphan not in live and orphan != helper and orphan != pid:
+            return False  # a candidate: the whole survey looks at it
+    return not _group_exists(pid)
 
 
 async def _wait_watching(
@@ -1059,8 +1062,10 @@ async def run_process(
         argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdin_data, files, since
     )
     _RUNS.live[child.pid] = (token, since)
-    tree = ProcessTree(child, token, since)
-    tracker = None if _RUNS.subreaper else asyncio.create_task(tree.track())
+    # In subreaper mode the tree is made when it is needed (it knows nothing until a
+    # survey, and most runs end quietly: ``_ended_quietly``); otherwise it tracks the run.
+    tree = None if _RUNS.subreaper else ProcessTree(child, token, since)
+    tracker = None if tree is None else asyncio.create_task(tree.track())
     timed_out = False
     # The pipes' readers, made once the loop is to read them (a child still running, or a
     # leftover holding a pipe); until then the pipes are plain descriptors, -1 once closed
@@ -1076,8 +1081,11 @@ async def run_process(
                 timed_out = not await _wait_watching(child, pipes, timeout_seconds, started)
             # Subreaper mode surveys without a thread: the usual clean end needs no await
             # (and no task to shield it from a cancellation).
-            if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
-                await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
+            if timed_out or tree is not None or not _ended_quietly(child):
+                if tree is None:
+                    tree = ProcessTree(child, token, since)
+                if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
+                    await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
             if pipes:
                 for pipe in pipes:
                     pipe.drain()
@@ -1097,6 +1105,8 @@ async def run_process(
                     pipe.watch()
                 await asyncio.wait(pending, timeout=_DRAIN_SECONDS)
         except BaseException:
+            if tree is None:
+                tree = ProcessTree(child, token, since)
             await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
             raise
     finally:
