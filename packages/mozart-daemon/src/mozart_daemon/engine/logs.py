@@ -107,14 +107,7 @@ class OutputSink:
     ``keep_all`` keeps the whole output in memory too (a backend that parses its stdout).
     """
 
-    # Class defaults, set on an instance only when given otherwise (two sinks an attempt).
     _file: BinaryIO | None = None  # opened with the first output
-    path: str | None = None
-    _sheet_num = 0
-    _on_line: LogLineCallback | None = None
-    _tail_bytes = TAIL_BYTES
-    _all: bytearray | None = None
-    _header: bytes | Marker = b""
 
     def __init__(
         self,
@@ -130,20 +123,14 @@ class OutputSink:
         """``header``: a ``marker_line`` to begin with (as ``header``, one call less: an
         attempt's two sinks take the same), or a ``Marker`` made into one if written."""
         self.stream = stream
+        self.path = os.fspath(path) if path is not None else None
+        self._sheet_num = sheet_num
+        self._on_line = on_line
         self._tail = bytearray()
+        self._tail_bytes = tail_bytes
+        self._all: bytearray | None = bytearray() if keep_all else None
         self._partial = bytearray()
-        if path is not None:
-            self.path = path if type(path) is str else os.fspath(path)
-            if header:
-                self._header = header
-        if sheet_num:
-            self._sheet_num = sheet_num
-        if on_line is not None:
-            self._on_line = on_line
-        if keep_all:
-            self._all = bytearray()
-        if tail_bytes != TAIL_BYTES:
-            self._tail_bytes = tail_bytes
+        self._header: bytes | Marker = header if self.path is not None else b""
 
     def header(self, text: str, *, now: bool = False) -> None:
         """A marker line in the log file only (not in the tail, not to the callback),
