@@ -52,6 +52,7 @@ async def test_a_pipe_whose_writers_are_gone_is_read_to_its_end_without_the_loop
 async def test_a_pipe_still_held_is_watched_for_the_rest() -> None:
     """A leftover holds the pipe: drain takes what is there, watch reads what follows."""
     read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)  # as _start gives a run's pipes
     os.write(write_end, b"before\n")
     sink = process.OutputSink("stdout", keep_all=True)
     reader = process._Reader(read_end, asyncio.get_running_loop(), sink)

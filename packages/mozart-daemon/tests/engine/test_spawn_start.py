@@ -102,6 +102,15 @@ def test_the_child_sees_what_a_popen_child_sees(how: str, tmp_path: Path) -> Non
     ]
 
 
+def test_a_sheets_own_variables_come_after_the_base(how: str) -> None:
+    """No name in both (the usual): the base's variables, then the sheet's, in order."""
+    base = {"PATH": os.defpath, "WHO": "daemon", "KEPT": "base \u00e9"}
+    env = {"MOZART_SHEET_NUM": "3", "MOZART_JOB_ID": "j"}
+    code, text = _start(how, ["env"], None, "/", env, base)
+    assert code == 0
+    assert text.splitlines() == [f"{k}={v}" for k, v in {**base, **env}.items()]
+
+
 def test_a_whole_environment_and_a_program_found_on_its_path(how: str, tmp_path: Path) -> None:
     env = {"PATH": f"{tmp_path}/nowhere:{os.defpath}", "ONLY": "this"}
     code, text = _start(how, ["env"], None, "/", env)
@@ -172,3 +181,34 @@ def test_a_child_reaped_by_someone_else_reads_as_popen_says() -> None:
     pid = start(["true"], "/bin/true", "/", {}, None, 1, 2)
     os.waitpid(pid, 0)
     assert exit_code(pid) == 0  # Popen's answer when the status is lost (ECHILD)
+
+
+def _one_by_one(env: Mapping[str, object]) -> dict[str, bytes]:
+    """Each variable encoded alone: what ``encode_env`` must give (or raise)."""
+    fs, errors = spawn_helper._FS_ENCODING, spawn_helper._FS_ERRORS
+    out = {}
+    for name, value in env.items():
+        out[name] = name.encode(fs, errors) + b"=" + value.encode(fs, errors)  # type: ignore[attr-defined]
+    return out
+
+
+def test_an_environment_of_names_seen_before_is_encoded_as_each_variable_alone() -> None:
+    """With every name seen before, ``encode_env`` encodes the values joined, and gives
+    each variable's own encoding, in order; a value it cannot take so (a NUL in it, not
+    text, not encodable) gives what the variable alone gives, or raises the same error."""
+    envs: list[dict[str, object]] = [
+        {"ENC_A": "1", "ENC_B": "", "ENC_C": "x"},
+        {"ENC_C": "é ü €", "ENC_A": "surrogate-escaped \udcff", "ENC_B": "="},
+        {"ENC_A": "a\0b", "ENC_B": "c"},  # kept whole: fork_exec then refuses it, as Popen
+        {},
+    ]
+    for env in envs:
+        spawn_helper.encode_env(env)  # type: ignore[arg-type]  # (the names seen)
+        got = spawn_helper.encode_env(env)  # type: ignore[arg-type]
+        assert list(got.items()) == list(_one_by_one(env).items())
+    for env in ({"ENC_A": "1", "ENC_B": None}, {"ENC_A": "\ud800", "ENC_B": "1"}):
+        with pytest.raises((AttributeError, UnicodeError)) as expected:
+            _one_by_one(env)
+        with pytest.raises(expected.type) as caught:
+            spawn_helper.encode_env(env)  # type: ignore[arg-type]
+        assert str(caught.value) == str(expected.value)

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from mozart_daemon.engine import process
+from mozart_daemon.engine import process, spawn_helper
 from mozart_daemon.engine.errors import BackendStartError, FatalSheetError
 from mozart_daemon.engine.logs import OutputSink
 from mozart_daemon.engine.process import run_process
@@ -492,10 +492,45 @@ async def _files_written_by_run_process(tmp_path: Path) -> None:
     with pytest.raises(FatalSheetError, match=f"cannot write `{blocked}`: Not a directory"):
         await _run(["touch", str(marker)], tmp_path, files=[(str(blocked), b"x")])
     assert not marker.exists()
+    # Directories given first (a new job's workspace and logs/): made, or the same errors.
+    fresh = tmp_path / "new" / "deeper"  # its parent missing too: made as without them
+    for where in (tmp_path / "ws2", fresh):
+        files = [(str(where), None), (f"{where}/logs", None), (f"{where}/logs/p.md", b"go")]
+        result, text = await _run(["sh", "-c", "cat logs/p.md"], where, files=files)
+        assert (result.exit_code, text) == (0, "go")
+    flat = [(str(tmp_path / "flat"), None), (str(tmp_path / "flat" / "logs"), None)]
+    with pytest.raises(FatalSheetError, match=f"cannot write `{blocked}`: Not a directory"):
+        await _run(["touch", str(marker)], tmp_path, files=[*flat, (str(blocked), b"x")])
+    assert not marker.exists()
 
 
 async def test_run_process_writes_its_files_before_starting_the_child(tmp_path: Path) -> None:
     await _files_written_by_run_process(tmp_path)
+
+
+def test_a_new_workspaces_directories_given_first_are_made_without_a_failing_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's first sheet gives its workspace and logs/ first: each call succeeds (trying
+    the prompt file, then logs/, before the workspace exists failed twice a job)."""
+    failed: list[str] = []
+
+    def counted(call: Callable[..., object]) -> Callable[..., object]:
+        def wrapper(path: str, *args: object) -> object:
+            try:
+                return call(path, *args)
+            except OSError:
+                failed.append(path)
+                raise
+
+        return wrapper
+
+    monkeypatch.setattr(spawn_helper.os, "mkdir", counted(os.mkdir))
+    monkeypatch.setattr(spawn_helper.os, "open", counted(os.open))
+    ws = tmp_path / "ws"
+    prompt = ws / "logs" / "sheet-01.prompt.md"
+    spawn_helper.write_files([(str(ws), None), (str(ws / "logs"), None), (str(prompt), b"go")])
+    assert (prompt.read_bytes(), failed) == (b"go", [])
 
 
 @contextlib.asynccontextmanager
@@ -515,7 +550,7 @@ async def test_through_the_helper_run_process_writes_its_files_the_same_way(
 ) -> None:
     async with _through_the_helper(tmp_path) as seen:
         await _files_written_by_run_process(tmp_path)
-        assert len(seen) == 1  # the run that started; the other was refused before
+        assert len(seen) == 3  # the runs that started; the others were refused before
 
 
 async def _stdin_given_by_run_process(tmp_path: Path) -> None:
@@ -579,8 +614,9 @@ class _CountingRecv(_Recording):
 async def test_the_helpers_messages_are_taken_without_a_failing_recv(
     helper: SpawnHelper,
 ) -> None:
-    """Each wake-up takes every message waiting, and asks whether another is (FIONREAD)
-    instead of reading until a recv fails (an exception each time)."""
+    """Each wake-up takes one message (the loop's readers are level-triggered: another
+    waiting wakes it again) instead of reading until a recv fails (an exception each
+    time)."""
     counting = _CountingRecv(helper._sock)
     helper._sock = counting  # type: ignore[assignment]
     for _ in range(3):
@@ -644,6 +680,39 @@ async def test_a_held_answer_of_a_child_still_running_comes_after_the_hold(
     os.killpg(pid, signal.SIGTERM)
     assert await asyncio.wait_for(exited, 10) == -signal.SIGTERM
     pipes.close()
+
+
+async def test_held_answers_each_come_once_by_exit_or_by_deadline(helper: SpawnHelper) -> None:
+    """Several answers held at once: a child that exits first is answered with its exit
+    (its deadline dropped), the others at their deadlines, in order, each once."""
+    kinds: list[tuple[str, object]] = []
+    real_dispatch = helper._dispatch
+
+    def dispatch(message: tuple[object, ...]) -> None:
+        kinds.append((str(message[0]), message[1]))
+        real_dispatch(message)
+
+    helper._dispatch = dispatch  # type: ignore[method-assign]
+    long_1, pipes_1 = await _spawn_tagged(helper, ["sleep", "60"], b"TAG=first", 0.05)
+    short, pipes_2 = await _spawn_tagged(helper, ["sh", "-c", "exit 4"], b"TAG=short", 30.0)
+    long_2, pipes_3 = await _spawn_tagged(helper, ["sleep", "60"], b"TAG=second", 0.1)
+    pids = [await asyncio.wait_for(future, 10) for future in (long_1, short, long_2)]
+    codes: list[int] = []
+    helper.watch(pids[1], codes.append)
+    assert codes == [4]
+    # By request (rids count up): the first and third at their deadlines (in that order),
+    # the second with its exit, each once.
+    by_rid = sorted(kinds, key=lambda kind_rid: str(kind_rid[1]).zfill(20))
+    assert [kind for kind, _ in by_rid] == ["ok", "done", "ok"]
+    assert [rid for kind, rid in kinds if kind == "ok"] == [by_rid[0][1], by_rid[2][1]]
+    for pid in (pids[0], pids[2]):
+        exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        helper.watch(pid, exited.set_result)
+        os.killpg(pid, signal.SIGTERM)
+        assert await asyncio.wait_for(exited, 10) == -signal.SIGTERM
+    assert not helper._tags
+    for pipes in (pipes_1, pipes_2, pipes_3):
+        pipes.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -29,8 +28,9 @@ from mozart_daemon.engine.validations import (
 )
 
 
-@dataclass(frozen=True)
-class AttemptOutput:
+class AttemptOutput(msgspec.Struct, frozen=True):
+    """What an attempt gave (a Struct: built in C, a frozen dataclass's ``__init__`` is not)."""
+
     record: AttemptRecord  # closed: outcome and everything known
     validations: ValidationRun | None  # None when the validations were not run
 
@@ -118,9 +118,15 @@ async def run_attempt(
     # is busy (backend.writes_files); for a backend that starts none, here, before it runs
     # (a worker thread's wake-ups and GIL hand-overs cost more than the write). Log files
     # are opened with their first output.
-    prompt_file = prompt_path(workspace, sheet_num)
+    where = os.fspath(workspace)
+    prompt_file = f"{where}/logs/sheet-{sheet_num:02d}.prompt.md"  # prompt_path's
     _AHEAD.discard(prompt_file)
-    files = ((prompt_file, prompt.encode("utf-8")),)
+    files: tuple[tuple[str, bytes | None], ...]
+    if sheet_num == 1 and attempt == 1:
+        # Most likely a new job's: its workspace and logs/ made first (``write_files``).
+        files = ((where, None), (f"{where}/logs", None), (prompt_file, prompt.encode("utf-8")))
+    else:
+        files = ((prompt_file, prompt.encode("utf-8")),)
     deferred = getattr(backend, "writes_files", False) is True
     snapshot = take_snapshot(rules, context, workspace) if rules else {}
     stdout, stderr = _sinks(workspace, sheet_num, attempt, record.kind, on_log_line)

@@ -79,6 +79,7 @@ _DRAIN_READS = 16
 _PR_SET_CHILD_SUBREAPER = 36
 _TOKEN_PREFIX = f"{RUN_TOKEN_ENV}=".encode()
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+_fcntl, _F_SETFL, _O_NONBLOCK = fcntl.fcntl, fcntl.F_SETFL, os.O_NONBLOCK
 
 T = TypeVar("T")
 
@@ -474,9 +475,9 @@ class ProcessTree:
     def reap(self) -> None:
         """Subreaper mode: collect the exit of the run's orphans that were re-parented to
         this process (never a run's own child: its owner reaps it)."""
-        if not _RUNS.subreaper:
+        if not _RUNS.subreaper or not self.known:  # (most runs: no getpid system call)
             return
-        me = os.getpid()
+        me = _RUNS.main_thread()
         for pid in self.known:
             if pid == self.pid or pid in _RUNS.live:
                 continue
@@ -502,19 +503,23 @@ class _Child:
     """A run's child process; its exit is settled on the loop (``_settle``): by a pidfd when
     the daemon started it itself (``_LocalChild``), by the spawn helper's message otherwise."""
 
+    # Class defaults until set: most runs' children never need a future of their exit
+    # (``wait`` makes it), nor a waiter or a pidfd.
+    _exited: asyncio.Future[int] | None = None
+    _waiter: asyncio.Future[bool] | None = None  # wait_exit's, while it waits
+    _pidfd: int | None = None
+    returncode: int | None = None
+
     def __init__(self, pid: int, loop: asyncio.AbstractEventLoop) -> None:
         self.pid = pid
         self._loop = loop
-        self._exited: asyncio.Future[int] = loop.create_future()
-        self._waiter: asyncio.Future[bool] | None = None  # wait_exit's, while it waits
-        self._pidfd: int | None = None
-        self.returncode: int | None = None
 
     def _settle(self, code: int) -> None:
         if self.returncode is None:
             self.returncode = code
-        if not self._exited.done():
-            self._exited.set_result(code)
+        exited = self._exited
+        if exited is not None and not exited.done():
+            exited.set_result(code)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(True)
@@ -533,7 +538,7 @@ class _Child:
     async def wait_exit(self, timeout_seconds: float) -> bool:
         """Until the child exited (True) or ``timeout_seconds`` passed (False): one future,
         which ``_settle`` or a timer completes, not ``wait_for``'s task around ``wait`` (nor
-        a callback of ``_exited``: one more turn of the loop before the caller's). One
+        a callback of ``wait``'s future: one more turn of the loop before the caller's). One
         caller at a time (``run_process``)."""
         if not self._polled():
             try:
@@ -541,7 +546,7 @@ class _Child:
             except TimeoutError:
                 return False
             return True
-        if self._exited.done():
+        if self.returncode is not None:
             return True
         assert self._waiter is None, "one wait_exit at a time"
         waiter: asyncio.Future[bool] = self._loop.create_future()
@@ -555,7 +560,12 @@ class _Child:
 
     async def wait(self) -> int:
         """Until the child itself exited (not its pipes, which a leftover may hold)."""
-        return await asyncio.shield(self._exited)
+        exited = self._exited
+        if exited is None:
+            self._exited = exited = self._loop.create_future()
+            if self.returncode is not None:
+                exited.set_result(self.returncode)
+        return await asyncio.shield(exited)
 
     def close(self) -> None:
         self._close_pidfd()
@@ -585,7 +595,7 @@ class _LocalChild(_Child):
             self._settle(code)
 
     def _polled(self) -> bool:
-        return self._pidfd is not None or self._exited.done()
+        return self._pidfd is not None or self.returncode is not None
 
     async def wait(self) -> int:
         if self._polled():
@@ -598,10 +608,30 @@ class _LocalChild(_Child):
         return code
 
 
+def _drain(fd: int, sink: OutputSink) -> int:
+    """Read what pipe ``fd`` (non-blocking) holds now into ``sink``, to its end of file if
+    every writer has gone (the usual end of a run): then ``fd`` is closed and -1 returned,
+    else ``fd`` (a writer is still alive). Most runs' pipes are read so, as plain
+    descriptors, without a ``_Reader``."""
+    for _ in range(_DRAIN_READS):
+        try:
+            data = os.read(fd, _READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return fd
+        except OSError:
+            data = b""
+        if not data:
+            os.close(fd)
+            return -1
+        sink.feed(data)
+    return fd
+
+
 class _Reader:
-    """The daemon's end of the child's stdout or stderr pipe, read into its sink: by the
-    event loop once ``watch``-ed (``_wait_watching``: a child that runs for more than
-    ``_WATCH_AFTER``), and at the run's end (``drain``)."""
+    """The daemon's end of the child's stdout or stderr pipe (non-blocking), read into its
+    sink by the event loop once ``watch``-ed (``_wait_watching``: a child that runs for
+    more than ``_WATCH_AFTER``, or a leftover holding the pipe), and at the run's end
+    (``drain``)."""
 
     __slots__ = ("_closed", "fd", "loop", "sink", "watched")
 
@@ -613,8 +643,6 @@ class _Reader:
         # Made when someone waits for the close (a leftover still holds the pipe): most
         # runs read their pipes to the end without waiting.
         self._closed: asyncio.Future[None] | None = None
-        # os.set_blocking's F_GETFL is not needed: a new pipe has no other status flag.
-        fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
 
     def watch(self) -> None:
         """Read what comes as it comes (the loop calls ``read``)."""
@@ -643,9 +671,8 @@ class _Reader:
                 self._closed.set_result(None)
 
     def drain(self) -> None:
-        """Read what is buffered now, to the end of file if every writer has gone (the usual
-        end of a run: no need to wait for the loop to report it). ``read``'s, inlined: two
-        pipes a run."""
+        """Read what is buffered now, to the end of file if every writer has gone (no need
+        to wait for the loop to report it)."""
         fd = self.fd
         if fd is None:
             return
@@ -684,14 +711,13 @@ async def _start(
     cwd: Path,
     env: Mapping[str, str],
     base: dict[str, str] | None,
-    stdout: OutputSink,
-    stderr: OutputSink,
     stdin_data: bytes | None,
-    files: Sequence[tuple[str, bytes]],
+    files: Sequence[tuple[str, bytes | None]],
     since: int,
-) -> tuple[_Child, list[_Reader], bool]:
+) -> tuple[_Child, int, int, bool]:
     """Write ``files`` and start the child, here (vfork: synchronous, nothing can cancel it
-    half-way) or through the spawn helper. Returns it, its pipes, and whether the caller was
+    half-way) or through the spawn helper. Returns it, its stdout's and stderr's pipes (the
+    read ends, non-blocking), and whether the caller was
     cancelled while the helper started it (the caller then stops it: it runs). ``since``:
     the run's start (``_ticks_now``), for ``_RUNS.live`` while the helper holds the answer."""
     loop = asyncio.get_running_loop()
@@ -761,7 +787,10 @@ async def _start(
         os.close(out_r)
         os.close(err_r)
         raise
-    return child, [_Reader(out_r, loop, stdout), _Reader(err_r, loop, stderr)], cancelled
+    # os.set_blocking's F_GETFL is not needed: a new pipe has no other status flag.
+    _fcntl(out_r, _F_SETFL, _O_NONBLOCK)
+    _fcntl(err_r, _F_SETFL, _O_NONBLOCK)
+    return child, out_r, err_r, cancelled
 
 
 def _start_here(
@@ -880,10 +909,10 @@ def _ticks_now() -> int:
     return int(time.clock_gettime(time.CLOCK_BOOTTIME) * _CLK_TCK)
 
 
-def write_files_or_fail(files: Sequence[tuple[str, bytes]]) -> None:
+def write_files_or_fail(files: Sequence[tuple[str, bytes | None]]) -> None:
     """``write_files`` here; FatalSheetError names the file or directory it cannot write."""
     try:
-        write_files(list(files))
+        write_files(files)
     except OSError as exc:
         raise _unwritten(exc) from None
 
@@ -958,6 +987,23 @@ def _survey_clean(child: _Child, tree: ProcessTree) -> bool:
     return _ended_clean(child, tree)
 
 
+def _ended_quietly(child: _Child) -> bool:
+    """Subreaper mode, after the child's end, before any survey: whether the run ended
+    clean with nothing to survey, adopt or reap (the usual run, with no ``ProcessTree``
+    made). Its child reaped, it has no tree to walk; unless the daemon has a child that is
+    no live run's root (a candidate orphan of this run), it ended clean when its group is
+    empty. False: the survey decides (``_survey_clean``)."""
+    if child.returncode is None:
+        return False
+    pid = child.pid
+    live = _RUNS.live
+    helper = _RUNS.helper.process.pid if _RUNS.helper is not None else None
+    for orphan in _RUNS.orphans():
+        if orphan not in live and orphan != helper and orphan != pid:
+            return False  # a candidate: the whole survey looks at it
+    return not _group_exists(pid)
+
+
 async def _wait_watching(
     child: _Child, pipes: list[_Reader], timeout_seconds: float, started: float
 ) -> bool:
@@ -987,7 +1033,7 @@ async def run_process(
     timeout_seconds: float,
     stdin_data: bytes | None = None,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
-    files: Sequence[tuple[str, bytes]] = (),
+    files: Sequence[tuple[str, bytes | None]] = (),
     env_base: dict[str, str] | None = None,
 ) -> ProcessResult:
     """Run ``argv`` to its end or its timeout; raises BackendStartError if it cannot start.
@@ -997,9 +1043,10 @@ async def run_process(
     dict until it changes, never modified), which is then encoded once, and sent to the
     spawn helper once, instead of for every child.
     The child reads ``stdin_data`` on its stdin, then end of file (None: ``/dev/null``).
-    ``files`` (``(path, data)``: the sheet's prompt file) are written first, with their
-    missing directories, by whoever starts the process (the spawn helper, off the loop,
-    when it does); FatalSheetError names the one that cannot be.
+    ``files`` (``(path, data)``: the sheet's prompt file; ``(path, None)``: a directory
+    most likely missing, made first) are written first, with their missing directories,
+    by whoever starts the process (the spawn helper, off the loop, when it does);
+    FatalSheetError names the one that cannot be.
 
     Cancelling the call stops the whole process tree before the CancelledError propagates.
     """
@@ -1011,33 +1058,55 @@ async def run_process(
         tid = threading.get_native_id()
         if tid != _RUNS.main_thread():
             _RUNS.spawners.add(tid)
-    child, pipes, cancelled = await _start(
-        argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdout, stderr, stdin_data, files,
-        since,
-    )  # fmt: skip
+    child, out_r, err_r, cancelled = await _start(
+        argv, cwd, {**env, RUN_TOKEN_ENV: token}, env_base, stdin_data, files, since
+    )
     _RUNS.live[child.pid] = (token, since)
-    tree = ProcessTree(child, token, since)
-    tracker = None if _RUNS.subreaper else asyncio.create_task(tree.track())
+    # In subreaper mode the tree is made when it is needed (it knows nothing until a
+    # survey, and most runs end quietly: ``_ended_quietly``); otherwise it tracks the run.
+    tree = None if _RUNS.subreaper else ProcessTree(child, token, since)
+    tracker = None if tree is None else asyncio.create_task(tree.track())
     timed_out = False
+    # The pipes' readers, made once the loop is to read them (a child still running, or a
+    # leftover holding a pipe); until then the pipes are plain descriptors, -1 once closed
+    # or handed to a reader: most runs' are read to their end at once (``_drain``).
+    pipes: list[_Reader] = []
     try:
         try:
             if cancelled:
                 raise asyncio.CancelledError
-            timed_out = not await _wait_watching(child, pipes, timeout_seconds, started)
+            if child.returncode is None:  # (an exit the helper's answer brought: no wait)
+                pipes = [_Reader(out_r, child._loop, stdout), _Reader(err_r, child._loop, stderr)]
+                out_r = err_r = -1
+                timed_out = not await _wait_watching(child, pipes, timeout_seconds, started)
             # Subreaper mode surveys without a thread: the usual clean end needs no await
             # (and no task to shield it from a cancellation).
-            if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
-                await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
-            out, err = pipes
-            out.drain()
-            err.drain()
-            if out.fd is not None or err.fd is not None:
+            if timed_out or tree is not None or not _ended_quietly(child):
+                if tree is None:
+                    tree = ProcessTree(child, token, since)
+                if timed_out or not _RUNS.subreaper or not _survey_clean(child, tree):
+                    await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
+            if pipes:
+                for pipe in pipes:
+                    pipe.drain()
+                pipes = [pipe for pipe in pipes if pipe.fd is not None]
+            else:
+                out_r = _drain(out_r, stdout)
+                err_r = _drain(err_r, stderr)
+                if out_r >= 0:
+                    pipes.append(_Reader(out_r, child._loop, stdout))
+                if err_r >= 0:
+                    pipes.append(_Reader(err_r, child._loop, stderr))
+                out_r = err_r = -1
+            if pipes:
                 # A writer is still alive (a leftover): wait a little for the rest.
-                pending = [p.closed() for p in pipes if p.fd is not None]
+                pending = [pipe.closed() for pipe in pipes]
                 for pipe in pipes:
                     pipe.watch()
                 await asyncio.wait(pending, timeout=_DRAIN_SECONDS)
         except BaseException:
+            if tree is None:
+                tree = ProcessTree(child, token, since)
             await finish_even_if_cancelled(stop_tree(child, tree, grace_seconds))
             raise
     finally:
@@ -1047,6 +1116,10 @@ async def run_process(
         for pipe in pipes:
             if pipe.fd is not None:
                 pipe.close()
+        if out_r >= 0:
+            os.close(out_r)
+        if err_r >= 0:
+            os.close(err_r)
         child.close()
         _RUNS.live.pop(child.pid, None)
     code = child.returncode

@@ -19,9 +19,10 @@ a few milliseconds), FD being its end of a ``SOCK_SEQPACKET`` socket pair. Messa
   or with ``over_base`` what it adds to (or changes in) the last ``base``; ``stdin``: the
   bytes the child reads on its stdin (``stdin_from``), or None for ``/dev/null``;
   ``files``: ``(path, data)`` pairs written (``write_files``) before the spawn (the
-  sheet's prompt file, and for a job's first sheet its workspace and ``logs/``: about
-  0.2 ms of the daemon's loop a job, spent here instead); ``hold``: how long the answer
-  may wait for the child's exit, in seconds (0: not at all; the daemon's: ``HOLD_SECONDS``);
+  sheet's prompt file, and for a job's first sheet its workspace and ``logs/``, given
+  first as ``(path, None)``: about 0.2 ms of the daemon's loop a job, spent here
+  instead); ``hold``: how long the answer may wait for the child's exit, in seconds
+  (0: not at all; the daemon's: ``HOLD_SECONDS``);
 - reply ``("ok", rid, pid)``; with ``hold``, ``("done", rid, pid, returncode)`` instead of
   it and the ``exit`` when the child exited within ``hold`` of its start (most sheets'
   commands are short): one message a run, and one wake-up of the daemon's loop, instead
@@ -45,6 +46,7 @@ import _posixsubprocess
 import array
 import bisect
 import builtins
+import codecs
 import contextlib
 import marshal
 import os
@@ -71,11 +73,22 @@ def _ignore(_signum: int, _frame: object) -> None:
     SIG_IGN, so that children start with the default disposition."""
 
 
-def write_files(files: list[tuple[str, bytes]]) -> None:
+def write_files(files: Sequence[tuple[str, bytes | None]]) -> None:
     """Write each ``(path, data)``, replacing the file, creating its missing directories
-    (the daemon writes the same way when it starts a process itself)."""
+    (the daemon writes the same way when it starts a process itself).
+
+    An entry whose ``data`` is None is a directory that is most likely missing (a job's
+    first sheet: its workspace, then ``logs/``), made with one ``mkdir`` before the files,
+    any error ignored: a file's write says what is wrong as it would without it. Trying
+    the file first, then ``logs/``, then the workspace failed twice for each new job."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     for path, data in files:
+        if data is None:
+            try:  # noqa: SIM105 (contextlib.suppress costs more: each job's first sheet)
+                os.mkdir(path)
+            except OSError:
+                pass
+            continue
         try:
             fd = os.open(path, flags, 0o666)
         except FileNotFoundError:  # a job's first sheet: no workspace or logs/ yet
@@ -147,6 +160,9 @@ if (3, 11) <= sys.version_info[:2] <= (3, 13):
 _USE_VFORK = getattr(subprocess, "_USE_VFORK", True)
 _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
+# Whether encoding texts joined by NULs gives each text's encoding, joined by NULs (a
+# codec that encodes each character alone, as these do): ``encode_env``.
+_JOINABLE = codecs.lookup(_FS_ENCODING).name in ("utf-8", "ascii")
 # Children started by Popen (``_fork_exec`` is None), by pid: kept until reaped, so that
 # Popen's own clean-up of dropped objects never reaps one behind ``exit_code``'s back.
 _POPENS: dict[int, subprocess.Popen[bytes]] = {}
@@ -155,10 +171,26 @@ _DEVNULL: list[int] = []
 
 def encode_env(env: Mapping[str, str]) -> dict[str, bytes]:
     """Each variable as ``execve`` takes it, ``b"NAME=value"``, by name, in ``env``'s order
-    (encoded and checked as Popen does)."""
-    prefixes, fs_encoding, fs_errors = _PREFIXES, _FS_ENCODING, _FS_ERRORS
+    (encoded and checked as Popen does).
+
+    When every name has been seen before (``_PREFIXES``: a sheet's ``MOZART_*``), the
+    values are encoded as one text joined by NULs and split again, and each entry made in
+    C: a request's nine variables cost the helper 184 bytecodes one by one. Anything
+    else (a new name, a value that is not text, cannot be encoded, or holds a NUL itself)
+    takes the way one by one, which raises what it raised."""
+    if _JOINABLE:
+        prefixes = list(map(_PREFIXES.get, env))
+        if None not in prefixes:
+            try:
+                values = "\0".join(env.values()).encode(_FS_ENCODING, _FS_ERRORS).split(b"\0")
+            except (TypeError, UnicodeError):
+                values = []
+            if len(values) == len(prefixes):
+                entries = map(bytes.__add__, prefixes, values)  # type: ignore[arg-type]
+                return dict(zip(env, entries, strict=True))
+    prefixes_by_name, fs_encoding, fs_errors = _PREFIXES, _FS_ENCODING, _FS_ERRORS
     return {
-        name: (prefixes.get(name) or _prefix(name)) + value.encode(fs_encoding, fs_errors)
+        name: (prefixes_by_name.get(name) or _prefix(name)) + value.encode(fs_encoding, fs_errors)
         for name, value in env.items()
     }
 
@@ -334,8 +366,11 @@ def serve(sock: socket.socket) -> None:
     poller = select.epoll()
     poller.register(sock.fileno(), select.EPOLLIN)
     children: dict[int, int] = {}  # pidfd -> pid
-    held: dict[int, int] = {}  # pid -> rid: an answer held (``hold``) until its exit or...
-    deadlines: list[tuple[float, int]] = []  # ...its deadline: (when, pid), sorted
+    # pid -> (rid, its entry of ``deadlines``): an answer held (``hold``) until its exit or
+    # its deadline, whichever comes first (the other's entry is then removed: no stale
+    # deadline for each loop's turn to look at, most children exiting within the hold).
+    held: dict[int, tuple[int, tuple[float, int]]] = {}
+    deadlines: list[tuple[float, int]] = []  # (when, pid), sorted
     base: dict[str, str] = {}
     encoded: dict[str, bytes] | None = None  # encode_env(base), once needed
 
@@ -380,8 +415,9 @@ def serve(sock: socket.socket) -> None:
                     children[pidfd] = pid
                     poller.register(pidfd, select.EPOLLIN)
                     if request[8]:
-                        held[pid] = rid
-                        bisect.insort(deadlines, (time.monotonic() + request[8], pid))
+                        deadline = (time.monotonic() + request[8], pid)
+                        held[pid] = (rid, deadline)
+                        bisect.insort(deadlines, deadline)
                     else:
                         send(("ok", rid, pid))
                 finally:
@@ -394,15 +430,17 @@ def serve(sock: socket.socket) -> None:
                     # Closing it takes it off the epoll set (its only descriptor: pidfds
                     # are close-on-exec, the children's copies are gone): no epoll_ctl.
                     os.close(fd)
-                    rid = held.pop(pid, None)
-                    send(("exit", pid, code) if rid is None else ("done", rid, pid, code))
+                    answer = held.pop(pid, None)
+                    if answer is None:
+                        send(("exit", pid, code))
+                    else:
+                        deadlines.remove(answer[1])
+                        send(("done", answer[0], pid, code))
         if deadlines:
             now = time.monotonic()
             while deadlines and deadlines[0][0] <= now:
                 pid = deadlines.pop(0)[1]
-                rid = held.pop(pid, None)
-                if rid is not None:  # (None: its answer went with its exit)
-                    send(("ok", rid, pid))
+                send(("ok", held.pop(pid)[0], pid))
 
 
 def main(argv: list[str]) -> int:

@@ -26,14 +26,12 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
-import fcntl
 import marshal
 import os
 import signal
 import socket
 import subprocess
 import sys
-import termios
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,8 +82,6 @@ class SpawnHelper:
             theirs.close()
         ours.setblocking(False)
         self._sock: socket.socket | None = ours
-        self._fd = ours.fileno()
-        self._size = bytearray(4)  # FIONREAD's answer (_readable)
         self._next = 0
         self._base: dict[str, str] | None = None  # the last base environment sent
         self._pending: dict[int, asyncio.Future[int]] = {}
@@ -108,12 +104,12 @@ class SpawnHelper:
         env: Mapping[str, str],
         fds: Sequence[int],
         stdin: bytes | None,
-        files: Sequence[tuple[str, bytes]] = (),
+        files: Sequence[tuple[str, bytes | None]] = (),
         base: dict[str, str] | None = None,
         tag: bytes | None = None,
         hold_seconds: float = HOLD_SECONDS,
     ) -> asyncio.Future[int] | None:
-        """Ask for a spawn, after writing ``files`` (``(path, data)``: UnwrittenError if one
+        """Ask for a spawn, after writing ``files`` (``write_files``: UnwrittenError if one
         cannot be); the child's ends of its stdout and stderr pipes are ``fds``, which the
         caller still closes; it reads ``stdin`` (None: ``/dev/null``); its environment is
         ``env``, or ``base`` then ``env`` (``base``, the daemon's, is sent to the helper
@@ -161,27 +157,24 @@ class SpawnHelper:
             self._watchers[pid] = on_exit
 
     def _readable(self) -> None:
-        """Take the messages waiting. After each, ``FIONREAD`` says whether another is (the
-        size of the next): reading on until a ``recv`` fails raised an exception at every
-        wake-up, twice a job, about 3 µs each; the ioctl is a third of that. The first
-        ``recv`` is unconditional: it is what sees the end of the helper (b"")."""
-        size = self._size
-        while (sock := self._sock) is not None:
-            try:
-                data = sock.recv(MAX_MESSAGE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self._lose()
-                return
-            self._dispatch(marshal.loads(data))  # noqa: S302 (our helper's, on a socket pair)
-            if self._sock is None:
-                return
-            fcntl.ioctl(self._fd, termios.FIONREAD, size)
-            if not any(size):
-                return
+        """Take one message. The loop's readers are level-triggered: another message
+        waiting calls this again on the loop's next turn, which polls anyway, so nothing
+        asks whether another is there (reading on until a ``recv`` failed raised an
+        exception at every wake-up; a ``FIONREAD`` ioctl after each message was a system
+        call a job). The ``recv`` is what sees the end of the helper (b"")."""
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            data = sock.recv(MAX_MESSAGE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._lose()
+            return
+        self._dispatch(marshal.loads(data))  # noqa: S302 (our helper's, on a socket pair)
 
     def _dispatch(self, message: Any) -> None:
         kind = message[0]

@@ -35,24 +35,26 @@ class ExecutionContext(msgspec.Struct, frozen=True):
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     # Files not written yet, as ``(path, data)``: the prompt file, for a backend that says
     # it ``writes_files`` (it passes them to ``run_process``, which writes them just before
-    # the process starts, off the event loop when the spawn helper starts it).
-    files: tuple[tuple[str, bytes], ...] = ()
+    # the process starts, off the event loop when the spawn helper starts it); ``(path,
+    # None)``: a directory most likely missing, made first (``spawn_helper.write_files``).
+    files: tuple[tuple[str, bytes | None], ...] = ()
 
     def resolve(self, value: str) -> Path:
         path = Path(os.path.expanduser(value))
         return path if path.is_absolute() else self.base_dir / path
 
     def mozart_env(self) -> dict[str, str]:
-        """The ``MOZART_*`` variables every child process gets."""
+        """The ``MOZART_*`` variables every child process gets (``f"{x!s}"`` is ``str(x)``
+        in one opcode instead of a call)."""
         ctx = self.context
         env = {
             "MOZART_JOB_ID": self.job_id,
-            "MOZART_SHEET_NUM": str(self.sheet_num),
-            "MOZART_TOTAL_SHEETS": str(ctx.get("total_sheets", "")),
-            "MOZART_START_ITEM": str(ctx.get("start_item", "")),
-            "MOZART_END_ITEM": str(ctx.get("end_item", "")),
-            "MOZART_WORKSPACE": str(self.workspace),
-            "MOZART_ATTEMPT": str(self.attempt),
+            "MOZART_SHEET_NUM": f"{self.sheet_num!s}",
+            "MOZART_TOTAL_SHEETS": f"{ctx.get('total_sheets', '')!s}",
+            "MOZART_START_ITEM": f"{ctx.get('start_item', '')!s}",
+            "MOZART_END_ITEM": f"{ctx.get('end_item', '')!s}",
+            "MOZART_WORKSPACE": f"{self.workspace!s}",
+            "MOZART_ATTEMPT": f"{self.attempt!s}",
         }
         if self.prompt_file is not None:
             env["MOZART_PROMPT_FILE"] = os.fspath(self.prompt_file)
@@ -94,14 +96,15 @@ def process_result(
         error_class, error = ErrorClass.BACKEND, f"killed by signal {run.signal}"
     elif error is None and run.exit_code not in (0, None):
         error_class, error = ErrorClass.BACKEND, f"exited with status {run.exit_code}"
+    stdout_tail = context.stdout.tail
     return BackendResult(
         exit_code=run.exit_code,
         signal=run.signal,
         timed_out=run.timed_out,
         duration_seconds=run.duration_seconds,
-        stdout_tail=context.stdout.tail,
+        stdout_tail=stdout_tail,
         stderr_tail=context.stderr.tail,
-        output_text=context.stdout.tail if output_text is None else output_text,
+        output_text=stdout_tail if output_text is None else output_text,
         error_class=error_class,
         error=error,
     )
