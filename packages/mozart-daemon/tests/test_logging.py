@@ -211,7 +211,7 @@ def test_debug_enabled_follows_the_configured_level(tmp_path: Path) -> None:
 
 
 def test_a_progress_event_is_logged_at_debug_only_and_always_delivered(tmp_path: Path) -> None:
-    events = JobEvents(store=None)  # type: ignore[arg-type]  # _deliver does not write
+    events = JobEvents(store=None)  # type: ignore[arg-type]  # deliver does not write
     seen: list[EventRecord] = []
     events.add_listener(seen.append)
 
@@ -222,10 +222,10 @@ def test_a_progress_event_is_logged_at_debug_only_and_always_delivered(tmp_path:
     log_file = tmp_path / "mozartd.log"
     try:
         configure_logging(level="info", log_file=log_file)
-        events._deliver(record("sheet.started"))
-        events._deliver(record("sheet.failed"))
+        events.deliver(record("sheet.started"))
+        events.deliver(record("sheet.failed"))
         set_level("debug")
-        events._deliver(record("sheet.completed"))
+        events.deliver(record("sheet.completed"))
         flush_logs()
     finally:
         reset_logging()

@@ -437,7 +437,7 @@ class JobManager:
         delivered here, once). A job that ended while its caller awaited (a paused job's
         last running sheet completing while its resume is written) stays ended."""
         if queued is not None:
-            self.events._deliver(queued)  # persisted: logged and handed out, as emit does
+            self.events.deliver(queued)  # persisted: logged and handed out, as emit does
         if job.finalized:
             return
         self._jobs.set_state(job, "queued")

@@ -233,7 +233,7 @@ class JobEvents:
             message=message,
             with_writes=with_writes,
         )
-        self._deliver(record)
+        self.deliver(record)
         return record
 
     def emit_soon(
@@ -251,11 +251,14 @@ class JobEvents:
         has nothing to wait for; ``with_writes`` (the state change it reports) are committed
         with it, as durable as the event."""
         self._store.events.append_soon(
-            job_id, type, self._deliver, sheet_num=sheet_num, attempt=attempt, message=message,
+            job_id, type, self.deliver, sheet_num=sheet_num, attempt=attempt, message=message,
             with_writes=with_writes,
         )  # fmt: skip
 
-    def _deliver(self, record: EventRecord) -> None:
+    def deliver(self, record: EventRecord) -> None:
+        """Log a persisted event and hand it to subscribers and listeners (once an event:
+        ``emit`` and ``emit_soon`` call this; a caller that persisted one itself, with other
+        rows, calls it once that is committed)."""
         type = record.type
         if type not in _PROGRESS or debug_enabled():
             # The line's fields: the job, then the sheet, the attempt and the message if any.
