@@ -51,11 +51,13 @@ async def populate(db_path: Path, jobs: int, sheets_per_job: int = 2) -> float:
                     for i in range(start, min(start + 500, jobs))
                 )
             )
+        # n: job-000000 is 1, as its rowid was (the jobs table has none since migration 7).
+        n = "(CAST(substr(job_id, 5) AS INTEGER) + 1)"
         await store.db.execute(
             "UPDATE jobs SET status = CASE"
-            " WHEN rowid % 1000 = 0 THEN 'paused'"
-            " WHEN rowid % 10 = 1 THEN 'failed'"
-            " WHEN rowid % 10 = 2 THEN 'cancelled'"
+            f" WHEN {n} % 1000 = 0 THEN 'paused'"
+            f" WHEN {n} % 10 = 1 THEN 'failed'"
+            f" WHEN {n} % 10 = 2 THEN 'cancelled'"
             " ELSE 'completed' END,"
             " started_at = created_at, finished_at = created_at"
         )
