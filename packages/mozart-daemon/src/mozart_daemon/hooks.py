@@ -149,7 +149,7 @@ class SuccessHooks:
 
     async def _run_one(self, job: JobRun, hook: Hook, depth: int) -> str:
         context = hook_context(
-            job.loaded, workspace=job.workspace, job_id=job.job_id,
+            job.loaded, workspace=Path(job.workspace), job_id=job.job_id,
             total_sheets=job.plan.total_sheets,
         )  # fmt: skip
         try:
@@ -199,8 +199,10 @@ class SuccessHooks:
         else:
             command = str(resolve_hook_path(job.loaded, hook.command, context))
             argv = [command]
-        cwd = job.workspace
-        cwd.mkdir(parents=True, exist_ok=True)  # as for a sheet; its parent exists (E501)
+        cwd = Path(job.workspace)
+        # As for a sheet; its parent exists (E501). One mkdir a hook, on the loop as before
+        # (when the workspace was a Path attribute the check did not see it).
+        cwd.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
         if hook.working_directory is not None:
             cwd = resolve_hook_path(job.loaded, hook.working_directory, context)
         if not cwd.is_dir():

@@ -83,7 +83,7 @@ async def _run(argv: list[str], lines: list[str], timeout: float = 30) -> proces
     out = process.OutputSink("stdout", on_line=lambda line: lines.append(line.line), keep_all=True)
     return await process.run_process(
         argv,
-        cwd=process.Path("/"),
+        cwd="/",
         env={"PATH": os.defpath},
         stdout=out,
         stderr=process.OutputSink("stderr"),

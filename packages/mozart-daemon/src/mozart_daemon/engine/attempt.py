@@ -55,7 +55,7 @@ def _create_ahead(path: str) -> None:
     _AHEAD.add(path)
 
 
-def discard_unused_prompt_files(workspace: Path) -> None:
+def discard_unused_prompt_files(workspace: str | os.PathLike[str]) -> None:
     """Remove the prompt files created ahead for sheets of ``workspace`` that have not run
     (the job ended before them)."""
     if not _AHEAD:
@@ -69,7 +69,11 @@ def discard_unused_prompt_files(workspace: Path) -> None:
 
 
 def _sinks(
-    workspace: Path, sheet_num: int, attempt: int, kind: str, on_line: LogLineCallback | None
+    workspace: str | os.PathLike[str],
+    sheet_num: int,
+    attempt: int,
+    kind: str,
+    on_line: LogLineCallback | None,
 ) -> tuple[OutputSink, OutputSink]:
     out_path, err_path = log_files(workspace, sheet_num)
     header = Marker(f"sheet {sheet_num} attempt {attempt} ({kind})", time.time())
@@ -105,7 +109,7 @@ async def run_attempt(
     backend: SheetBackend,
     score: Score,
     job_id: str,
-    workspace: Path,
+    workspace: str,
     base_dir: Path,
     on_log_line: LogLineCallback | None,
     grace_seconds: float,
@@ -128,7 +132,7 @@ async def run_attempt(
     else:
         files = ((prompt_file, prompt.encode("utf-8")),)
     deferred = getattr(backend, "writes_files", False) is True
-    snapshot = take_snapshot(rules, context, workspace) if rules else {}
+    snapshot = take_snapshot(rules, context, Path(workspace)) if rules else {}
     stdout, stderr = _sinks(workspace, sheet_num, attempt, record.kind, on_log_line)
     exec_context = ExecutionContext(
         job_id=job_id,
@@ -193,7 +197,7 @@ async def run_attempt(
     if rules:
         env = daemon_environ() | exec_context.mozart_env()
         run = await run_validations(
-            rules, context, workspace, snapshot, env=env, grace_seconds=grace_seconds
+            rules, context, Path(workspace), snapshot, env=env, grace_seconds=grace_seconds
         )
     else:
         run = _NO_RULES

@@ -43,7 +43,6 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import msgspec
@@ -708,7 +707,7 @@ class _Reader:
 
 async def _start(
     argv: Sequence[str],
-    cwd: Path,
+    cwd: str | os.PathLike[str],
     env: Mapping[str, str],
     base: dict[str, str] | None,
     stdin_data: bytes | None,
@@ -796,7 +795,7 @@ async def _start(
 def _start_here(
     argv: Sequence[str],
     executable: str | None,
-    cwd: Path,
+    cwd: str | os.PathLike[str],
     env: Mapping[str, str],
     base: dict[str, str] | None,
     out_w: int,
@@ -921,9 +920,11 @@ def _unwritten(exc: OSError) -> FatalSheetError:
     return FatalSheetError(f"cannot write `{exc.filename}`: {exc.strerror or exc}")
 
 
-def _start_error(exc: OSError, argv: Sequence[str], cwd: Path) -> BackendStartError:
+def _start_error(
+    exc: OSError, argv: Sequence[str], cwd: str | os.PathLike[str]
+) -> BackendStartError:
     if isinstance(exc, FileNotFoundError):
-        if not cwd.is_dir():
+        if not os.path.isdir(cwd):
             return BackendStartError(f"working directory `{cwd}` does not exist")
         return BackendStartError(f"cannot start `{argv[0]}`: executable not found")
     if isinstance(exc, PermissionError):
@@ -1026,7 +1027,7 @@ async def _wait_watching(
 async def run_process(
     argv: Sequence[str],
     *,
-    cwd: Path,
+    cwd: str | os.PathLike[str],
     env: Mapping[str, str],
     stdout: OutputSink,
     stderr: OutputSink,

@@ -20,7 +20,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 
 import msgspec
 from mozart_protocol.score import (
@@ -63,7 +62,7 @@ class SheetRequest(msgspec.Struct, frozen=True, kw_only=True):
     loaded: LoadedScore
     plan: Plan
     sheet: PlannedSheet
-    workspace: Path  # absolute (resolve_workspace)
+    workspace: str  # absolute (resolve_workspace), as text
     start_attempt: int = 1  # > 1 when earlier attempts of this sheet are already recorded
     backend_key: str | None = None  # default: backends.backend_key(score.backend)
 

@@ -15,7 +15,6 @@ import contextlib
 import sqlite3
 from collections import Counter, OrderedDict, deque
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any
 
 from mozart_protocol.score.loaded import workspace_text
@@ -148,7 +147,7 @@ class JobManager:
             if loaded.score.name == job_id:
                 return JobRun(
                     job_id=job_id, loaded=loaded, plan=loaded.plan,
-                    workspace=Path(record.workspace), priority=record.priority, done=set(),
+                    workspace=record.workspace, priority=record.priority, done=set(),
                     state="failed", finalized=True,
                 )  # fmt: skip
             reason = f"the score now names the job {loaded.score.name}"
@@ -239,10 +238,9 @@ class JobManager:
                 {"field": "start_sheet"},
             )
         ws_text = workspace_text(loaded, workspace)
-        ws = Path(ws_text)
         job_priority = priority if priority is not None else loaded.score.priority
         job = JobRun(
-            job_id=job_id, loaded=loaded, plan=plan, workspace=ws, priority=job_priority,
+            job_id=job_id, loaded=loaded, plan=plan, workspace=ws_text, priority=job_priority,
             done=set(range(1, start_sheet)) if start_sheet else set(), new_checkpoint=True,
         )  # fmt: skip
         self._jobs[job_id] = job  # reserve the id before any await
@@ -270,7 +268,7 @@ class JobManager:
                 if not ended or not fresh:
                     raise errors.job_already_exists(job_id, existing.status, ended=ended) from None
                 # --fresh over an ended job: its logs are not this run's.
-                await asyncio.to_thread(rotate_logs, ws)
+                await asyncio.to_thread(rotate_logs, ws_text)
                 queued = await create(replace=True)
             if chain is not None:
                 await self.events.emit(job_id, "job.chained", message=chain.message)
@@ -327,7 +325,7 @@ class JobManager:
         await self._store.sheets.reset_unfinished(job_id)
         done = await self._store.sheets.completed(job_id)
         job = JobRun(
-            job_id=job_id, loaded=loaded, plan=plan, workspace=Path(record.workspace),
+            job_id=job_id, loaded=loaded, plan=plan, workspace=record.workspace,
             priority=record.priority, done=done, started_once=True,
         )  # fmt: skip
         self._jobs[job_id] = job

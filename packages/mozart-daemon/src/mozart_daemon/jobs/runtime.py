@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -107,7 +106,7 @@ class JobRun:
         job_id: str,
         loaded: LoadedScore,
         plan: Plan,
-        workspace: Path,
+        workspace: str,  # absolute, as text (a Path only where its methods are needed)
         priority: int,
         done: set[int],
         state: str = "queued",

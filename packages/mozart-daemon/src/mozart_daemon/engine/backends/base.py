@@ -26,7 +26,7 @@ class ExecutionContext(msgspec.Struct, frozen=True):
     job_id: str
     sheet_num: int
     attempt: int
-    workspace: Path
+    workspace: str  # absolute, as text
     base_dir: Path  # the score's directory: relative backend paths resolve against it
     context: Mapping[str, object]
     stdout: OutputSink
