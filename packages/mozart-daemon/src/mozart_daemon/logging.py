@@ -163,9 +163,14 @@ def console_line(_logger: object, _method: str, event: dict[str, Any]) -> str:
 
 
 def _console_text(timestamp: str, tag: str, name: object, fields: dict[str, Any]) -> str:
-    """A console line: its time, its ``[level    ]`` tag, its event and the other fields
-    sorted by key, each ``key=value`` (the value's repr when it is not a plain text)."""
-    text = " ".join(
+    """A console line: its time, its ``[level    ]`` tag, its event and the other fields."""
+    return f"{timestamp} {tag} {name!s:<30} {_fields_text(fields)}".rstrip()
+
+
+def _fields_text(fields: dict[str, Any]) -> str:
+    """A console line's fields, sorted by key, each ``key=value`` (the value's repr when it
+    is not a plain text)."""
+    return " ".join(
         [
             f"{key}={value}"
             if (value.__class__ is str and value in _PLAIN)
@@ -174,7 +179,6 @@ def _console_text(timestamp: str, tag: str, name: object, fields: dict[str, Any]
             for key, value in sorted(fields.items())
         ]
     )
-    return f"{timestamp} {tag} {name!s:<30} {text}".rstrip()
 
 
 class LineWriter:
@@ -304,15 +308,7 @@ def _level_method(level: int, method: str) -> Callable[..., None]:
         if not second[0] <= now < second[1]:
             second = _new_second(now)
         micros = (now - second[0]) // 1000
-        text = " ".join(
-            [
-                f"{key}={value}"
-                if (value.__class__ is str and value in _PLAIN)
-                or (isinstance(value, str) and _plain(value))
-                else f"{key}={value!r}"
-                for key, value in sorted(fields.items())
-            ]
-        )
+        text = _fields_text(fields)
         console.msg(
             f"{second[2] % micros if micros else second[3]} {tag} {event!s:<30} {text}".rstrip()
         )
