@@ -14,7 +14,7 @@ The daemon calls one coroutine per sheet::
             on_event=emit,                    # (SheetEvent) -> None | awaitable, after persisting
             events=types,                     # the event types on_event wants (None: all)
             on_rate_limit=report,             # (backend_key, wait_seconds) -> None | awaitable
-            wait_if_rate_limited=wait_clear,  # async (backend_key) -> None, before each attempt
+            wait_if_rate_limited=wait_clear,  # (backend_key) -> None | awaitable, before an attempt
             on_log_line=log_line,             # (LogLine) -> None, each output line, live
             lessons=lessons,                  # (rules, attempt) -> str | None: appended
                                               # to each attempt's prompt (no I/O)
