@@ -607,22 +607,29 @@ class _LocalChild(_Child):
         return code
 
 
-def _drain(fd: int, sink: OutputSink) -> int:
-    """Read what pipe ``fd`` (non-blocking) holds now into ``sink``, to its end of file if
-    every writer has gone (the usual end of a run): then ``fd`` is closed and -1 returned,
-    else ``fd`` (a writer is still alive). Most runs' pipes are read so, as plain
-    descriptors, without a ``_Reader``."""
+def _read_buffered(fd: int, sink: OutputSink) -> bool:
+    """Read what pipe ``fd`` (non-blocking) holds now into ``sink``; True when its end of
+    file was reached (every writer has gone: the usual end of a run)."""
     for _ in range(_DRAIN_READS):
         try:
             data = os.read(fd, _READ_CHUNK)
         except (BlockingIOError, InterruptedError):
-            return fd
+            return False
         except OSError:
             data = b""
         if not data:
-            os.close(fd)
-            return -1
+            return True
         sink.feed(data)
+    return False
+
+
+def _drain(fd: int, sink: OutputSink) -> int:
+    """``_read_buffered`` of a plain descriptor: at its end of file ``fd`` is closed and -1
+    returned, else ``fd`` (a writer is still alive). Most runs' pipes are read so, without
+    a ``_Reader``."""
+    if _read_buffered(fd, sink):
+        os.close(fd)
+        return -1
     return fd
 
 
@@ -673,19 +680,8 @@ class _Reader:
         """Read what is buffered now, to the end of file if every writer has gone (no need
         to wait for the loop to report it)."""
         fd = self.fd
-        if fd is None:
-            return
-        for _ in range(_DRAIN_READS):
-            try:
-                data = os.read(fd, _READ_CHUNK)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self.close()
-                return
-            self.sink.feed(data)
+        if fd is not None and _read_buffered(fd, self.sink):
+            self.close()
 
     def read(self) -> bool:
         """One read; False when there is nothing more to read now (a writer is still alive,
